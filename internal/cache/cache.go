@@ -1,0 +1,125 @@
+// Package cache stores what the resolver learns: RRsets with their trust
+// rank, negative answers (RFC 2308) and whole responses packed for the hot
+// path. All three share one memory budget counted in bytes, and every TTL is
+// clamped by the configured minimum and maximum and counts down from the time
+// of storing. Names are compared without regard to case (RFC 4343).
+//
+// The cache does not decide what is trustworthy: the resolver checks
+// bailiwick before storing and passes a rank.
+package cache
+
+import (
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Rank orders data by trust as RFC 2181 section 5.4.1 does: a stored RRset is
+// only replaced by one of equal or higher rank, unless it has expired.
+type Rank uint8
+
+const (
+	// RankGlue is an address from the additional section of a referral.
+	RankGlue Rank = iota + 1
+	// RankReferral is an NS RRset from the authority section of a referral.
+	RankReferral
+	// RankAnswer is data from the answer section of an authoritative answer.
+	RankAnswer
+)
+
+// Config sets the budget and TTL bounds of a Cache.
+type Config struct {
+	// MaxBytes bounds the memory of the cache, estimated per entry.
+	MaxBytes int64
+	// MinTTL and MaxTTL clamp every positive TTL.
+	MinTTL, MaxTTL time.Duration
+	// MaxNegativeTTL caps the TTL of negative answers.
+	MaxNegativeTTL time.Duration
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Cache is the shared cache of one resolver. It is safe for concurrent use.
+type Cache struct {
+	cfg     Config
+	records *lru[*entry]
+	answers *lru[*Packed]
+	now     func() time.Time
+}
+
+// entry is a positive RRset or a negative answer.
+type entry struct {
+	rrs     []dns.RR // TTLs hold the clamped TTL at storing time
+	rank    Rank
+	stored  time.Time
+	expires time.Time
+	// For negative entries: nxdomain tells NXDOMAIN from NODATA, soa is the
+	// SOA to return in the authority section.
+	negative bool
+	nxdomain bool
+	soa      *dns.SOA
+}
+
+// Key kinds keep RRsets and negative answers for one name apart.
+const (
+	kindRRset    = 'R'
+	kindNoData   = 'D'
+	kindNXDomain = 'X'
+)
+
+// New returns an empty cache. Half of MaxBytes goes to RRsets and negative
+// answers, half to packed responses.
+func New(cfg Config) *Cache {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Cache{
+		cfg:     cfg,
+		records: newLRU[*entry](cfg.MaxBytes / 2),
+		answers: newLRU[*Packed](cfg.MaxBytes / 2),
+		now:     now,
+	}
+}
+
+func recordKey(kind byte, name string, qtype uint16) string {
+	var b strings.Builder
+	b.Grow(len(name) + 3)
+	b.WriteByte(kind)
+	b.WriteByte(byte(qtype >> 8))
+	b.WriteByte(byte(qtype))
+	b.WriteString(strings.ToLower(name))
+	return b.String()
+}
+
+// clampTTL bounds a TTL in seconds by the configured minimum and maximum.
+func (c *Cache) clampTTL(ttl uint32) uint32 {
+	minTTL := uint32(c.cfg.MinTTL / time.Second)
+	maxTTL := uint32(c.cfg.MaxTTL / time.Second)
+	if ttl < minTTL {
+		ttl = minTTL
+	}
+	if maxTTL > 0 && ttl > maxTTL {
+		ttl = maxTTL
+	}
+	return ttl
+}
+
+// remaining returns the whole seconds left before expires, or false when the
+// entry has expired.
+func remaining(now, expires time.Time) (uint32, bool) {
+	d := expires.Sub(now)
+	if d <= 0 {
+		return 0, false
+	}
+	return uint32(d / time.Second), true
+}
+
+// Stats returns the number of cached RRsets and negative answers, of packed
+// responses, and the estimated bytes of both.
+func (c *Cache) Stats() (records, answers int, bytes int64) {
+	records, rb := c.records.stats()
+	answers, ab := c.answers.stats()
+	return records, answers, rb + ab
+}

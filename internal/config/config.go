@@ -1,0 +1,147 @@
+// Package config defines Bulwark's configuration schema, loads it from strict
+// YAML, fills in defaults and validates every value. Errors name the file, the
+// line and the key. The embedded default, used when no file is given, resolves
+// from the IANA root servers.
+package config
+
+import (
+	"net/netip"
+)
+
+// Config is the whole configuration of one Bulwark node. The zero value is not
+// usable: build one with Load, Parse or Default.
+type Config struct {
+	// Server lists the listeners and the limits on client connections.
+	Server Server `yaml:"server"`
+	// Resolver sets how names are resolved from the root.
+	Resolver Resolver `yaml:"resolver"`
+	// Cache bounds and tunes the RRset and answer cache.
+	Cache Cache `yaml:"cache"`
+	// DNSSEC holds the trust anchors.
+	DNSSEC DNSSEC `yaml:"dnssec"`
+	// Log sets the level and format of the structured log on standard error.
+	Log Log `yaml:"log"`
+
+	// File is the path the config was read from, or "" for the embedded
+	// default.
+	File string `yaml:"-"`
+}
+
+// Server holds the client-facing listeners.
+type Server struct {
+	// Listen is the list of listeners. Default: 127.0.0.1:5300 and
+	// [::1]:5300, UDP and TCP.
+	Listen []Listener `yaml:"listen"`
+	// UDPSockets is the number of SO_REUSEPORT sockets opened per UDP
+	// listener, each read by its own goroutine. Default 0: one per CPU.
+	UDPSockets int `yaml:"udp_sockets"`
+	// TCPIdleTimeout closes a client TCP connection that sends no query for
+	// this long. Unit: duration such as "10s". Default: 10s.
+	TCPIdleTimeout Duration `yaml:"tcp_idle_timeout"`
+	// MaxTCPConnections caps open client TCP connections over all TCP
+	// listeners; new ones are closed at once past it. Default: 4096.
+	MaxTCPConnections int `yaml:"max_tcp_connections"`
+	// MaxResolutions caps the client queries being resolved at once (cache
+	// misses). Past it, new misses get SERVFAIL. Default: 10000.
+	MaxResolutions int `yaml:"max_resolutions"`
+	// ClientTimeout is how long a client query may take before Bulwark
+	// answers SERVFAIL. Unit: duration. Default: 4s.
+	ClientTimeout Duration `yaml:"client_timeout"`
+}
+
+// Listener is one address on which Bulwark answers clients.
+type Listener struct {
+	// Address is IP:port, for IPv6 [addr]:port. Required.
+	Address string `yaml:"address"`
+	// Transports is the list of protocols served on Address: udp, tcp.
+	// Default: [udp, tcp].
+	Transports []string `yaml:"transports"`
+
+	// AddrPort is Address, parsed.
+	AddrPort netip.AddrPort `yaml:"-"`
+}
+
+// Resolver controls iteration from the root.
+type Resolver struct {
+	// RootHints is a master-file with the NS records of the root and the
+	// addresses of those names. Default "": the built-in IANA root hints.
+	RootHints string `yaml:"root_hints"`
+	// UpstreamPort is the port of every authoritative server queried.
+	// Default: 53. Only a lab changes it.
+	UpstreamPort int `yaml:"upstream_port"`
+	// AllowedUpstreamNetworks, when not empty, is the only set of prefixes
+	// that authoritative server addresses may come from; any other address is
+	// never queried. Default: empty, which allows every global unicast address
+	// and rejects loopback, link-local, multicast and unspecified ones.
+	AllowedUpstreamNetworks []string `yaml:"allowed_upstream_networks"`
+	// IPv4 enables queries to IPv4 authoritative servers. Default: true.
+	IPv4 *bool `yaml:"ipv4"`
+	// IPv6 enables queries to IPv6 authoritative servers. Default: true.
+	IPv6 *bool `yaml:"ipv6"`
+	// QNAMEMinimisation sends each server only the labels it needs to see
+	// (RFC 9156). Default: true.
+	QNAMEMinimisation *bool `yaml:"qname_minimisation"`
+	// EDNSBufferSize is the UDP payload size advertised upstream and to
+	// clients. Unit: bytes, 512 to 4096. Default: 1232.
+	EDNSBufferSize int `yaml:"edns_buffer_size"`
+	// QueryTimeout is the first timeout of one upstream query; it adapts to
+	// the server's smoothed RTT afterwards. Unit: duration. Default: 800ms.
+	QueryTimeout Duration `yaml:"query_timeout"`
+	// MaxUpstreamQueries caps the upstream queries sent for one client
+	// query, including those made to find name server addresses.
+	// Default: 64.
+	MaxUpstreamQueries int `yaml:"max_upstream_queries"`
+	// MaxReferrals caps the referrals followed for one name. Default: 30.
+	MaxReferrals int `yaml:"max_referrals"`
+	// MaxCNAMEChain caps the CNAME and DNAME steps followed for one client
+	// query. Default: 12.
+	MaxCNAMEChain int `yaml:"max_cname_chain"`
+	// MaxNSNamesResolved caps the glueless name server names whose addresses
+	// are looked up for one delegation, against NXNSAttack. Default: 4.
+	MaxNSNamesResolved int `yaml:"max_ns_names_resolved"`
+	// MaxDepth caps how deeply lookups of name server addresses may nest.
+	// Default: 6.
+	MaxDepth int `yaml:"max_depth"`
+	// FailureTTL is how long a name that failed to resolve (SERVFAIL) is
+	// answered from the failure cache. Unit: duration. Default: 5s.
+	FailureTTL Duration `yaml:"failure_ttl"`
+	// ServerHoldDown is how long an authoritative server that timed out
+	// repeatedly is avoided. Unit: duration. Default: 60s.
+	ServerHoldDown Duration `yaml:"server_hold_down"`
+
+	// RootHintsText is the content of the root hints, read at load time.
+	RootHintsText string `yaml:"-"`
+	// AllowedPrefixes is AllowedUpstreamNetworks, parsed.
+	AllowedPrefixes []netip.Prefix `yaml:"-"`
+}
+
+// Cache bounds the shared cache of RRsets, negative answers and packed
+// responses.
+type Cache struct {
+	// MaxBytes is the memory budget of the cache. Unit: bytes, with an
+	// optional suffix KiB, MiB or GiB. Default: 256MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// MinTTL raises every TTL below it. Unit: duration. Default: 0s.
+	MinTTL Duration `yaml:"min_ttl"`
+	// MaxTTL lowers every TTL above it. Unit: duration. Default: 24h.
+	MaxTTL Duration `yaml:"max_ttl"`
+	// MaxNegativeTTL lowers the TTL of NXDOMAIN and NODATA answers above it
+	// (RFC 2308 section 5). Unit: duration. Default: 1h.
+	MaxNegativeTTL Duration `yaml:"max_negative_ttl"`
+}
+
+// DNSSEC holds trust anchors. Validation itself is not performed yet; the
+// anchors are parsed and checked so that configs stay valid when it is.
+type DNSSEC struct {
+	// TrustAnchors are DS or DNSKEY records in master-file syntax.
+	// Default: the IANA root KSKs 20326 and 38696.
+	TrustAnchors []string `yaml:"trust_anchors"`
+}
+
+// Log sets the structured log.
+type Log struct {
+	// Level is debug, info, warn or error. Default: info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default: text.
+	Format string `yaml:"format"`
+}

@@ -1,0 +1,193 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/miekg/dns"
+)
+
+type validator struct {
+	cfg  *Config
+	file string
+	tree *ast.File
+}
+
+func (v *validator) errorf(key, format string, args ...any) error {
+	return &Error{File: v.file, Line: lineOf(v.tree, key), Key: key, Err: fmt.Errorf(format, args...)}
+}
+
+func (v *validator) validate() error {
+	steps := []func() error{
+		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
+		v.resolverLimits, v.cache, v.trustAnchors, v.log,
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var knownTransports = []string{"udp", "tcp"}
+
+func (v *validator) listeners() error {
+	seen := map[string]bool{}
+	for i := range v.cfg.Server.Listen {
+		l := &v.cfg.Server.Listen[i]
+		key := fmt.Sprintf("server.listen[%d]", i)
+		ap, err := netip.ParseAddrPort(l.Address)
+		if err != nil {
+			return v.errorf(key+".address", "invalid address %q: write IP:port, such as 127.0.0.1:53 or [::1]:53", l.Address)
+		}
+		l.AddrPort = ap
+		for _, t := range l.Transports {
+			if !slices.Contains(knownTransports, t) {
+				return v.errorf(key+".transports", "unknown transport %q: use one of %s", t, strings.Join(knownTransports, ", "))
+			}
+			id := t + "/" + ap.String()
+			if seen[id] {
+				return v.errorf(key+".address", "%s is listed twice for %s", ap, t)
+			}
+			seen[id] = true
+		}
+	}
+	return nil
+}
+
+func (v *validator) serverLimits() error {
+	s := &v.cfg.Server
+	if s.UDPSockets < 0 || s.UDPSockets > 1024 {
+		return v.errorf("server.udp_sockets", "invalid value %d: use 0 (one per CPU) to 1024", s.UDPSockets)
+	}
+	if s.MaxTCPConnections < 1 {
+		return v.errorf("server.max_tcp_connections", "invalid value %d: must be at least 1", s.MaxTCPConnections)
+	}
+	if s.MaxResolutions < 1 {
+		return v.errorf("server.max_resolutions", "invalid value %d: must be at least 1", s.MaxResolutions)
+	}
+	return nil
+}
+
+func (v *validator) rootHints() error {
+	r := &v.cfg.Resolver
+	if r.RootHints == "" {
+		r.RootHintsText = builtinRootHints
+	} else {
+		path := v.cfg.resolvePath(r.RootHints)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return v.errorf("resolver.root_hints", "cannot read root hints: %w", err)
+		}
+		r.RootHintsText = string(data)
+	}
+	if _, err := ParseRootHints(r.RootHintsText); err != nil {
+		return v.errorf("resolver.root_hints", "%w", err)
+	}
+	return nil
+}
+
+func (v *validator) upstreams() error {
+	r := &v.cfg.Resolver
+	if r.UpstreamPort < 1 || r.UpstreamPort > 65535 {
+		return v.errorf("resolver.upstream_port", "invalid port %d: use 1 to 65535", r.UpstreamPort)
+	}
+	r.AllowedPrefixes = nil
+	for i, s := range r.AllowedUpstreamNetworks {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return v.errorf(fmt.Sprintf("resolver.allowed_upstream_networks[%d]", i),
+				"invalid prefix %q: write an address with a prefix length, such as 127.0.0.0/8", s)
+		}
+		r.AllowedPrefixes = append(r.AllowedPrefixes, p.Masked())
+	}
+	if !*r.IPv4 && !*r.IPv6 {
+		return v.errorf("resolver.ipv4", "ipv4 and ipv6 are both false: enable at least one")
+	}
+	return nil
+}
+
+func (v *validator) resolverLimits() error {
+	r := &v.cfg.Resolver
+	if r.EDNSBufferSize < 512 || r.EDNSBufferSize > 4096 {
+		return v.errorf("resolver.edns_buffer_size", "invalid size %d: use 512 to 4096 bytes (1232 avoids fragmentation)", r.EDNSBufferSize)
+	}
+	limits := []struct {
+		key string
+		val int
+	}{
+		{"max_upstream_queries", r.MaxUpstreamQueries},
+		{"max_referrals", r.MaxReferrals},
+		{"max_cname_chain", r.MaxCNAMEChain},
+		{"max_ns_names_resolved", r.MaxNSNamesResolved},
+		{"max_depth", r.MaxDepth},
+	}
+	for _, l := range limits {
+		if l.val < 1 || l.val > 1000 {
+			return v.errorf("resolver."+l.key, "invalid value %d: use 1 to 1000", l.val)
+		}
+	}
+	return nil
+}
+
+func (v *validator) cache() error {
+	c := &v.cfg.Cache
+	if c.MaxBytes < 1<<20 {
+		return v.errorf("cache.max_bytes", "invalid size %d bytes: use at least 1MiB", c.MaxBytes)
+	}
+	if c.MinTTL > c.MaxTTL {
+		return v.errorf("cache.min_ttl", "min_ttl %s is above max_ttl %s", c.MinTTL.D(), c.MaxTTL.D())
+	}
+	return nil
+}
+
+func (v *validator) trustAnchors() error {
+	for i, line := range v.cfg.DNSSEC.TrustAnchors {
+		rr, err := dns.NewRR(line)
+		if err == nil && rr == nil {
+			err = errors.New("empty record")
+		}
+		if err == nil {
+			switch rr.(type) {
+			case *dns.DS, *dns.DNSKEY:
+			default:
+				err = fmt.Errorf("type %s is not DS or DNSKEY", dns.TypeToString[rr.Header().Rrtype])
+			}
+		}
+		if err != nil {
+			return v.errorf(fmt.Sprintf("dnssec.trust_anchors[%d]", i), "invalid trust anchor %q: %v", line, err)
+		}
+	}
+	return nil
+}
+
+func (v *validator) log() error {
+	switch v.cfg.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return v.errorf("log.level", "unknown level %q: use debug, info, warn or error", v.cfg.Log.Level)
+	}
+	switch v.cfg.Log.Format {
+	case "text", "json":
+	default:
+		return v.errorf("log.format", "unknown format %q: use text or json", v.cfg.Log.Format)
+	}
+	return nil
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, ";") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
