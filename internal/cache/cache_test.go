@@ -147,7 +147,7 @@ func TestPackedTTLPatch(t *testing.T) {
 		mustRR(t, "www.example.com. 300 IN CNAME web.example.net."),
 		mustRR(t, "web.example.net. 60 IN A 192.0.2.7"),
 	}
-	p, err := Pack(m, 60, clk.t)
+	p, err := Pack(m, 60, clk.t, nil)
 	if err != nil {
 		t.Fatalf("Pack: %v", err)
 	}

@@ -16,6 +16,7 @@ type Packed struct {
 	wire    []byte   // header with ID 0, one question, no OPT record
 	ttlOffs []uint16 // offsets of the TTL fields in wire
 	ttls    []uint32 // TTL values at storing time
+	options []byte   // EDNS options (such as EDE) for the OPT record
 	stored  time.Time
 	expires time.Time
 }
@@ -25,8 +26,9 @@ var ErrBadPacked = errors.New("packed response is malformed")
 
 // Pack packs msg, which must have one question and no OPT record, for
 // serving until ttl seconds from now. Records keep their own TTLs, counted
-// down on every use.
-func Pack(msg *dns.Msg, ttl uint32, now time.Time) (*Packed, error) {
+// down on every use. options are EDNS options in wire format, sent in the OPT
+// record to clients that use EDNS.
+func Pack(msg *dns.Msg, ttl uint32, now time.Time, options []byte) (*Packed, error) {
 	m := msg.Copy()
 	m.Id = 0
 	m.Compress = true
@@ -43,10 +45,14 @@ func Pack(msg *dns.Msg, ttl uint32, now time.Time) (*Packed, error) {
 		ttls[i] = binary.BigEndian.Uint32(wire[off:])
 	}
 	return &Packed{
-		wire: wire, ttlOffs: offs, ttls: ttls,
+		wire: wire, ttlOffs: offs, ttls: ttls, options: options,
 		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
 	}, nil
 }
+
+// Options returns the EDNS options in wire format; the caller must not
+// modify them.
+func (p *Packed) Options() []byte { return p.options }
 
 // Len returns the size of the packed response in bytes.
 func (p *Packed) Len() int { return len(p.wire) }
@@ -75,7 +81,7 @@ func (p *Packed) AppendTo(dst []byte, now time.Time) []byte {
 
 // StoreAnswer caches p under key, as made by AnswerKey.
 func (c *Cache) StoreAnswer(key []byte, p *Packed) {
-	c.answers.set(string(key), p, int64(len(p.wire)+len(p.ttlOffs)*6)+64)
+	c.answers.set(string(key), p, int64(len(p.wire)+len(p.ttlOffs)*6+len(p.options))+64)
 }
 
 // Answer returns the unexpired packed response under key. The lookup does

@@ -1,0 +1,173 @@
+// Command bulwark is a validating, protective recursive DNS resolver.
+//
+//	bulwark version
+//	bulwark serve [-config FILE]
+//	bulwark check-config [-config FILE]
+//
+// Without -config, serve runs on the embedded default, which resolves from
+// the IANA root servers and listens on 127.0.0.1 and ::1 port 5300.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/config"
+	"bulwark/internal/exchange"
+	"bulwark/internal/pipeline"
+	"bulwark/internal/resolver"
+	"bulwark/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: bulwark <command> [flags]
+
+commands:
+  serve         run the resolver
+  check-config  load and validate a config, then exit
+  version       print the version
+
+Run "bulwark <command> -h" for the flags of a command.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "bulwark %s\n", version)
+		return 0
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "bulwark: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// loadConfig parses the -config flag of a subcommand and loads the file, or
+// the embedded default when the flag is absent.
+func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, int) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "path of the YAML config `file`; empty runs the embedded default")
+	if err := fs.Parse(args); err != nil {
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bulwark %s: unexpected argument %q\n", name, fs.Arg(0))
+		return nil, 2
+	}
+	if *path == "" {
+		return config.Default(), 0
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark %s: %v\n", name, err)
+		return nil, 1
+	}
+	return cfg, 0
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	cfg, code := loadConfig("check-config", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	source := cfg.File
+	if source == "" {
+		source = "embedded default"
+	}
+	fmt.Fprintf(stdout, "config %s is valid\n", source)
+	return 0
+}
+
+func serve(args []string, stderr io.Writer) int {
+	cfg, code := loadConfig("serve", args, stderr)
+	if cfg == nil {
+		return code
+	}
+	log := newLogger(cfg.Log, stderr)
+	source := cfg.File
+	if source == "" {
+		source = "embedded default"
+	}
+	log.Info("starting", "version", version, "config", source)
+	srv, err := build(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	got := <-sig
+	log.Info("stopping", "signal", got.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown incomplete", "error", err)
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// build wires the cache, the resolver and the pipeline behind the listeners.
+func build(cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+	c := cache.New(cache.Config{
+		MaxBytes:       int64(cfg.Cache.MaxBytes),
+		MinTTL:         cfg.Cache.MinTTL.D(),
+		MaxTTL:         cfg.Cache.MaxTTL.D(),
+		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
+	})
+	ex := exchange.NewClient(exchange.Config{
+		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
+		Allowed:    cfg.Resolver.AllowedPrefixes,
+	})
+	rcfg, err := resolver.ConfigFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	res := resolver.New(rcfg, c, ex, log, nil)
+	pipe := pipeline.New(pipeline.Config{
+		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
+		ClientTimeout:  cfg.Server.ClientTimeout.D(),
+		FailureTTL:     cfg.Resolver.FailureTTL.D(),
+		MaxResolutions: cfg.Server.MaxResolutions,
+	}, c, res, log, nil)
+	return server.New(cfg.Server, pipe, log), nil
+}
+
+func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

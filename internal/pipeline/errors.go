@@ -1,0 +1,74 @@
+package pipeline
+
+import (
+	"github.com/miekg/dns"
+)
+
+// errorResponse answers a query that the fast parser did not accept: a
+// malformed packet gets FORMERR, an unknown opcode NOTIMP, a bad EDNS version
+// BADVERS, a zone transfer or a class other than IN REFUSED. It returns nil
+// when nothing should be sent.
+func (p *Pipeline) errorResponse(pkt []byte) []byte {
+	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+		return nil
+	}
+	m := new(dns.Msg)
+	if err := m.Unpack(pkt); err != nil {
+		return headerOnly(pkt, dns.RcodeFormatError)
+	}
+	r := new(dns.Msg)
+	r.Id, r.Opcode, r.Response = m.Id, m.Opcode, true
+	r.RecursionDesired, r.CheckingDisabled = m.RecursionDesired, m.CheckingDisabled
+	r.RecursionAvailable = true
+	r.Question = m.Question
+	r.Rcode = p.errorRcode(m)
+	if opt := m.IsEdns0(); opt != nil && r.Rcode != dns.RcodeFormatError {
+		r.SetEdns0(p.cfg.BufferSize, opt.Do())
+	}
+	wire, err := r.Pack()
+	if err != nil {
+		return headerOnly(pkt, dns.RcodeServerFailure)
+	}
+	return wire
+}
+
+// errorRcode picks the rcode for a query the fast path did not accept.
+func (p *Pipeline) errorRcode(m *dns.Msg) int {
+	switch {
+	case m.Opcode != dns.OpcodeQuery:
+		return dns.RcodeNotImplemented // RFC 1035 section 4.1.1
+	case len(m.Question) != 1:
+		return dns.RcodeFormatError // RFC 9619
+	case countOPT(m.Extra) > 1:
+		return dns.RcodeFormatError // RFC 6891 section 6.1.1
+	case m.IsEdns0() != nil && m.IsEdns0().Version() != 0:
+		return dns.RcodeBadVers // RFC 6891 section 6.1.3
+	case m.Question[0].Qclass != dns.ClassINET:
+		return dns.RcodeRefused
+	case m.Question[0].Qtype == dns.TypeAXFR || m.Question[0].Qtype == dns.TypeIXFR:
+		return dns.RcodeRefused
+	case isSpecialType(m.Question[0].Qtype):
+		return dns.RcodeNotImplemented
+	}
+	return dns.RcodeFormatError
+}
+
+func countOPT(rrs []dns.RR) int {
+	n := 0
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			n++
+		}
+	}
+	return n
+}
+
+// headerOnly returns a response of just a header, keeping the query's ID and
+// opcode, for packets that cannot be parsed further.
+func headerOnly(pkt []byte, rcode int) []byte {
+	out := make([]byte, 12)
+	copy(out, pkt[:4])
+	out[2] = out[2]&0x79 | 0x80 // QR set, opcode and RD kept, AA and TC cleared
+	out[3] = 0x80 | byte(rcode&0x0f)
+	return out
+}

@@ -1,0 +1,204 @@
+// Package pipeline turns one client query into one response: it parses the
+// packet, answers from the packed answer cache when it can (the fast path,
+// which neither allocates nor blocks), and otherwise resolves the question,
+// packs and caches the response and serves it the same way (the slow path).
+// Identical questions being resolved at once share one resolution.
+//
+// Listeners and sockets are left to the server package.
+package pipeline
+
+import (
+	"context"
+	"encoding/binary"
+	"log/slog"
+	"strings"
+	"time"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/resolver"
+
+	"github.com/miekg/dns"
+)
+
+// Config sets up a Pipeline.
+type Config struct {
+	// BufferSize is the EDNS UDP payload size Bulwark advertises and the
+	// largest UDP response it sends, in bytes.
+	BufferSize uint16
+	// ClientTimeout bounds one resolution.
+	ClientTimeout time.Duration
+	// FailureTTL is how long a SERVFAIL response is served from the cache.
+	FailureTTL time.Duration
+	// MaxResolutions caps resolutions in progress.
+	MaxResolutions int
+}
+
+// Resolver is what the pipeline needs of the resolver.
+type Resolver interface {
+	Resolve(ctx context.Context, name string, qtype uint16) resolver.Result
+}
+
+// Pipeline answers client queries. It is safe for concurrent use.
+type Pipeline struct {
+	cfg     Config
+	cache   *cache.Cache
+	res     Resolver
+	log     *slog.Logger
+	now     func() time.Time
+	slots   chan struct{}
+	flights flights
+}
+
+// New returns a Pipeline. now may be nil for time.Now.
+func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() time.Time) *Pipeline {
+	if now == nil {
+		now = time.Now
+	}
+	return &Pipeline{
+		cfg: cfg, cache: c, res: res, now: now,
+		log:     log.With("component", "pipeline"),
+		slots:   make(chan struct{}, cfg.MaxResolutions),
+		flights: flights{m: map[string]*flight{}},
+	}
+}
+
+// Outcome tells the server what to do after HandleFast.
+type Outcome int
+
+const (
+	// Answered means the response is ready to send.
+	Answered Outcome = iota
+	// Dropped means nothing is sent, as for a packet that is a response.
+	Dropped
+	// Slow means the query needs HandleSlow, on another goroutine.
+	Slow
+)
+
+// HandleFast answers pkt from the answer cache, appending the response to
+// out[:0]. udp selects the UDP size limits.
+func (p *Pipeline) HandleFast(pkt, out []byte, udp bool) ([]byte, Outcome) {
+	q, ok := parseFast(pkt)
+	if !ok {
+		if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+			return nil, Dropped // too short to answer, or a response
+		}
+		return nil, Slow
+	}
+	var keyBuf [300]byte
+	now := p.now()
+	pk, ok := p.cache.Answer(q.key(keyBuf[:0]), now)
+	if !ok {
+		return nil, Slow
+	}
+	return p.write(out[:0], pk, &q, udp, now), Answered
+}
+
+// TryAcquire takes a resolution slot; it returns false when all
+// MaxResolutions are in use. Release gives the slot back.
+func (p *Pipeline) TryAcquire() bool {
+	select {
+	case p.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Release gives back a slot taken by TryAcquire.
+func (p *Pipeline) Release() { <-p.slots }
+
+// HandleSlow answers pkt in full: errors for malformed or unsupported
+// queries, and resolution for the rest. It returns nil when nothing should be
+// sent. pkt is not kept after the call.
+func (p *Pipeline) HandleSlow(pkt []byte, udp bool) []byte {
+	q, ok := parseFast(pkt)
+	if !ok {
+		return p.errorResponse(pkt)
+	}
+	var keyBuf [300]byte
+	key := q.key(keyBuf[:0])
+	now := p.now()
+	pk, ok := p.cache.Answer(key, now)
+	if !ok {
+		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key) })
+		now = p.now()
+	}
+	if pk == nil {
+		return p.errorResponse(pkt)
+	}
+	return p.write(nil, pk, &q, udp, now)
+}
+
+// Busy returns a SERVFAIL for pkt, for use when no resolution slot is free.
+func (p *Pipeline) Busy(pkt []byte) []byte {
+	m := new(dns.Msg)
+	if err := m.Unpack(pkt); err != nil || len(m.Question) != 1 {
+		return nil
+	}
+	r := new(dns.Msg)
+	r.SetRcode(m, dns.RcodeServerFailure)
+	r.RecursionAvailable = true
+	wire, _ := r.Pack()
+	return wire
+}
+
+// resolve resolves q, packs the response and caches it.
+func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
+	name, _, err := dns.UnpackDomainName(q.QName, 0)
+	if err != nil {
+		return nil
+	}
+	name = strings.ToLower(name)
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
+	defer cancel()
+	res := p.res.Resolve(ctx, name, q.QType)
+	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
+		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
+	}
+	m := new(dns.Msg)
+	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
+	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
+	m.Answer, m.Ns = res.Answer, res.Authority
+	ttl := p.responseTTL(res)
+	now := p.now()
+	pk, err := cache.Pack(m, ttl, now, edeOption(res.EDE))
+	if err != nil {
+		p.log.Error("cannot pack response", "qname", name, "error", err)
+		return nil
+	}
+	if ttl > 0 {
+		p.cache.StoreAnswer(key, pk)
+	}
+	return pk
+}
+
+// responseTTL is how long a response may be served from the cache: the
+// lowest TTL of its records, or the failure TTL for SERVFAIL.
+func (p *Pipeline) responseTTL(res resolver.Result) uint32 {
+	if res.Rcode == dns.RcodeServerFailure {
+		return uint32(p.cfg.FailureTTL / time.Second)
+	}
+	if len(res.Answer)+len(res.Authority) == 0 {
+		return 0
+	}
+	ttl := ^uint32(0)
+	for _, rr := range res.Answer {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	for _, rr := range res.Authority {
+		ttl = min(ttl, rr.Header().Ttl)
+	}
+	return ttl
+}
+
+// edeOption packs an EDE as an EDNS option (RFC 8914 section 2).
+func edeOption(e *resolver.EDE) []byte {
+	if e == nil {
+		return nil
+	}
+	b := make([]byte, 6, 6+len(e.Text))
+	binary.BigEndian.PutUint16(b, dns.EDNS0EDE)
+	binary.BigEndian.PutUint16(b[2:], uint16(2+len(e.Text)))
+	binary.BigEndian.PutUint16(b[4:], e.Code)
+	return append(b, e.Text...)
+}

@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"time"
+
+	"bulwark/internal/cache"
+)
+
+// minUDPSize is the largest UDP response to a client without EDNS, and the
+// floor for clients that advertise less (RFC 6891 section 6.2.5).
+const minUDPSize = 512
+
+// write appends pk, patched for q, to out and returns it: the client's ID, RD
+// and CD bits and question case, an OPT record when the client used EDNS,
+// and truncation to the client's UDP size (RFC 2181 section 9: no partial
+// RRsets, only TC).
+func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now time.Time) []byte {
+	out = pk.AppendTo(out, now)
+	binary.BigEndian.PutUint16(out, q.ID)
+	flags := binary.BigEndian.Uint16(out[2:])
+	flags = flags&^(flagRD|flagCD) | q.Flags&(flagRD|flagCD)
+	binary.BigEndian.PutUint16(out[2:], flags)
+	copy(out[12:], q.QName)
+	if udp {
+		limit := minUDPSize
+		if q.EDNS {
+			limit = max(minUDPSize, min(int(q.UDPSize), int(p.cfg.BufferSize)))
+		}
+		if len(out)+p.optLen(pk, q) > limit {
+			out = truncate(out, len(q.QName))
+		}
+	}
+	if q.EDNS {
+		out = p.appendOPT(out, pk.Options(), q.DO)
+	}
+	return out
+}
+
+// truncate cuts a response to its header and question and sets TC.
+func truncate(out []byte, qnameLen int) []byte {
+	out = out[:12+qnameLen+4]
+	out[2] |= byte(flagTC >> 8)
+	for i := 6; i < 12; i++ {
+		out[i] = 0
+	}
+	return out
+}
+
+func (p *Pipeline) optLen(pk *cache.Packed, q *Query) int {
+	if !q.EDNS {
+		return 0
+	}
+	return 11 + len(pk.Options())
+}
+
+// appendOPT appends an OPT record with Bulwark's buffer size, the DO bit
+// echoed (RFC 3225 section 3) and options, and counts it in ARCOUNT.
+func (p *Pipeline) appendOPT(out, options []byte, do bool) []byte {
+	var ttl uint32
+	if do {
+		ttl = 1 << 15
+	}
+	out = append(out, 0, 0, 41)
+	out = binary.BigEndian.AppendUint16(out, p.cfg.BufferSize)
+	out = binary.BigEndian.AppendUint32(out, ttl)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(options)))
+	out = append(out, options...)
+	binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
+	return out
+}

@@ -1,0 +1,237 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/config"
+	"bulwark/internal/exchange"
+
+	"github.com/miekg/dns"
+)
+
+// fakeNet is a scripted internet for unit tests: each address serves zones
+// from text, or misbehaves as told. It records every query it receives.
+type fakeNet struct {
+	mu      sync.Mutex
+	servers map[netip.Addr]*fakeServer
+	queries []string // "addr qname qtype"
+}
+
+type fakeServer struct {
+	zones  []*fakeZone
+	silent bool
+	// nxdomainFor answers NXDOMAIN for these names instead of NODATA.
+	nxdomainFor map[string]bool
+}
+
+type fakeZone struct {
+	origin string
+	rrs    []dns.RR
+}
+
+func newFakeNet() *fakeNet {
+	return &fakeNet{servers: map[netip.Addr]*fakeServer{}}
+}
+
+// serve makes addr serve the zones whose records are in text. Each SOA
+// record starts a new zone at its owner; records before any SOA belong to
+// origin.
+func (n *fakeNet) serve(t *testing.T, addr, origin, text string) {
+	t.Helper()
+	s := n.server(addr)
+	z := &fakeZone{origin: dns.CanonicalName(origin)}
+	zp := dns.NewZoneParser(strings.NewReader(text), z.origin, "")
+	zp.SetDefaultTTL(300)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rr.Header().Name = dns.CanonicalName(rr.Header().Name)
+		if rr.Header().Rrtype == dns.TypeSOA && rr.Header().Name != z.origin {
+			if len(z.rrs) > 0 {
+				s.zones = append(s.zones, z)
+			}
+			z = &fakeZone{origin: rr.Header().Name}
+		}
+		z.rrs = append(z.rrs, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatalf("zone %s: %v", origin, err)
+	}
+	s.zones = append(s.zones, z)
+}
+
+func (n *fakeNet) server(addr string) *fakeServer {
+	a := netip.MustParseAddr(addr)
+	if n.servers[a] == nil {
+		n.servers[a] = &fakeServer{}
+	}
+	return n.servers[a]
+}
+
+// count returns how many queries addr received, or all servers for "".
+func (n *fakeNet) count(addr string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, q := range n.queries {
+		if addr == "" || strings.HasPrefix(q, addr+" ") {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *fakeNet) Exchange(ctx context.Context, q exchange.Query) (exchange.Response, error) {
+	n.mu.Lock()
+	n.queries = append(n.queries, fmt.Sprintf("%s %s %s", q.Server.Addr(), q.Name, dns.TypeToString[q.Type]))
+	s := n.servers[q.Server.Addr()]
+	n.mu.Unlock()
+	if s == nil || s.silent {
+		return exchange.Response{}, exchange.ErrTimeout
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(q.Name, q.Type)
+	m.Response = true
+	s.answer(m, dns.CanonicalName(q.Name), q.Type)
+	return exchange.Response{Msg: m, RTT: time.Millisecond}, nil
+}
+
+// answer fills m as an authoritative server would.
+func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
+	z := s.zoneFor(qname)
+	if z == nil {
+		m.Rcode = dns.RcodeRefused
+		return
+	}
+	for cur, steps := qname, 0; steps < 8; steps++ {
+		if cut := z.cutAbove(cur); cut != "" && !(cut == cur && qtype == dns.TypeDS) {
+			m.Ns = append(m.Ns, z.get(cut, dns.TypeNS)...)
+			for _, ns := range z.get(cut, dns.TypeNS) {
+				m.Extra = append(m.Extra, z.get(ns.(*dns.NS).Ns, dns.TypeA)...)
+				m.Extra = append(m.Extra, z.get(ns.(*dns.NS).Ns, dns.TypeAAAA)...)
+			}
+			return
+		}
+		m.Authoritative = true
+		if rrs := z.get(cur, qtype); len(rrs) > 0 {
+			m.Answer = append(m.Answer, rrs...)
+			return
+		}
+		if c := z.get(cur, dns.TypeCNAME); len(c) > 0 {
+			m.Answer = append(m.Answer, c...)
+			cur = c[0].(*dns.CNAME).Target
+			if dns.IsSubDomain(z.origin, cur) {
+				continue
+			}
+			return
+		}
+		if d := z.dnameAbove(cur); d != nil {
+			cname, _ := synthesise(d, cur)
+			m.Answer = append(m.Answer, d, cname)
+			return
+		}
+		soa := z.get(z.origin, dns.TypeSOA)
+		if z.exists(cur) && !s.nxdomainFor[cur] {
+			m.Ns = soa
+			return
+		}
+		if w := z.get("*."+parent(cur), qtype); len(w) > 0 {
+			for _, rr := range w {
+				rr = dns.Copy(rr)
+				rr.Header().Name = cur
+				m.Answer = append(m.Answer, rr)
+			}
+			return
+		}
+		m.Rcode = dns.RcodeNameError
+		m.Ns = soa
+		return
+	}
+	m.Rcode = dns.RcodeServerFailure
+}
+
+func (s *fakeServer) zoneFor(name string) *fakeZone {
+	var best *fakeZone
+	for _, z := range s.zones {
+		if dns.IsSubDomain(z.origin, name) && (best == nil || len(z.origin) > len(best.origin)) {
+			best = z
+		}
+	}
+	return best
+}
+
+func (z *fakeZone) get(name string, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range z.rrs {
+		if rr.Header().Name == dns.CanonicalName(name) && rr.Header().Rrtype == t {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// cutAbove returns the deepest delegation point between the origin
+// (exclusive) and name (inclusive).
+func (z *fakeZone) cutAbove(name string) string {
+	cut := ""
+	for n := name; n != z.origin && n != ""; n = parent(n) {
+		if len(z.get(n, dns.TypeNS)) > 0 {
+			cut = n
+		}
+	}
+	return cut
+}
+
+func (z *fakeZone) dnameAbove(name string) *dns.DNAME {
+	for n := parent(name); n != "" && dns.IsSubDomain(z.origin, n); n = parent(n) {
+		if d := z.get(n, dns.TypeDNAME); len(d) > 0 {
+			return d[0].(*dns.DNAME)
+		}
+	}
+	return nil
+}
+
+// exists reports whether name owns records or is an empty non-terminal.
+func (z *fakeZone) exists(name string) bool {
+	for _, rr := range z.rrs {
+		if dns.IsSubDomain(name, rr.Header().Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// testResolver returns a resolver over n with root server 10.0.0.1 and a
+// pinned clock.
+func testResolver(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver, *cache.Cache) {
+	t.Helper()
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	cfg := Config{
+		Roots:              []config.RootServer{{Name: "a.root.test.", Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}},
+		Port:               53,
+		IPv4:               true,
+		IPv6:               true,
+		QNAMEMinimisation:  true,
+		QueryTimeout:       100 * time.Millisecond,
+		MaxUpstreamQueries: 64,
+		MaxReferrals:       30,
+		MaxCNAMEChain:      12,
+		MaxNSNamesResolved: 8,
+		MaxDepth:           6,
+		FailureTTL:         5 * time.Second,
+		ServerHoldDown:     time.Minute,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c := cache.New(cache.Config{MaxBytes: 16 << 20, MaxTTL: 24 * time.Hour, MaxNegativeTTL: time.Hour, Now: now})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	return New(cfg, c, n, log, now), c
+}

@@ -1,0 +1,185 @@
+package resolver
+
+import (
+	"fmt"
+
+	"bulwark/internal/cache"
+
+	"github.com/miekg/dns"
+)
+
+// maxMinimisedQueries caps the minimised queries sent into one zone before
+// the full name is sent (RFC 9156 section 2.3 suggests about 10).
+const maxMinimisedQueries = 10
+
+// iterate resolves name and qtype from the closest known zone cut downwards
+// (RFC 1034 section 5.3.3, steps 2 to 4).
+func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
+	zone, nsset, err := r.closestCut(req, name, qtype)
+	if err != nil {
+		return failed(EDENoReachableAuthority, err.Error())
+	}
+	minimise := r.cfg.QNAMEMinimisation
+	extra := 1 // labels beyond the zone in the next minimised query
+	for referrals := 0; ; {
+		if r.infra.isFailed(zone) {
+			return failed(EDENoReachableAuthority, fmt.Sprintf("servers of %s failed recently", zone))
+		}
+		qname, qtype2 := name, qtype
+		if minimise && extra <= maxMinimisedQueries {
+			qname, qtype2 = minimised(zone, name, qtype, extra)
+		}
+		resp, err := r.askZone(req, zone, nsset, qname, qtype2)
+		if err != nil {
+			return failed(EDENoReachableAuthority, err.Error())
+		}
+		c := classify(resp, zone, qname, qtype2)
+		if c.kind == kindReferral {
+			if referrals++; referrals > r.cfg.MaxReferrals {
+				return failed(EDEOther, fmt.Sprintf("more than %d referrals for %s", r.cfg.MaxReferrals, name))
+			}
+			r.storeReferral(c)
+			zone, nsset, extra = c.zone, c.ns, 1
+			continue
+		}
+		if qname != name {
+			// The minimised name is not a zone cut. NXDOMAIN or any odd
+			// answer for it is not trusted to end the search: ask for the
+			// full name instead (RFC 9156 section 2.3, RFC 8020 section 2).
+			switch c.kind {
+			case kindAnswer, kindNoData:
+				extra++
+			default:
+				minimise = false
+			}
+			continue
+		}
+		r.store(c, name, qtype)
+		return c
+	}
+}
+
+// minimised returns the name to send the servers of zone when looking for
+// name: zone plus extra labels of name, with type A (RFC 9156 section 3).
+// Once extra covers name, it returns name and qtype.
+func minimised(zone, name string, qtype uint16, extra int) (string, uint16) {
+	labels := dns.SplitDomainName(name)
+	keep := dns.CountLabel(zone) + extra
+	if keep >= len(labels) {
+		return name, qtype
+	}
+	off, _ := dns.PrevLabel(name, keep)
+	return name[off:], dns.TypeA
+}
+
+// closestCut returns the deepest zone cut above or at name whose NS RRset is
+// cached, priming the root when nothing is. For DS the search starts at the
+// parent, which holds the DS RRset (RFC 4035 section 3.1.4.1).
+func (r *Resolver) closestCut(req *request, name string, qtype uint16) (string, []dns.RR, error) {
+	start := name
+	if qtype == dns.TypeDS && name != "." {
+		start = parent(name)
+	}
+	for n := start; n != ""; n = parent(n) {
+		if ns, _, ok := r.cache.RRset(n, dns.TypeNS); ok {
+			return n, ns, nil
+		}
+	}
+	ns, err := r.prime(req)
+	return ".", ns, err
+}
+
+// storeReferral caches the child's NS RRset and its glue.
+func (r *Resolver) storeReferral(c outcome) {
+	r.cache.StoreRRset(c.ns, cache.RankReferral)
+	for _, set := range rrsets(c.glue) {
+		r.cache.StoreRRset(set, cache.RankGlue)
+	}
+}
+
+// store caches the final outcome of an iteration for name and qtype.
+func (r *Resolver) store(c outcome, name string, qtype uint16) {
+	switch c.kind {
+	case kindAnswer, kindCNAME:
+		for _, set := range rrsets(c.rrs) {
+			if set[0].Header().Rrtype == dns.TypeCNAME && c.synthesised[set[0].Header().Name] {
+				continue
+			}
+			r.cache.StoreRRset(set, cache.RankAnswer)
+		}
+	case kindNXDomain:
+		r.cache.StoreNegative(name, qtype, true, c.soa)
+	case kindNoData:
+		r.cache.StoreNegative(name, qtype, false, c.soa)
+	}
+}
+
+// prime returns the root NS RRset from the cache, or asks the root hints for
+// it (RFC 8109) and caches the answer with the addresses from the additional
+// section. When priming fails, the hints themselves are returned.
+func (r *Resolver) prime(req *request) ([]dns.RR, error) {
+	if ns, _, ok := r.cache.RRset(".", dns.TypeNS); ok {
+		return ns, nil
+	}
+	hints := r.hintRRs()
+	resp, err := r.askZone(req, ".", hints, ".", dns.TypeNS)
+	if err != nil {
+		r.log.Warn("root priming failed, using root hints", "error", err)
+		return hints, nil
+	}
+	var ns []dns.RR
+	for _, rr := range resp.Answer {
+		if rr.Header().Rrtype == dns.TypeNS && rr.Header().Name == "." {
+			ns = append(ns, rr)
+		}
+	}
+	if len(ns) == 0 {
+		return hints, nil
+	}
+	r.cache.StoreRRset(ns, cache.RankAnswer)
+	for _, set := range rrsets(glueFor(resp.Extra, ns, ".")) {
+		r.cache.StoreRRset(set, cache.RankGlue)
+	}
+	return ns, nil
+}
+
+// hintRRs returns the root hints as an NS RRset, storing their addresses as
+// glue so that server selection finds them.
+func (r *Resolver) hintRRs() []dns.RR {
+	var ns []dns.RR
+	for _, s := range r.cfg.Roots {
+		ns = append(ns, &dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 3600000}, Ns: s.Name})
+		var a, aaaa []dns.RR
+		for _, addr := range s.Addrs {
+			hdr := dns.RR_Header{Name: s.Name, Class: dns.ClassINET, Ttl: 3600000}
+			if addr.Is4() {
+				hdr.Rrtype = dns.TypeA
+				a = append(a, &dns.A{Hdr: hdr, A: addr.AsSlice()})
+			} else {
+				hdr.Rrtype = dns.TypeAAAA
+				aaaa = append(aaaa, &dns.AAAA{Hdr: hdr, AAAA: addr.AsSlice()})
+			}
+		}
+		r.cache.StoreRRset(a, cache.RankGlue)
+		r.cache.StoreRRset(aaaa, cache.RankGlue)
+	}
+	return ns
+}
+
+// rrsets groups records into RRsets by owner and type, keeping their order.
+func rrsets(rrs []dns.RR) [][]dns.RR {
+	var out [][]dns.RR
+	index := map[string]int{}
+	for _, rr := range rrs {
+		h := rr.Header()
+		key := fmt.Sprintf("%s/%d", dns.CanonicalName(h.Name), h.Rrtype)
+		i, ok := index[key]
+		if !ok {
+			i = len(out)
+			index[key] = i
+			out = append(out, nil)
+		}
+		out[i] = append(out[i], rr)
+	}
+	return out
+}

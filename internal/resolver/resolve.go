@@ -1,0 +1,144 @@
+package resolver
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// resolve answers name and qtype from the cache where it can and iterates
+// where it must, following CNAME and DNAME records up to the chain limit.
+func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
+	var chain []dns.RR
+	seen := map[string]bool{}
+	for steps := 0; ; steps++ {
+		if steps > r.cfg.MaxCNAMEChain || seen[name] {
+			return failure(EDEOther, fmt.Sprintf("CNAME chain longer than %d or looping at %s", r.cfg.MaxCNAMEChain, name))
+		}
+		seen[name] = true
+		if res, next, done := r.fromCache(name, qtype); done {
+			res.Answer = append(chain, res.Answer...)
+			return res
+		} else if next != "" {
+			chain = append(chain, res.Answer...)
+			name = next
+			continue
+		}
+		out := r.iterate(req, name, qtype)
+		switch out.kind {
+		case kindAnswer:
+			return Result{Rcode: dns.RcodeSuccess, Answer: append(chain, out.rrs...)}
+		case kindCNAME:
+			chain = append(chain, out.rrs...)
+			name = dns.CanonicalName(out.target)
+		case kindNXDomain, kindNoData:
+			return negative(chain, out.kind == kindNXDomain, r.negativeSOA(out.soa))
+		default:
+			return failure(out.ede.Code, out.ede.Text)
+		}
+	}
+}
+
+// fromCache answers from cached data. done means res is final; a non-empty
+// next means res.Answer holds a CNAME or a DNAME with its synthesised CNAME
+// and resolution continues at next.
+func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string, done bool) {
+	if rrs, _, ok := r.cache.RRset(name, qtype); ok {
+		return Result{Rcode: dns.RcodeSuccess, Answer: rrs}, "", true
+	}
+	if qtype != dns.TypeCNAME {
+		if rrs, _, ok := r.cache.RRset(name, dns.TypeCNAME); ok {
+			return Result{Answer: rrs}, dns.CanonicalName(rrs[0].(*dns.CNAME).Target), false
+		}
+	}
+	if neg, ok := r.cache.Negative(name, qtype); ok {
+		return negative(nil, neg.NXDomain, neg.SOA), "", true
+	}
+	if qtype == dns.TypeDNAME {
+		return Result{}, "", false
+	}
+	// A DNAME at an ancestor redirects the whole subtree (RFC 6672).
+	for anc := parent(name); anc != ""; anc = parent(anc) {
+		rrs, _, ok := r.cache.RRset(anc, dns.TypeDNAME)
+		if !ok {
+			continue
+		}
+		dname := rrs[0].(*dns.DNAME)
+		cname, ok := synthesise(dname, name)
+		if !ok {
+			return Result{Rcode: dns.RcodeYXDomain, Answer: []dns.RR{dname}}, "", true
+		}
+		return Result{Answer: []dns.RR{dname, cname}}, cname.Target, false
+	}
+	return Result{}, "", false
+}
+
+// synthesise builds the CNAME that a DNAME implies for name (RFC 6672
+// section 2.2), with the DNAME's TTL (section 3.1). ok is false when the new
+// name would exceed 255 octets.
+func synthesise(d *dns.DNAME, name string) (*dns.CNAME, bool) {
+	prefix := name[:len(name)-len(d.Hdr.Name)]
+	target := prefix + d.Target
+	if d.Target == "." {
+		target = prefix
+	}
+	if _, ok := dns.IsDomainName(target); !ok || len(target) > 254 {
+		return nil, false
+	}
+	return &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
+		Target: dns.CanonicalName(target),
+	}, true
+}
+
+// negativeSOA returns a copy of soa with the TTL of the negative answer it
+// proves (RFC 2308 section 3), or nil.
+func (r *Resolver) negativeSOA(soa *dns.SOA) *dns.SOA {
+	if soa == nil {
+		return nil
+	}
+	s := dns.Copy(soa).(*dns.SOA)
+	s.Hdr.Ttl = r.cache.NegativeTTL(soa)
+	return s
+}
+
+func negative(chain []dns.RR, nxdomain bool, soa *dns.SOA) Result {
+	res := Result{Rcode: dns.RcodeSuccess, Answer: chain}
+	if nxdomain {
+		res.Rcode = dns.RcodeNameError
+	}
+	if soa != nil {
+		res.Authority = []dns.RR{soa}
+	}
+	return res
+}
+
+func failure(code uint16, text string) Result {
+	return Result{Rcode: dns.RcodeServerFailure, EDE: &EDE{Code: code, Text: text}}
+}
+
+// parent returns the name with its first label removed, "." for a top-level
+// name, and "" for the root.
+func parent(name string) string {
+	if name == "." {
+		return ""
+	}
+	i := strings.IndexByte(name, '.')
+	for i > 0 && name[i-1] == '\\' {
+		j := strings.IndexByte(name[i+1:], '.')
+		if j < 0 {
+			return "."
+		}
+		i += j + 1
+	}
+	if i+1 >= len(name) {
+		return "."
+	}
+	return name[i+1:]
+}
+
+// under reports whether name is zone or below it; both must be canonical.
+func under(name, zone string) bool {
+	return dns.IsSubDomain(zone, name)
+}

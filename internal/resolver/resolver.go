@@ -1,0 +1,149 @@
+// Package resolver resolves names by iterating from the root (RFC 1034
+// section 5.3.3): it follows referrals, looks up the addresses of name servers
+// that came without glue, chases CNAME and DNAME records across zones and
+// caches what it learns, keeping only records inside the bailiwick of the
+// server that sent them. Queries are minimised (RFC 9156) unless disabled.
+//
+// Every client query carries a budget of upstream queries, referrals, CNAME
+// steps and nested name server lookups, so no input costs unbounded work, and
+// a stack of the lookups in progress stops delegation cycles.
+//
+// The resolver opens no sockets: it talks to servers through an
+// exchange.Exchanger and leaves client handling to its caller.
+package resolver
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/config"
+	"bulwark/internal/exchange"
+
+	"github.com/miekg/dns"
+)
+
+// Config holds the resolver's settings and limits.
+type Config struct {
+	// Roots are the root servers from the hints.
+	Roots []config.RootServer
+	// Port is the port of every authoritative server.
+	Port uint16
+	// IPv4 and IPv6 enable queries to servers of each family.
+	IPv4, IPv6 bool
+	// QNAMEMinimisation enables RFC 9156.
+	QNAMEMinimisation bool
+	// QueryTimeout is the timeout of a query to a server with no RTT
+	// estimate yet.
+	QueryTimeout time.Duration
+	// MaxUpstreamQueries caps upstream queries per client query.
+	MaxUpstreamQueries int
+	// MaxReferrals caps referrals followed per name.
+	MaxReferrals int
+	// MaxCNAMEChain caps CNAME and DNAME steps per client query.
+	MaxCNAMEChain int
+	// MaxNSNamesResolved caps glueless NS names looked up per delegation.
+	MaxNSNamesResolved int
+	// MaxDepth caps the nesting of name server address lookups.
+	MaxDepth int
+	// FailureTTL is how long a zone whose servers all failed is answered
+	// with SERVFAIL without asking them again.
+	FailureTTL time.Duration
+	// ServerHoldDown is how long a server that keeps timing out, or is lame
+	// for a zone, is avoided.
+	ServerHoldDown time.Duration
+}
+
+// ConfigFrom builds a Config from the loaded configuration.
+func ConfigFrom(c *config.Config) (Config, error) {
+	roots, err := config.ParseRootHints(c.Resolver.RootHintsText)
+	if err != nil {
+		return Config{}, err
+	}
+	r := c.Resolver
+	return Config{
+		Roots:              roots,
+		Port:               uint16(r.UpstreamPort),
+		IPv4:               *r.IPv4,
+		IPv6:               *r.IPv6,
+		QNAMEMinimisation:  *r.QNAMEMinimisation,
+		QueryTimeout:       r.QueryTimeout.D(),
+		MaxUpstreamQueries: r.MaxUpstreamQueries,
+		MaxReferrals:       r.MaxReferrals,
+		MaxCNAMEChain:      r.MaxCNAMEChain,
+		MaxNSNamesResolved: r.MaxNSNamesResolved,
+		MaxDepth:           r.MaxDepth,
+		FailureTTL:         r.FailureTTL.D(),
+		ServerHoldDown:     r.ServerHoldDown.D(),
+	}, nil
+}
+
+// Resolver resolves names iteratively. It is safe for concurrent use.
+type Resolver struct {
+	cfg   Config
+	cache *cache.Cache
+	ex    exchange.Exchanger
+	infra *infra
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// New returns a Resolver that stores into c and queries through ex. now may
+// be nil for time.Now.
+func New(cfg Config, c *cache.Cache, ex exchange.Exchanger, log *slog.Logger, now func() time.Time) *Resolver {
+	if now == nil {
+		now = time.Now
+	}
+	return &Resolver{
+		cfg: cfg, cache: c, ex: ex, now: now,
+		log:   log.With("component", "resolver"),
+		infra: newInfra(cfg.ServerHoldDown, now),
+	}
+}
+
+// EDE is an Extended DNS Error (RFC 8914) explaining a response.
+type EDE struct {
+	Code uint16
+	Text string
+}
+
+// Extended DNS Error codes used by the resolver (RFC 8914 section 4).
+const (
+	EDEOther                = 0
+	EDENoReachableAuthority = 22
+)
+
+// Result is the outcome of resolving one question. A failure to resolve is a
+// Result with rcode SERVFAIL, never a Go error.
+type Result struct {
+	Rcode int
+	// Answer holds the CNAME and DNAME records followed, then the RRset
+	// asked for.
+	Answer []dns.RR
+	// Authority holds the SOA record of a negative answer.
+	Authority []dns.RR
+	// EDE explains a failure; nil when there is nothing to add.
+	EDE *EDE
+}
+
+// Resolve resolves name and qtype. It returns when the answer is known, the
+// budget is spent or ctx is done.
+func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
+	req := &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}}
+	return r.resolve(req, dns.CanonicalName(name), qtype)
+}
+
+// Prime queries the root servers for the root NS RRset and caches it with the
+// root servers' addresses (RFC 8109).
+func (r *Resolver) Prime(ctx context.Context) error {
+	req := &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}}
+	_, err := r.prime(req)
+	return err
+}
+
+// serverAddr is the address and port of one authoritative server.
+func (r *Resolver) serverAddr(a netip.Addr) netip.AddrPort {
+	return netip.AddrPortFrom(a, r.cfg.Port)
+}

@@ -1,0 +1,124 @@
+// Package server runs the client-facing listeners and hands each query to the
+// pipeline. UDP listeners open several SO_REUSEPORT sockets, each read by one
+// goroutine that answers cache hits inline; only cache misses get a goroutine
+// of their own, bounded by the pipeline's resolution slots. TCP connections
+// are read by one goroutine each, and their queries are answered out of order
+// as they complete (RFC 7766 section 6.2.1.1).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"bulwark/internal/config"
+	"bulwark/internal/pipeline"
+
+	"golang.org/x/sys/unix"
+)
+
+// Server owns the listeners of one Bulwark node.
+type Server struct {
+	cfg  config.Server
+	pipe *pipeline.Pipeline
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	udp     []*net.UDPConn
+	tcp     []net.Listener
+	conns   map[net.Conn]struct{}
+	closing bool
+	wg      sync.WaitGroup // listener loops and connections
+	work    sync.WaitGroup // queries being answered
+}
+
+// New returns a Server for the listeners in cfg.
+func New(cfg config.Server, pipe *pipeline.Pipeline, log *slog.Logger) *Server {
+	return &Server{cfg: cfg, pipe: pipe, log: log.With("component", "server"), conns: map[net.Conn]struct{}{}}
+}
+
+// Start opens every listener and starts serving. On error, listeners already
+// opened are closed.
+func (s *Server) Start() error {
+	for _, l := range s.cfg.Listen {
+		for _, t := range l.Transports {
+			var err error
+			switch t {
+			case "udp":
+				err = s.startUDP(l)
+			case "tcp":
+				err = s.startTCP(l)
+			}
+			if err != nil {
+				s.closeListeners()
+				return fmt.Errorf("listen on %s/%s: %w", l.AddrPort, t, err)
+			}
+			s.log.Info("listening", "listener", l.AddrPort.String(), "transport", t)
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting queries, lets those in progress finish until ctx
+// is done, then closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closeListeners()
+	done := make(chan struct{})
+	go func() {
+		s.work.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *Server) closeListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	for _, c := range s.udp {
+		c.Close()
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+}
+
+// reusePort sets SO_REUSEPORT so that several sockets share one address and
+// the kernel spreads packets over them.
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	return errors.Join(err, serr)
+}
+
+func (s *Server) udpSockets() int {
+	if s.cfg.UDPSockets > 0 {
+		return s.cfg.UDPSockets
+	}
+	return runtime.NumCPU()
+}
+
+// idleTimeout is the TCP idle timeout.
+func (s *Server) idleTimeout() time.Duration {
+	return s.cfg.TCPIdleTimeout.D()
+}

@@ -1,0 +1,78 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+
+	"bulwark/internal/config"
+	"bulwark/internal/pipeline"
+)
+
+// startUDP opens the SO_REUSEPORT sockets of one UDP listener.
+func (s *Server) startUDP(l config.Listener) error {
+	lc := net.ListenConfig{Control: reusePort}
+	for range s.udpSockets() {
+		pc, err := lc.ListenPacket(context.Background(), "udp", l.AddrPort.String())
+		if err != nil {
+			return err
+		}
+		conn := pc.(*net.UDPConn)
+		s.mu.Lock()
+		s.udp = append(s.udp, conn)
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveUDP(conn)
+	}
+	return nil
+}
+
+// serveUDP reads one socket. Cache hits are answered here, without a new
+// goroutine or an allocation; misses go to a goroutine of their own.
+//
+// TODO: read and write in batches (recvmmsg, sendmmsg) to cut system calls
+// per packet.
+func (s *Server) serveUDP(conn *net.UDPConn) {
+	defer s.wg.Done()
+	buf := make([]byte, 65535)
+	out := make([]byte, 0, 65535)
+	for {
+		n, addr, err := conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		pkt := buf[:n]
+		resp, outcome := s.pipe.HandleFast(pkt, out, true)
+		switch outcome {
+		case pipeline.Answered:
+			conn.WriteToUDPAddrPort(resp, addr)
+		case pipeline.Slow:
+			s.slowUDP(conn, addr, pkt)
+		}
+	}
+}
+
+// slowUDP answers a cache miss on a goroutine of its own, or SERVFAIL at once
+// when every resolution slot is taken.
+func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte) {
+	if !s.pipe.TryAcquire() {
+		if resp := s.pipe.Busy(pkt); resp != nil {
+			conn.WriteToUDPAddrPort(resp, addr)
+		}
+		return
+	}
+	pkt = append([]byte(nil), pkt...)
+	s.work.Add(1)
+	go func() {
+		defer s.work.Done()
+		defer s.pipe.Release()
+		defer s.recoverQuery()
+		if resp := s.pipe.HandleSlow(pkt, true); resp != nil {
+			conn.WriteToUDPAddrPort(resp, addr)
+		}
+	}()
+}
