@@ -1,0 +1,228 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/resolver"
+
+	"github.com/miekg/dns"
+)
+
+// fakeResolver answers every name with one A record, or big TXT records, and
+// counts calls.
+type fakeResolver struct {
+	calls atomic.Int32
+}
+
+func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) resolver.Result {
+	f.calls.Add(1)
+	switch {
+	case name == "fail.example.":
+		return resolver.Result{Rcode: dns.RcodeServerFailure, EDE: &resolver.EDE{Code: 22, Text: "no server answered"}}
+	case qtype == dns.TypeTXT:
+		var rrs []dns.RR
+		for i := range 40 {
+			rr, _ := dns.NewRR(fmt.Sprintf("%s 300 IN TXT \"%070d\"", name, i))
+			rrs = append(rrs, rr)
+		}
+		return resolver.Result{Answer: rrs}
+	}
+	rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.1")
+	return resolver.Result{Answer: []dns.RR{rr}}
+}
+
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+func newTestPipeline(t *testing.T) (*Pipeline, *fakeResolver, *testClock) {
+	t.Helper()
+	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := cache.New(cache.Config{MaxBytes: 8 << 20, MaxTTL: time.Hour, MaxNegativeTTL: time.Hour, Now: clk.now})
+	fr := &fakeResolver{}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	p := New(Config{BufferSize: 1232, ClientTimeout: time.Second, FailureTTL: 5 * time.Second, MaxResolutions: 10}, c, fr, log, clk.now)
+	return p, fr, clk
+}
+
+func query(t *testing.T, name string, qtype uint16, edns bool, bufsize uint16) []byte {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	m.Id = 0xbeef
+	if edns {
+		m.SetEdns0(bufsize, false)
+	}
+	wire, err := m.Pack()
+	if err != nil {
+		t.Fatalf("pack query: %v", err)
+	}
+	return wire
+}
+
+// handle runs a packet through the fast path and, on a miss, the slow path.
+func handle(p *Pipeline, pkt []byte, udp bool) []byte {
+	resp, outcome := p.HandleFast(pkt, nil, udp)
+	switch outcome {
+	case Answered:
+		return resp
+	case Slow:
+		return p.HandleSlow(pkt, udp)
+	}
+	return nil
+}
+
+func unpack(t *testing.T, wire []byte) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	if err := m.Unpack(wire); err != nil {
+		t.Fatalf("unpack response %x: %v", wire, err)
+	}
+	return m
+}
+
+func TestCacheHitEchoesCaseAndCountsTTLDown(t *testing.T) {
+	p, fr, clk := newTestPipeline(t)
+	first := unpack(t, handle(p, query(t, "www.example.", dns.TypeA, true, 1232), true))
+	if first.Id != 0xbeef || first.Rcode != dns.RcodeSuccess || len(first.Answer) != 1 {
+		t.Fatalf("first response = %v, want ID beef and one A", first)
+	}
+	clk.t = clk.t.Add(30 * time.Second)
+	resp, outcome := p.HandleFast(query(t, "WwW.ExAmPlE.", dns.TypeA, false, 0), nil, true)
+	if outcome != Answered {
+		t.Fatalf("HandleFast outcome = %d for a cached name, want Answered", outcome)
+	}
+	m := unpack(t, resp)
+	if m.Question[0].Name != "WwW.ExAmPlE." {
+		t.Errorf("question = %q, want the client's case WwW.ExAmPlE.", m.Question[0].Name)
+	}
+	if ttl := m.Answer[0].Header().Ttl; ttl != 270 {
+		t.Errorf("TTL after 30s = %d, want 270", ttl)
+	}
+	if m.IsEdns0() != nil {
+		t.Error("response has OPT although the query had none")
+	}
+	if got := fr.calls.Load(); got != 1 {
+		t.Errorf("resolver called %d times, want 1", got)
+	}
+}
+
+func TestTruncation(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	tests := []struct {
+		name    string
+		edns    bool
+		bufsize uint16
+		udp     bool
+		wantTC  bool
+	}{
+		{"udp without edns", false, 0, true, true},
+		{"udp with 1232", true, 1232, true, true},
+		{"udp with 4096 capped at 1232", true, 4096, true, true},
+		{"tcp", false, 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := unpack(t, handle(p, query(t, "big.example.", dns.TypeTXT, tt.edns, tt.bufsize), tt.udp))
+			if m.Truncated != tt.wantTC {
+				t.Errorf("TC = %v, want %v", m.Truncated, tt.wantTC)
+			}
+			if tt.wantTC && len(m.Answer) != 0 {
+				t.Errorf("truncated response has %d answers, want none (no partial RRset)", len(m.Answer))
+			}
+			if !tt.wantTC && len(m.Answer) != 40 {
+				t.Errorf("response has %d answers, want 40", len(m.Answer))
+			}
+			if tt.edns && m.IsEdns0() == nil {
+				t.Error("EDNS query got no OPT in the response")
+			}
+		})
+	}
+}
+
+func TestFailureCarriesEDEAndIsCached(t *testing.T) {
+	p, fr, clk := newTestPipeline(t)
+	m := unpack(t, handle(p, query(t, "fail.example.", dns.TypeA, true, 1232), true))
+	if m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode = %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+	var ede *dns.EDNS0_EDE
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				ede = e
+			}
+		}
+	}
+	if ede == nil || ede.InfoCode != 22 {
+		t.Errorf("EDE = %v, want code 22", ede)
+	}
+	handle(p, query(t, "fail.example.", dns.TypeA, true, 1232), true)
+	if got := fr.calls.Load(); got != 1 {
+		t.Errorf("resolver called %d times within the failure TTL, want 1", got)
+	}
+	clk.t = clk.t.Add(6 * time.Second)
+	handle(p, query(t, "fail.example.", dns.TypeA, true, 1232), true)
+	if got := fr.calls.Load(); got != 2 {
+		t.Errorf("resolver called %d times after the failure TTL, want 2", got)
+	}
+}
+
+func TestMalformedQueries(t *testing.T) {
+	tests := []struct {
+		name      string
+		hex       string
+		wantRcode int // -1: no response
+	}{
+		{"two questions", "1234010000020000000000000161076578616d706c6500000100010162076578616d706c650000010001", dns.RcodeFormatError},
+		{"no question", "23450000000000000000000000", dns.RcodeFormatError},
+		{"opcode 15", "345678000001000000000000076578616d706c650000010001", dns.RcodeNotImplemented},
+		{"two OPT records", "456701000001000000000002076578616d706c65000001000100002904d000000000000000002904d0000000000000", dns.RcodeFormatError},
+		{"EDNS version 1", "567801000001000000000001076578616d706c65000001000100002904d0000100000000", dns.RcodeBadVers},
+		{"response bit set", "67898100000100000000000007076578616d706c650000010001", -1},
+		{"short header", "1234", -1},
+		{"label past end", "789a0100000100000000000005ab", dns.RcodeFormatError},
+		{"class CH", "89ab01000001000000000000076578616d706c650000100003", dns.RcodeRefused},
+		{"AXFR", "9abc01000001000000000000076578616d706c650000fc0001", dns.RcodeRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, fr, _ := newTestPipeline(t)
+			pkt, err := hex.DecodeString(tt.hex)
+			if err != nil {
+				t.Fatalf("bad test hex: %v", err)
+			}
+			resp := handle(p, pkt, true)
+			if tt.wantRcode < 0 {
+				if resp != nil {
+					t.Errorf("got a response %x, want none", resp)
+				}
+				return
+			}
+			if resp == nil {
+				t.Fatalf("got no response, want rcode %s", dns.RcodeToString[tt.wantRcode])
+			}
+			if len(resp) < 12 || resp[0] != pkt[0] || resp[1] != pkt[1] {
+				t.Fatalf("response %x does not echo the ID of %x", resp, pkt[:2])
+			}
+			rcode := int(resp[3] & 0x0f)
+			if m := new(dns.Msg); m.Unpack(resp) == nil {
+				rcode = m.Rcode
+			}
+			if rcode != tt.wantRcode {
+				t.Errorf("rcode = %s, want %s", dns.RcodeToString[rcode], dns.RcodeToString[tt.wantRcode])
+			}
+			if fr.calls.Load() != 0 {
+				t.Error("a malformed query reached the resolver")
+			}
+		})
+	}
+}
