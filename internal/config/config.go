@@ -97,7 +97,8 @@ type Resolver struct {
 	// query. Default: 12.
 	MaxCNAMEChain int `yaml:"max_cname_chain"`
 	// MaxNSNamesResolved caps the glueless name server names whose addresses
-	// are looked up for one delegation, against NXNSAttack. Default: 4.
+	// are looked up for one delegation, against NXNSAttack. Default: 8, so
+	// that a delegation with a few broken NS names still resolves.
 	MaxNSNamesResolved int `yaml:"max_ns_names_resolved"`
 	// MaxDepth caps how deeply lookups of name server addresses may nest.
 	// Default: 6.

@@ -45,7 +45,7 @@ func (r *Resolver) setDefaults() {
 	setInt(&r.MaxUpstreamQueries, 64)
 	setInt(&r.MaxReferrals, 30)
 	setInt(&r.MaxCNAMEChain, 12)
-	setInt(&r.MaxNSNamesResolved, 4)
+	setInt(&r.MaxNSNamesResolved, 8)
 	setInt(&r.MaxDepth, 6)
 	setDuration(&r.FailureTTL, 5*time.Second)
 	setDuration(&r.ServerHoldDown, 60*time.Second)
