@@ -4,27 +4,40 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build test unit-test integration-test deps vet clean
+.PHONY: all build run demo test unit-test deps vet clean
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bulwark ./cmd/bulwark
 
+# run builds Bulwark and serves on the embedded default: 127.0.0.1 and ::1
+# port 5300, resolving from the real root servers.
+run: build
+	bin/bulwark serve
+
+# demo replays the lab's query list through Bulwark with dnsperf.
+LAB ?= $(CURDIR)/lab-run
+demo: deps
+	scripts/demo.sh $(LAB)
+
 vet:
 	$(GO) vet ./...
 
 # deps installs the Debian packages the integration tests drive.
 deps:
-	@./lab/deps.sh
+	@./scripts/deps.sh
 
-# test runs every test, unit and integration, with the race detector.
+# test runs every test, unit and integration, with the race detector. The
+# lab-based packages run one at a time: each brings up its own lab on the
+# same addresses.
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -race -timeout 30m ./...
+	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
+	$(GO) test -race -p 1 -timeout 30m ./test/oracle/ ./test/integration/
 
 unit-test:
-	$(GO) test -race ./internal/... ./cmd/...
+	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
 
 clean:
 	rm -rf bin

@@ -226,3 +226,18 @@ func TestMalformedQueries(t *testing.T) {
 		})
 	}
 }
+
+func TestCacheHitDoesNotAllocate(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	pkt := query(t, "www.example.", dns.TypeA, true, 1232)
+	handle(p, pkt, true)
+	out := make([]byte, 0, 4096)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, outcome := p.HandleFast(pkt, out, true); outcome != Answered {
+			t.Fatal("cache miss on the fast path")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("HandleFast on a cache hit made %.1f allocations, want 0", allocs)
+	}
+}
