@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"bulwark/internal/cache"
+
 	"github.com/miekg/dns"
 )
 
@@ -43,12 +45,16 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 // fromCache answers from cached data. done means res is final; a non-empty
 // next means res.Answer holds a CNAME or a DNAME with its synthesised CNAME
 // and resolution continues at next.
+//
+// Only data from answer sections is used: glue and NS records from referrals
+// are the parent's copies and are never answered to clients (RFC 2181
+// section 5.4.1).
 func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string, done bool) {
-	if rrs, _, ok := r.cache.RRset(name, qtype); ok {
+	if rrs, rank, ok := r.cache.RRset(name, qtype); ok && rank >= cache.RankAnswer {
 		return Result{Rcode: dns.RcodeSuccess, Answer: rrs}, "", true
 	}
 	if qtype != dns.TypeCNAME {
-		if rrs, _, ok := r.cache.RRset(name, dns.TypeCNAME); ok {
+		if rrs, rank, ok := r.cache.RRset(name, dns.TypeCNAME); ok && rank >= cache.RankAnswer {
 			return Result{Answer: rrs}, dns.CanonicalName(rrs[0].(*dns.CNAME).Target), false
 		}
 	}

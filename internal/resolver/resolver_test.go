@@ -325,3 +325,17 @@ func TestBudgetLimitsWork(t *testing.T) {
 		t.Errorf("sent %d queries with a budget of 3", got)
 	}
 }
+
+func TestGlueNotAnswered(t *testing.T) {
+	n := labNet(t)
+	r, _ := testResolver(t, n, nil)
+	resolveOK(t, r, "www.example.com.", dns.TypeA) // caches ns1.example.com as glue
+	before := n.count("10.0.3.1")
+	res := r.Resolve(context.Background(), "ns1.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeSuccess || lastValue(res) != "10.0.3.1" {
+		t.Fatalf("ns1.example.com A = %v, want 10.0.3.1", res.Answer)
+	}
+	if n.count("10.0.3.1") == before {
+		t.Error("ns1.example.com A was answered from glue, want a query to the zone's server")
+	}
+}

@@ -96,8 +96,13 @@ func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, 
 			}
 			r.infra.setLame(zone, a)
 			return nil, fmt.Errorf("%s answered %s for %s", a, dns.RcodeToString[m.Rcode], qname)
-		default:
+		case dns.RcodeRefused:
+			// The server does not serve the zone.
 			r.infra.setLame(zone, a)
+			return nil, fmt.Errorf("%s answered REFUSED for %s", a, qname)
+		default:
+			// SERVFAIL and others may concern this name only: try
+			// another server without marking this one.
 			return nil, fmt.Errorf("%s answered %s for %s", a, dns.RcodeToString[m.Rcode], qname)
 		}
 		if classify(m, zone, qname, qtype).kind == kindLame {
