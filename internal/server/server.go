@@ -65,10 +65,10 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Shutdown stops accepting queries, lets those in progress finish until ctx
-// is done, then closes every connection.
+// Shutdown stops reading new queries, lets those in progress finish and
+// send their responses until ctx is done, then closes every socket.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closeListeners()
+	s.stopReading()
 	done := make(chan struct{})
 	go func() {
 		s.work.Wait()
@@ -84,11 +84,34 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.Close()
 	}
+	for _, c := range s.udp {
+		c.Close()
+	}
 	s.mu.Unlock()
 	s.wg.Wait()
 	return err
 }
 
+// stopReading closes the TCP listeners and wakes every reader with an
+// expired deadline; UDP sockets stay open so that queries in progress can
+// still send their responses.
+func (s *Server) stopReading() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closing = true
+	past := time.Unix(1, 0)
+	for _, c := range s.udp {
+		c.SetReadDeadline(past)
+	}
+	for _, l := range s.tcp {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.SetReadDeadline(past)
+	}
+}
+
+// closeListeners closes every listener, for a start that failed half way.
 func (s *Server) closeListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,6 +122,13 @@ func (s *Server) closeListeners() {
 	for _, l := range s.tcp {
 		l.Close()
 	}
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
 }
 
 // reusePort sets SO_REUSEPORT so that several sockets share one address and

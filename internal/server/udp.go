@@ -40,7 +40,7 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 	for {
 		n, addr, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || s.isClosing() {
 				return
 			}
 			continue
