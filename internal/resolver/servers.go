@@ -12,7 +12,7 @@ import (
 )
 
 // errNoServer is returned when no server of a zone gave a usable response.
-var errNoServer = errors.New("no server answered")
+var errNoServer = errors.New("no server responded")
 
 // askZone sends qname and qtype to the servers of zone, whose NS RRset is
 // nsset, and returns the first usable response. It tries each address once,
@@ -95,15 +95,15 @@ func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, 
 				continue
 			}
 			r.infra.setLame(zone, a)
-			return nil, fmt.Errorf("%s answered %s for %s", a, dns.RcodeToString[m.Rcode], qname)
+			return nil, fmt.Errorf("%s responded %s for %s", a, dns.RcodeToString[m.Rcode], qname)
 		case dns.RcodeRefused:
 			// The server does not serve the zone.
 			r.infra.setLame(zone, a)
-			return nil, fmt.Errorf("%s answered REFUSED for %s", a, qname)
+			return nil, fmt.Errorf("%s responded REFUSED for %s", a, qname)
 		default:
 			// SERVFAIL and others may concern this name only: try
 			// another server without marking this one.
-			return nil, fmt.Errorf("%s answered %s for %s", a, dns.RcodeToString[m.Rcode], qname)
+			return nil, fmt.Errorf("%s responded %s for %s", a, dns.RcodeToString[m.Rcode], qname)
 		}
 		if classify(m, zone, qname, qtype).kind == kindLame {
 			r.infra.setLame(zone, a)
@@ -132,8 +132,8 @@ func (r *Resolver) nsAddrs(zone string, nsset []dns.RR) (addrs []netip.Addr, pen
 }
 
 // cachedAddrs returns the usable cached addresses of name. known is true when
-// the cache holds the name's addresses, or knows it has none, for every
-// enabled address family.
+// the cache holds, for every enabled address family, either addresses or a
+// negative answer.
 func (r *Resolver) cachedAddrs(name string) (addrs []netip.Addr, known bool) {
 	known = true
 	for _, t := range r.families() {

@@ -19,8 +19,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// clientTimeout is the client's patience: every answer, including SERVFAIL
-// for broken zones, must come before it.
+// clientTimeout is how long a client waits: every response, including
+// SERVFAIL for broken zones, must come before it.
 const clientTimeout = 5 * time.Second
 
 func TestExpectedRows(t *testing.T) {
@@ -57,6 +57,7 @@ func checkRow(t *testing.T, row labkit.Row) {
 		return
 	}
 	where := row.Name + " " + row.Type
+
 	if r.Elapsed > clientTimeout {
 		t.Errorf("%s: answered after %s, want before %s", where, r.Elapsed, clientTimeout)
 	}
@@ -70,6 +71,7 @@ func checkRow(t *testing.T, row labkit.Row) {
 	if r.EDE != row.EDE {
 		t.Errorf("%s: EDE %d, want %d\n%s", where, r.EDE, row.EDE, r.Output)
 	}
+
 	values := answerValues(r.Answer, row.QType())
 	if row.Value == "-" {
 		if len(values) > 0 {
