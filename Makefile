@@ -26,7 +26,7 @@ vet:
 
 # deps installs the Debian packages the integration tests drive.
 deps:
-	@./scripts/deps.sh
+	@./lab/deps.sh
 
 # test runs every test, unit and integration, with the race detector. The
 # lab-based packages run one at a time: each brings up its own lab on the

@@ -1,0 +1,144 @@
+// Package labspec defines the files that a generated lab contains and
+// that tests read: the schema of lab.json, the columns of expected.tsv and
+// the text form of expected values. The generator in lab/cmd/labgen writes
+// these files and test/labkit reads them, so both sides share this package.
+package labspec
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// File names inside a lab directory.
+const (
+	InfoFile     = "lab.json"
+	ExpectedFile = "expected.tsv"
+	QueriesFile  = "queries.txt"
+	HintsFile    = "root.hints"
+	ConfigFile   = "bulwark.yaml"
+	ProbesFile   = "probes.json"
+	PIDDir       = "pids"
+)
+
+// Base ports, shifted by the port offset of a lab.
+const (
+	AuthBasePort     = 53
+	ResolverBasePort = 5300
+)
+
+// ExpectedHeader is the first line of expected.tsv.
+const ExpectedHeader = "#name\ttype\trcode\tad\tede\tvalue"
+
+// EDENoReachableAuthority is the Extended DNS Error code 22 (RFC 8914
+// section 4.23), expected on SERVFAIL rows whose authorities are lame,
+// silent or unreachable.
+const EDENoReachableAuthority = 22
+
+// Program names used in Server.Program and Instance.Program.
+const (
+	ProgramKnot = "knotd"
+	ProgramNSD  = "nsd"
+	ProgramStub = "labstub"
+)
+
+// Info is the content of lab.json: the facts a test needs about one lab.
+// Every path is absolute. Names are fully qualified, lowercase, with the
+// trailing dot.
+type Info struct {
+	Dir             string `json:"dir"`
+	PortOffset      int    `json:"port_offset"`
+	AuthPort        int    `json:"auth_port"`
+	ResolverPort    int    `json:"resolver_port"`
+	ResolverAddress string `json:"resolver_address"`
+	BulwarkConfig   string `json:"bulwark_config"`
+	RootHints       string `json:"root_hints"`
+	Queries         string `json:"queries"`
+	Expected        string `json:"expected"`
+	ZoneDir         string `json:"zone_dir"`
+	ZoneCount       int    `json:"zone_count"`
+	PopularZones    int    `json:"popular_zone_count"`
+	TLDCount        int    `json:"tld_count"`
+
+	Servers   []Server          `json:"servers"`
+	Instances []Instance        `json:"instances"`
+	QueryLogs map[string]string `json:"query_logs"`
+
+	QminTLD       string `json:"qmin_tld"`
+	QminDeepName  string `json:"qmin_deep_name"`
+	QminLog       string `json:"qmin_log"`
+	DeepChainCuts int    `json:"deep_chain_cuts"`
+
+	NXNSAttackName  string   `json:"nxns_attack_name"`
+	NXNSAttackNames []string `json:"nxns_attack_names"`
+	NXNSNSCount     int      `json:"nxns_ns_count"`
+	NXNSVictimZone  string   `json:"nxns_victim_zone"`
+	NXNSVictimLog   string   `json:"nxns_victim_log"`
+
+	NegativeTTLName string `json:"negative_ttl_name"`
+	NegativeTTL     int    `json:"negative_ttl"`
+	NegativeTTLZone string `json:"negative_ttl_zone"`
+
+	BigTXTName    string `json:"big_txt_name"`
+	BigTXTStrings int    `json:"big_txt_strings"`
+	BigTXTBytes   int    `json:"big_txt_bytes"`
+
+	DNAMEName   string `json:"dname_name"`
+	DNAMEOwner  string `json:"dname_owner"`
+	DNAMETarget string `json:"dname_target"`
+
+	CycleName          string   `json:"cycle_name"`
+	CycleNames         []string `json:"cycle_names"`
+	LameName           string   `json:"lame_name"`
+	PartlyLameName     string   `json:"partly_lame_name"`
+	SilentName         string   `json:"silent_name"`
+	TruncateUDPName    string   `json:"truncate_udp_name"`
+	ENTNXDOMAINName    string   `json:"ent_nxdomain_name"`
+	ENTNXDOMAINENT     string   `json:"ent_nxdomain_ent"`
+	NoGlueName         string   `json:"noglue_name"`
+	PartlyBrokenNSName string   `json:"partly_broken_ns_name"`
+	IPv6OnlyName       string   `json:"ipv6_only_name"`
+	SlowName           string   `json:"slow_name"`
+	SlowDelayMS        int      `json:"slow_delay_ms"`
+	WildcardName       string   `json:"wildcard_name"`
+	ENTName            string   `json:"ent_name"`
+	SubDelegationName  string   `json:"sub_delegation_name"`
+	CNAMEChainName     string   `json:"cname_chain_name"`
+	PublicSuffixENT    string   `json:"public_suffix_ent"`
+}
+
+// Server is one listening address of the lab.
+type Server struct {
+	Address  string `json:"address"`
+	Port     int    `json:"port"`
+	Program  string `json:"program"`
+	Instance string `json:"instance"`
+	Role     string `json:"role"`
+	// InNSSet is false for backend-only addresses that no NS record names.
+	InNSSet bool `json:"in_ns_set"`
+	// Mode and Backend are set for labstub listeners only.
+	Mode    string   `json:"mode,omitempty"`
+	Backend string   `json:"backend,omitempty"`
+	Faults  []string `json:"faults,omitempty"`
+	Log     string   `json:"log,omitempty"`
+}
+
+// Instance is one process started by lab-up.
+type Instance struct {
+	Name      string   `json:"name"`
+	Program   string   `json:"program"`
+	Role      string   `json:"role"`
+	Addresses []string `json:"addresses"`
+	Config    string   `json:"config"`
+	Log       string   `json:"log"`
+	PIDFile   string   `json:"pid_file"`
+	Zones     int      `json:"zones"`
+}
+
+// ShortValue formats the RDATA of rr as dig +short prints it, for example
+// "198.18.3.4", "10 mail.example.com." or "\"v=spf1 -all\"". TXT strings
+// keep their quotes and are separated by one space.
+func ShortValue(rr dns.RR) string {
+	header := rr.Header().String()
+	return strings.TrimPrefix(rr.String(), header)
+}
