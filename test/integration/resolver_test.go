@@ -398,3 +398,39 @@ func TestDnsperfReplay(t *testing.T) {
 	}
 	t.Logf("dnsperf: sent %s, response codes: %s", fields["Queries sent"], fields["Response codes"])
 }
+
+// TestDNAMESynthesis checks that a name under a cached DNAME gets the DNAME,
+// a CNAME synthesised with the DNAME's TTL (RFC 6672 sections 3.1 and 3.4)
+// and the target's address.
+func TestDNAMESynthesis(t *testing.T) {
+	if _, err := kdig(resolver, port, lab.Info.DNAMEName, "A"); err != nil {
+		t.Fatal(err)
+	}
+	name := "mail." + lab.Info.DNAMEOwner
+	r, err := kdig(resolver, port, name, "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dname *dns.DNAME
+	var cname *dns.CNAME
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.DNAME:
+			dname = rr
+		case *dns.CNAME:
+			cname = rr
+		}
+	}
+	if dname == nil || cname == nil {
+		t.Fatalf("%s: answer lacks the DNAME or the synthesised CNAME\n%s", name, r.Output)
+	}
+	if want := "mail." + lab.Info.DNAMETarget; !strings.EqualFold(cname.Hdr.Name, name) || !strings.EqualFold(cname.Target, want) {
+		t.Errorf("CNAME %s -> %s, want %s -> %s", cname.Hdr.Name, cname.Target, name, want)
+	}
+	if cname.Hdr.Ttl != dname.Hdr.Ttl {
+		t.Errorf("synthesised CNAME TTL %d, want the DNAME's %d", cname.Hdr.Ttl, dname.Hdr.Ttl)
+	}
+	if len(answerValues(r.Answer, dns.TypeA)) != 1 {
+		t.Errorf("%s: want one A record after the CNAME\n%s", name, r.Output)
+	}
+}
