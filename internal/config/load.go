@@ -76,8 +76,7 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 // embedded default.
 func Parse(data []byte, file string) (*Config, error) {
 	c := &Config{File: file}
-	dec := yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField())
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+	if err := decode(data, c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, decodeError(file, data, err)
 	}
 	c.File = file
@@ -88,6 +87,18 @@ func Parse(data []byte, file string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// decode decodes data strictly into c. The YAML library panics on some
+// malformed input (such as a tag on a value that must be a list), so a panic
+// becomes an error.
+func decode(data []byte, c *Config) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("invalid YAML: the parser failed (%v); check tags, indentation and list syntax", v)
+		}
+	}()
+	return yaml.NewDecoder(bytes.NewReader(data), yaml.DisallowUnknownField()).Decode(c)
 }
 
 // decodeError turns a YAML decoding error into an *Error carrying the line.
