@@ -124,12 +124,13 @@ func (p *Pipeline) HandleSlow(pkt []byte, udp bool) []byte {
 		now = p.now()
 	}
 	if pk == nil {
-		return p.errorResponse(pkt)
+		return p.Busy(pkt) // the response could not be built: SERVFAIL
 	}
 	return p.write(nil, pk, &q, udp, now)
 }
 
-// Busy returns a SERVFAIL for pkt, for use when no resolution slot is free.
+// Busy returns a SERVFAIL for pkt, for use when no resolution slot is free
+// or no response could be built.
 func (p *Pipeline) Busy(pkt []byte) []byte {
 	m := new(dns.Msg)
 	if err := m.Unpack(pkt); err != nil || len(m.Question) != 1 {
