@@ -80,13 +80,22 @@ func (r *Resolver) closestCut(req *request, name string, qtype uint16) (string, 
 	if qtype == dns.TypeDS && name != "." {
 		start = parent(name)
 	}
-	for n := start; n != ""; n = parent(n) {
-		if ns, _, ok := r.cache.RRset(n, dns.TypeNS); ok {
+	for n := start; n != "."; n = parent(n) {
+		// A cut whose server addresses were evicted while its NS RRset
+		// stayed is skipped: the parent's referral brings them back.
+		if ns, _, ok := r.cache.RRset(n, dns.TypeNS); ok && r.reachable(n, ns) {
 			return n, ns, nil
 		}
 	}
 	ns, err := r.prime(req)
 	return ".", ns, err
+}
+
+// reachable reports whether some server of zone has a cached address or an
+// NS name outside zone that can be looked up.
+func (r *Resolver) reachable(zone string, nsset []dns.RR) bool {
+	addrs, pending := r.nsAddrs(zone, nsset)
+	return len(addrs) > 0 || len(pending) > 0
 }
 
 // storeReferral caches the child's NS RRset and its glue.
@@ -114,11 +123,11 @@ func (r *Resolver) store(c outcome, name string, qtype uint16) {
 	}
 }
 
-// prime returns the root NS RRset from the cache, or asks the root hints for
-// it (RFC 8109) and caches the answer with the addresses from the additional
+// prime returns the root NS RRset from the cache while some of its
+// addresses are cached too, or asks the root hints for it (RFC 8109) and caches the answer with the addresses from the additional
 // section. When priming fails, the hints themselves are returned.
 func (r *Resolver) prime(req *request) ([]dns.RR, error) {
-	if ns, _, ok := r.cache.RRset(".", dns.TypeNS); ok {
+	if ns, _, ok := r.cache.RRset(".", dns.TypeNS); ok && r.reachable(".", ns) {
 		return ns, nil
 	}
 	hints := r.hintRRs()

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"bulwark/internal/cache"
+
 	"github.com/miekg/dns"
 )
 
@@ -337,5 +339,27 @@ func TestGlueNotAnswered(t *testing.T) {
 	}
 	if n.count("10.0.3.1") == before {
 		t.Error("ns1.example.com A was answered from glue, want a query to the zone's server")
+	}
+}
+
+func TestCutWithoutAddressesSkipped(t *testing.T) {
+	tests := []struct {
+		name string
+		ns   string
+	}{
+		{"zone whose glue was evicted", "example.com. 86400 IN NS ns9.example.com."},
+		{"root whose addresses were evicted", ". 86400 IN NS z.root.test."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := labNet(t)
+			r, c := testResolver(t, n, nil)
+			rr, _ := dns.NewRR(tt.ns)
+			c.StoreRRset([]dns.RR{rr}, cache.RankAnswer)
+			res := resolveOK(t, r, "mail.example.com.", dns.TypeA)
+			if got := lastValue(res); got != "192.0.2.25" {
+				t.Errorf("mail.example.com A = %q, want 192.0.2.25", got)
+			}
+		})
 	}
 }
