@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -132,6 +133,13 @@ func (c *Client) newQuery(q Query) *dns.Msg {
 	return m
 }
 
+// udpBuffers holds receive buffers of the largest UDP payload, so that a
+// server ignoring the advertised EDNS size is still read whole.
+var udpBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 65535)
+	return &b
+}}
+
 func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
 	wire, err := msg.Pack()
 	if err != nil {
@@ -146,7 +154,9 @@ func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 65535)
+	bufp := udpBuffers.Get().(*[]byte)
+	defer udpBuffers.Put(bufp)
+	buf := *bufp
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
