@@ -24,6 +24,7 @@ type serverState struct {
 	srtt, rttvar time.Duration
 	measured     bool
 	timeouts     int
+	lastTimeout  time.Time
 	heldUntil    time.Time
 }
 
@@ -89,27 +90,37 @@ func (in *infra) rtt(a netip.Addr, rtt time.Duration) {
 	s.timeouts = 0
 }
 
-// timeout records that a did not answer within timeout.
-func (in *infra) timeout(a netip.Addr, timeout time.Duration) {
+// timeout records that a did not respond within timeout to a query sent at
+// sent. Queries that were in flight together when a timeout was recorded
+// count once, so that a burst meeting one short outage (such as response
+// rate limiting) does not put the server on hold.
+func (in *infra) timeout(a netip.Addr, timeout time.Duration, sent time.Time) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.state(a)
+	if !sent.After(s.lastTimeout) {
+		return false
+	}
+	s.lastTimeout = in.now()
 	s.timeouts++
 	// Back off: the next query waits longer, and the server sorts last.
 	s.srtt = min(max(s.srtt*2, timeout*2), maxQueryTimeout)
 	s.measured = true
-	if s.timeouts >= timeoutsBeforeHoldDown {
-		s.heldUntil = in.now().Add(in.holdDown)
-		s.timeouts = 0
+	if s.timeouts < timeoutsBeforeHoldDown {
+		return false
 	}
+	s.heldUntil = in.now().Add(in.holdDown)
+	s.timeouts = 0
+	return true
 }
 
-// queryTimeout returns the timeout for the next query to a.
+// queryTimeout returns the timeout for the next query to a. A server on
+// hold gets the initial timeout: it is only asked as a probe.
 func (in *infra) queryTimeout(a netip.Addr, initial time.Duration) time.Duration {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.servers[a]
-	if s == nil || !s.measured {
+	if s == nil || !s.measured || in.now().Before(s.heldUntil) {
 		return initial
 	}
 	return min(max(s.srtt+4*s.rttvar, minQueryTimeout), maxQueryTimeout)
@@ -150,15 +161,17 @@ func (in *infra) isFailed(zone string) bool {
 }
 
 // pick chooses the server to ask next among candidates for zone, skipping
-// those in tried, held down or lame. It prefers the lowest smoothed RTT,
+// those in tried or lame for the zone. It prefers the lowest smoothed RTT,
 // picks at random among servers close to the best, and now and then picks
-// any usable server so that estimates stay fresh. ok is false when none is
-// usable.
+// any usable server so that estimates stay fresh. Servers on hold are asked
+// only when no other server is left, so that the last servers of a zone are
+// never shut out. ok is false when none is usable.
 func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr]bool) (netip.Addr, bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	now := in.now()
 	usable := make([]netip.Addr, 0, len(candidates))
+	var held []netip.Addr
 	best := time.Duration(-1)
 	for _, a := range candidates {
 		if tried[a] {
@@ -169,6 +182,7 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 		}
 		s := in.servers[a]
 		if s != nil && now.Before(s.heldUntil) {
+			held = append(held, a)
 			continue
 		}
 		usable = append(usable, a)
@@ -177,7 +191,10 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 		}
 	}
 	if len(usable) == 0 {
-		return netip.Addr{}, false
+		if len(held) == 0 {
+			return netip.Addr{}, false
+		}
+		return held[rand.IntN(len(held))], true
 	}
 	if rand.IntN(20) == 0 {
 		return usable[rand.IntN(len(usable))], true

@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 
 	"bulwark/internal/cache"
 
@@ -17,7 +19,7 @@ const maxMinimisedQueries = 10
 func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 	zone, nsset, err := r.closestCut(req, name, qtype)
 	if err != nil {
-		return failed(EDENoReachableAuthority, err.Error())
+		return r.unreachable(req, ".", err)
 	}
 	minimise := r.cfg.QNAMEMinimisation
 	extra := 1 // labels beyond the zone in the next minimised query
@@ -31,7 +33,7 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 		}
 		resp, err := r.askZone(req, zone, nsset, qname, qtype2)
 		if err != nil {
-			return failed(EDENoReachableAuthority, err.Error())
+			return r.unreachable(req, zone, err)
 		}
 		c := classify(resp, zone, qname, qtype2)
 		if c.kind == kindReferral {
@@ -57,6 +59,19 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 		r.store(c, name, qtype)
 		return c
 	}
+}
+
+// unreachable logs why no server of zone gave a usable response and returns
+// the failure. The EDE text names the zone only: server addresses and
+// network errors stay in the debug log.
+func (r *Resolver) unreachable(req *request, zone string, err error) outcome {
+	if r.log.Enabled(req.ctx, slog.LevelDebug) {
+		r.log.Debug("no usable server", "zone", zone, "error", err)
+	}
+	if errors.Is(err, errBudget) {
+		return failed(EDEOther, "work limit reached")
+	}
+	return failed(EDENoReachableAuthority, "no usable server for "+zone)
 }
 
 // minimised returns the name to send the servers of zone when looking for

@@ -74,11 +74,15 @@ func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, 
 			return nil, err
 		}
 		timeout := r.infra.queryTimeout(a, r.cfg.QueryTimeout)
+		sent := r.now()
 		resp, err := r.ex.Exchange(req.ctx, exchange.Query{
 			Name: qname, Type: qtype, Server: r.serverAddr(a), Timeout: timeout, NoEDNS: noEDNS,
 		})
 		if errors.Is(err, exchange.ErrTimeout) {
-			r.infra.timeout(a, timeout)
+			if r.infra.timeout(a, timeout, sent) {
+				r.log.Warn("server on hold after repeated timeouts", "upstream", a.String(),
+					"zone", zone, "hold_seconds", r.cfg.ServerHoldDown.Seconds())
+			}
 			return nil, err
 		}
 		if err != nil {
