@@ -67,25 +67,22 @@ func (s *Server) untrack(c net.Conn) {
 	c.Close()
 }
 
+// maxPipelined caps the queries of one TCP connection being answered at
+// once; past it, the connection is not read until one completes.
+const maxPipelined = 64
+
 // serveTCP reads length-prefixed queries (RFC 1035 section 4.2.2) until the
 // client closes, stays idle too long, or sends a bad frame. Queries are
 // answered concurrently and each response is written as it is ready.
 func (s *Server) serveTCP(c net.Conn) {
 	defer s.wg.Done()
-	var writeMu sync.Mutex
+	w := &tcpWriter{conn: c, timeout: s.idleTimeout()}
+	inflight := make(chan struct{}, maxPipelined)
 	var pending sync.WaitGroup
 	defer func() {
 		pending.Wait()
 		s.untrack(c)
 	}()
-	send := func(resp []byte) {
-		frame := make([]byte, 2, 2+len(resp))
-		binary.BigEndian.PutUint16(frame, uint16(len(resp)))
-		writeMu.Lock()
-		c.SetWriteDeadline(time.Now().Add(s.idleTimeout()))
-		c.Write(append(frame, resp...))
-		writeMu.Unlock()
-	}
 	var hdr [2]byte
 	for {
 		c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
@@ -99,27 +96,67 @@ func (s *Server) serveTCP(c net.Conn) {
 		resp, outcome := s.pipe.HandleFast(pkt, nil, false)
 		switch outcome {
 		case pipeline.Answered:
-			send(resp)
+			if !w.send(resp) {
+				return
+			}
 		case pipeline.Slow:
 			if !s.pipe.TryAcquire() {
-				if resp := s.pipe.Busy(pkt); resp != nil {
-					send(resp)
+				if resp := s.pipe.Busy(pkt); resp != nil && !w.send(resp) {
+					return
 				}
 				continue
 			}
+			inflight <- struct{}{}
 			pending.Add(1)
 			s.work.Add(1)
 			go func() {
 				defer s.work.Done()
 				defer pending.Done()
-				defer s.pipe.Release()
-				defer s.recoverQuery()
-				if resp := s.pipe.HandleSlow(pkt, false); resp != nil {
-					send(resp)
+				defer func() { <-inflight }()
+				if resp := s.answerSlow(pkt, false); resp != nil {
+					w.send(resp)
 				}
 			}()
 		}
 	}
+}
+
+// answerSlow resolves pkt holding a resolution slot, and gives the slot back
+// before the response is written, so that a client that does not read holds
+// no slot.
+func (s *Server) answerSlow(pkt []byte, udp bool) []byte {
+	defer s.pipe.Release()
+	defer s.recoverQuery()
+	return s.pipe.HandleSlow(pkt, udp)
+}
+
+// tcpWriter writes length-prefixed responses to one connection. After a
+// failed or partial write the stream framing is lost, so the connection is
+// closed and later writes are dropped.
+type tcpWriter struct {
+	mu      sync.Mutex
+	conn    net.Conn
+	timeout time.Duration
+	broken  bool
+}
+
+// send writes resp and reports whether the connection is still usable.
+func (w *tcpWriter) send(resp []byte) bool {
+	frame := make([]byte, 2, 2+len(resp))
+	binary.BigEndian.PutUint16(frame, uint16(len(resp)))
+	frame = append(frame, resp...)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.broken {
+		return false
+	}
+	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, err := w.conn.Write(frame); err != nil {
+		w.broken = true
+		w.conn.Close()
+		return false
+	}
+	return true
 }
 
 // recoverQuery logs a panic in a query handler with its stack; the listener

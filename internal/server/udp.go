@@ -69,9 +69,7 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte) {
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		defer s.pipe.Release()
-		defer s.recoverQuery()
-		if resp := s.pipe.HandleSlow(pkt, true); resp != nil {
+		if resp := s.answerSlow(pkt, true); resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 	}()
