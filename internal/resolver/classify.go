@@ -191,12 +191,13 @@ func hasNS(rrs []dns.RR) bool {
 	return false
 }
 
-// find returns the records of rrs owned by name with type t.
+// find returns the records of rrs owned by name with type t; for ANY, the
+// records of every type.
 func find(rrs []dns.RR, name string, t uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
 		h := rr.Header()
-		if h.Rrtype == t && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
+		if (h.Rrtype == t || t == dns.TypeANY) && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
 			out = append(out, rr)
 		}
 	}

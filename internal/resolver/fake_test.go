@@ -170,7 +170,7 @@ func (s *fakeServer) zoneFor(name string) *fakeZone {
 func (z *fakeZone) get(name string, t uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range z.rrs {
-		if rr.Header().Name == dns.CanonicalName(name) && rr.Header().Rrtype == t {
+		if rr.Header().Name == dns.CanonicalName(name) && (rr.Header().Rrtype == t || t == dns.TypeANY) {
 			out = append(out, rr)
 		}
 	}

@@ -53,7 +53,8 @@ func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string
 	if rrs, rank, ok := r.cache.RRset(name, qtype); ok && rank >= cache.RankAnswer {
 		return Result{Rcode: dns.RcodeSuccess, Answer: rrs}, "", true
 	}
-	if qtype != dns.TypeCNAME {
+	// A CNAME answers a query for CNAME or ANY itself; other types follow it.
+	if qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 		if rrs, rank, ok := r.cache.RRset(name, dns.TypeCNAME); ok && rank >= cache.RankAnswer {
 			return Result{Answer: rrs}, dns.CanonicalName(rrs[0].(*dns.CNAME).Target), false
 		}

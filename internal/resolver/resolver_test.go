@@ -363,3 +363,22 @@ func TestCutWithoutAddressesSkipped(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveANY(t *testing.T) {
+	n := labNet(t)
+	r, _ := testResolver(t, n, nil)
+	res := resolveOK(t, r, "example.com.", dns.TypeANY)
+	types := map[uint16]bool{}
+	for _, rr := range res.Answer {
+		types[rr.Header().Rrtype] = true
+	}
+	for _, want := range []uint16{dns.TypeSOA, dns.TypeNS, dns.TypeMX} {
+		if !types[want] {
+			t.Errorf("ANY answer %v lacks %s", res.Answer, dns.TypeToString[want])
+		}
+	}
+	res = resolveOK(t, r, "www.example.com.", dns.TypeANY)
+	if len(res.Answer) != 1 || res.Answer[0].Header().Rrtype != dns.TypeCNAME {
+		t.Errorf("ANY at a CNAME = %v, want the CNAME alone", res.Answer)
+	}
+}
