@@ -34,7 +34,8 @@ type Config struct {
 	MaxBytes int64
 	// MinTTL and MaxTTL clamp every positive TTL.
 	MinTTL, MaxTTL time.Duration
-	// MaxNegativeTTL caps the TTL of negative answers.
+	// MaxNegativeTTL caps the TTL of negative answers; 0 means they are
+	// not cached.
 	MaxNegativeTTL time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time

@@ -98,11 +98,7 @@ func (c *Cache) StoreNegative(name string, qtype uint16, nxdomain bool, soa *dns
 // NegativeTTL returns the TTL in seconds that a negative answer carrying soa
 // is cached and served with.
 func (c *Cache) NegativeTTL(soa *dns.SOA) uint32 {
-	ttl := min(soa.Hdr.Ttl, soa.Minttl)
-	if maxNeg := uint32(c.cfg.MaxNegativeTTL / time.Second); maxNeg > 0 && ttl > maxNeg {
-		ttl = maxNeg
-	}
-	return ttl
+	return min(soa.Hdr.Ttl, soa.Minttl, uint32(c.cfg.MaxNegativeTTL/time.Second))
 }
 
 // Negative returns a cached NXDOMAIN for name, or else a cached NODATA for

@@ -55,6 +55,13 @@ func TestParseErrors(t *testing.T) {
 		{"bad anchor", "dnssec:\n  trust_anchors: [\". IN A 1.2.3.4\"]\n", 2, "not DS or DNSKEY"},
 		{"missing hints", "resolver:\n  root_hints: /nonexistent/root.hints\n", 2, "cannot read root hints"},
 		{"min above max ttl", "cache:\n  min_ttl: 2h\n  max_ttl: 1h\n", 2, "above max_ttl"},
+		{"explicit zero resolutions", "server:\n  max_resolutions: 0\n", 2, "invalid value 0"},
+		{"explicit zero port", "resolver:\n  upstream_port: 0\n", 2, "invalid port 0"},
+		{"explicit zero size", "cache:\n  max_bytes: 0\n", 2, "at least 1MiB"},
+		{"explicit zero timeout", "resolver:\n  query_timeout: 0s\n", 2, "must be positive"},
+		{"empty listen list", "server:\n  listen: []\n", 2, "no listener"},
+		{"empty transports", "server:\n  listen:\n    - address: 127.0.0.1:53\n      transports: []\n", 4, "no transport"},
+		{"empty anchors", "dnssec:\n  trust_anchors: []\n", 2, "no trust anchor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,6 +125,26 @@ cache:
 	}
 	if got := c.Server.Listen[0].Transports; len(got) != 1 || got[0] != "udp" {
 		t.Errorf("Transports = %v, want [udp]", got)
+	}
+}
+
+func TestZeroMeansZero(t *testing.T) {
+	c, err := Parse([]byte("cache:\n  max_negative_ttl: 0s\nresolver:\n  failure_ttl: 0s\n  server_hold_down: 0s\n"), "zero.yaml")
+	if err != nil {
+		t.Fatalf("Parse error: %v", err)
+	}
+	if c.Cache.MaxNegativeTTL != 0 || c.Resolver.FailureTTL != 0 || c.Resolver.ServerHoldDown != 0 {
+		t.Errorf("explicit 0s became %s, %s, %s; want 0s each", c.Cache.MaxNegativeTTL.D(), c.Resolver.FailureTTL.D(), c.Resolver.ServerHoldDown.D())
+	}
+}
+
+func TestNullSectionIsDefault(t *testing.T) {
+	c, err := Parse([]byte("server:\ncache:\n"), "null.yaml")
+	if err != nil {
+		t.Fatalf("Parse error: %v", err)
+	}
+	if c.Server.MaxTCPConnections != 4096 || c.Cache.MaxBytes != 256<<20 {
+		t.Errorf("null sections: max_tcp_connections %d, max_bytes %d; want the defaults", c.Server.MaxTCPConnections, c.Cache.MaxBytes)
 	}
 }
 

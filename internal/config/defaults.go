@@ -1,79 +1,85 @@
 package config
 
-import "time"
+import (
+	"reflect"
+	"time"
+)
 
-func (c *Config) setDefaults() {
-	c.Server.setDefaults()
-	c.Resolver.setDefaults()
-	c.Cache.setDefaults()
-	if len(c.DNSSEC.TrustAnchors) == 0 {
-		c.DNSSEC.TrustAnchors = splitLines(builtinTrustAnchors)
+// newDefault returns a config holding every scalar default. The YAML is
+// decoded over it, so a key that is present, even with the value 0, wins
+// over the default and is then validated.
+func newDefault(file string) *Config {
+	c := &Config{File: file}
+	c.Server = Server{
+		TCPIdleTimeout:    Duration(10 * time.Second),
+		MaxTCPConnections: 4096,
+		MaxResolutions:    10000,
+		ClientTimeout:     Duration(4 * time.Second),
 	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
+	c.Resolver = Resolver{
+		UpstreamPort:       53,
+		IPv4:               boolPtr(true),
+		IPv6:               boolPtr(true),
+		QNAMEMinimisation:  boolPtr(true),
+		EDNSBufferSize:     1232,
+		QueryTimeout:       Duration(800 * time.Millisecond),
+		MaxUpstreamQueries: 64,
+		MaxReferrals:       30,
+		MaxCNAMEChain:      12,
+		MaxNSNamesResolved: 8,
+		MaxDepth:           6,
+		FailureTTL:         Duration(5 * time.Second),
+		ServerHoldDown:     Duration(60 * time.Second),
 	}
-	if c.Log.Format == "" {
-		c.Log.Format = "text"
+	c.Cache = Cache{
+		MaxBytes:       256 << 20,
+		MaxTTL:         Duration(24 * time.Hour),
+		MaxNegativeTTL: Duration(time.Hour),
+	}
+	c.Log = Log{Level: "info", Format: "text"}
+	return c
+}
+
+// restoreNullSections gives a section written with no value, such as a bare
+// "cache:", its defaults: the YAML decoder sets a null section to zero.
+func (c *Config) restoreNullSections() {
+	def := newDefault(c.File)
+	if reflect.ValueOf(c.Server).IsZero() {
+		c.Server = def.Server
+	}
+	if reflect.ValueOf(c.Resolver).IsZero() {
+		c.Resolver = def.Resolver
+	}
+	if reflect.ValueOf(c.Cache).IsZero() {
+		c.Cache = def.Cache
+	}
+	if reflect.ValueOf(c.Log).IsZero() {
+		c.Log = def.Log
 	}
 }
 
-func (s *Server) setDefaults() {
-	if len(s.Listen) == 0 {
-		s.Listen = []Listener{
+// setListDefaults fills the lists that were left out. A list given empty
+// stays empty, and validation rejects it.
+func (c *Config) setListDefaults() {
+	if c.Server.Listen == nil {
+		c.Server.Listen = []Listener{
 			{Address: "127.0.0.1:5300"},
 			{Address: "[::1]:5300"},
 		}
 	}
-	for i := range s.Listen {
-		if len(s.Listen[i].Transports) == 0 {
-			s.Listen[i].Transports = []string{"udp", "tcp"}
+	for i := range c.Server.Listen {
+		if c.Server.Listen[i].Transports == nil {
+			c.Server.Listen[i].Transports = []string{"udp", "tcp"}
 		}
 	}
-	setDuration(&s.TCPIdleTimeout, 10*time.Second)
-	setInt(&s.MaxTCPConnections, 4096)
-	setInt(&s.MaxResolutions, 10000)
-	setDuration(&s.ClientTimeout, 4*time.Second)
-}
-
-func (r *Resolver) setDefaults() {
-	setInt(&r.UpstreamPort, 53)
-	setBool(&r.IPv4, true)
-	setBool(&r.IPv6, true)
-	setBool(&r.QNAMEMinimisation, true)
-	setInt(&r.EDNSBufferSize, 1232)
-	setDuration(&r.QueryTimeout, 800*time.Millisecond)
-	setInt(&r.MaxUpstreamQueries, 64)
-	setInt(&r.MaxReferrals, 30)
-	setInt(&r.MaxCNAMEChain, 12)
-	setInt(&r.MaxNSNamesResolved, 8)
-	setInt(&r.MaxDepth, 6)
-	setDuration(&r.FailureTTL, 5*time.Second)
-	setDuration(&r.ServerHoldDown, 60*time.Second)
-}
-
-func (c *Cache) setDefaults() {
-	if c.MaxBytes == 0 {
-		c.MaxBytes = 256 << 20
+	if c.DNSSEC.TrustAnchors == nil {
+		c.DNSSEC.TrustAnchors = splitLines(builtinTrustAnchors)
 	}
-	setDuration(&c.MaxTTL, 24*time.Hour)
-	setDuration(&c.MaxNegativeTTL, time.Hour)
-}
-
-func setInt(v *int, def int) {
-	if *v == 0 {
-		*v = def
+	for _, b := range []**bool{&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation} {
+		if *b == nil {
+			*b = boolPtr(true) // an explicit null
+		}
 	}
 }
 
-func setDuration(v *Duration, def time.Duration) {
-	if *v == 0 {
-		*v = Duration(def)
-	}
-}
-
-func setBool(v **bool, def bool) {
-	if *v == nil {
-		b := def
-		*v = &b
-	}
-}
+func boolPtr(b bool) *bool { return &b }

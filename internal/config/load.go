@@ -75,12 +75,15 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 // file is used in error messages and to resolve relative paths; "" means the
 // embedded default.
 func Parse(data []byte, file string) (*Config, error) {
-	c := &Config{File: file}
-	if err := decode(data, c); err != nil && !errors.Is(err, io.EOF) {
+	c := newDefault(file)
+	if err := decode(data, c); errors.Is(err, io.EOF) {
+		c = newDefault(file) // an empty document
+	} else if err != nil {
 		return nil, decodeError(file, data, err)
 	}
 	c.File = file
-	c.setDefaults()
+	c.restoreNullSections()
+	c.setListDefaults()
 	v := validator{cfg: c, file: file}
 	v.tree, _ = parser.ParseBytes(data, 0)
 	if err := v.validate(); err != nil {

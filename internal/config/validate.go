@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/miekg/dns"
@@ -38,6 +39,9 @@ func (v *validator) validate() error {
 var knownTransports = []string{"udp", "tcp"}
 
 func (v *validator) listeners() error {
+	if len(v.cfg.Server.Listen) == 0 {
+		return v.errorf("server.listen", "no listener: add at least one, or remove the key for the defaults")
+	}
 	seen := map[string]bool{}
 	for i := range v.cfg.Server.Listen {
 		l := &v.cfg.Server.Listen[i]
@@ -47,6 +51,9 @@ func (v *validator) listeners() error {
 			return v.errorf(key+".address", "invalid address %q: write IP:port, such as 127.0.0.1:53 or [::1]:53", l.Address)
 		}
 		l.AddrPort = ap
+		if len(l.Transports) == 0 {
+			return v.errorf(key+".transports", "no transport: list udp, tcp or both, or remove the key for both")
+		}
 		for _, t := range l.Transports {
 			if !slices.Contains(knownTransports, t) {
 				return v.errorf(key+".transports", "unknown transport %q: use one of %s", t, strings.Join(knownTransports, ", "))
@@ -71,6 +78,12 @@ func (v *validator) serverLimits() error {
 	}
 	if s.MaxResolutions < 1 {
 		return v.errorf("server.max_resolutions", "invalid value %d: must be at least 1", s.MaxResolutions)
+	}
+	if s.TCPIdleTimeout <= 0 {
+		return v.errorf("server.tcp_idle_timeout", "invalid duration 0s: must be positive")
+	}
+	if s.ClientTimeout <= 0 {
+		return v.errorf("server.client_timeout", "invalid duration 0s: must be positive")
 	}
 	return nil
 }
@@ -118,6 +131,9 @@ func (v *validator) resolverLimits() error {
 	if r.EDNSBufferSize < 512 || r.EDNSBufferSize > 4096 {
 		return v.errorf("resolver.edns_buffer_size", "invalid size %d: use 512 to 4096 bytes (1232 avoids fragmentation)", r.EDNSBufferSize)
 	}
+	if r.QueryTimeout <= 0 {
+		return v.errorf("resolver.query_timeout", "invalid duration 0s: must be positive")
+	}
 	limits := []struct {
 		key string
 		val int
@@ -141,6 +157,9 @@ func (v *validator) cache() error {
 	if c.MaxBytes < 1<<20 {
 		return v.errorf("cache.max_bytes", "invalid size %d bytes: use at least 1MiB", c.MaxBytes)
 	}
+	if c.MaxTTL < Duration(time.Second) {
+		return v.errorf("cache.max_ttl", "invalid duration %s: use at least 1s", c.MaxTTL.D())
+	}
 	if c.MinTTL > c.MaxTTL {
 		return v.errorf("cache.min_ttl", "min_ttl %s is above max_ttl %s", c.MinTTL.D(), c.MaxTTL.D())
 	}
@@ -148,6 +167,9 @@ func (v *validator) cache() error {
 }
 
 func (v *validator) trustAnchors() error {
+	if len(v.cfg.DNSSEC.TrustAnchors) == 0 {
+		return v.errorf("dnssec.trust_anchors", "no trust anchor: list at least one, or remove the key for the IANA root anchors")
+	}
 	for i, line := range v.cfg.DNSSEC.TrustAnchors {
 		rr, err := dns.NewRR(line)
 		if err == nil && rr == nil {
