@@ -1,6 +1,8 @@
 package config
 
 import (
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -176,15 +178,42 @@ func (v *validator) trustAnchors() error {
 			err = errors.New("empty record")
 		}
 		if err == nil {
-			switch rr.(type) {
-			case *dns.DS, *dns.DNSKEY:
-			default:
-				err = fmt.Errorf("type %s is not DS or DNSKEY", dns.TypeToString[rr.Header().Rrtype])
-			}
+			err = checkAnchor(rr)
 		}
 		if err != nil {
 			return v.errorf(fmt.Sprintf("dnssec.trust_anchors[%d]", i), "invalid trust anchor %q: %v", line, err)
 		}
+	}
+	return nil
+}
+
+// digestLengths are the DS digest sizes in bytes by digest type (RFC 4034,
+// RFC 4509, RFC 6605). Other digest types are left to the validator, which
+// treats them as unsupported.
+var digestLengths = map[uint8]int{
+	dns.SHA1: 20, dns.SHA256: 32, dns.GOST94: 32, dns.SHA384: 48,
+}
+
+// checkAnchor checks that rr is a DS or DNSKEY record whose data decodes.
+func checkAnchor(rr dns.RR) error {
+	switch rr := rr.(type) {
+	case *dns.DS:
+		digest, err := hex.DecodeString(rr.Digest)
+		if err != nil {
+			return fmt.Errorf("digest is not hexadecimal")
+		}
+		if want, ok := digestLengths[rr.DigestType]; ok && len(digest) != want {
+			return fmt.Errorf("digest of type %d has %d bytes, want %d", rr.DigestType, len(digest), want)
+		}
+	case *dns.DNSKEY:
+		if rr.Protocol != 3 {
+			return fmt.Errorf("protocol %d, want 3 (RFC 4034 section 2.1.2)", rr.Protocol)
+		}
+		if _, err := base64.StdEncoding.DecodeString(rr.PublicKey); err != nil {
+			return fmt.Errorf("public key is not base64")
+		}
+	default:
+		return fmt.Errorf("type %s is not DS or DNSKEY", dns.TypeToString[rr.Header().Rrtype])
 	}
 	return nil
 }

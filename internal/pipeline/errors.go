@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/binary"
+
 	"github.com/miekg/dns"
 )
 
@@ -13,7 +15,7 @@ func (p *Pipeline) errorResponse(pkt []byte) []byte {
 		return nil
 	}
 	m := new(dns.Msg)
-	if err := m.Unpack(pkt); err != nil {
+	if err := m.Unpack(pkt); err != nil || !questionComplete(pkt) {
 		return headerOnly(pkt, dns.RcodeFormatError)
 	}
 	r := new(dns.Msg)
@@ -30,6 +32,17 @@ func (p *Pipeline) errorResponse(pkt []byte) []byte {
 		return headerOnly(pkt, dns.RcodeServerFailure)
 	}
 	return wire
+}
+
+// questionComplete reports whether the first question, if any, has a name,
+// a type and a class. The message parser accepts a question cut short and
+// fills in zeros.
+func questionComplete(pkt []byte) bool {
+	if binary.BigEndian.Uint16(pkt[4:]) == 0 {
+		return true
+	}
+	end, ok := nameEnd(pkt, 12)
+	return ok && end+4 <= len(pkt)
 }
 
 // errorRcode picks the rcode for a query the fast path did not accept.

@@ -77,15 +77,33 @@ func parseOPT(pkt []byte, off int, q Query) (Query, bool) {
 	if off+11 > len(pkt) || pkt[off] != 0 || binary.BigEndian.Uint16(pkt[off+1:]) != dns.TypeOPT {
 		return q, false
 	}
+	// The extended RCODE byte (pkt[off+5]) means nothing in a query and is
+	// ignored.
 	version := pkt[off+6]
 	rdlen := int(binary.BigEndian.Uint16(pkt[off+9:]))
-	if version != 0 || pkt[off+5] != 0 || off+11+rdlen != len(pkt) {
+	if version != 0 || off+11+rdlen != len(pkt) || !optionsValid(pkt[off+11:]) {
 		return q, false
 	}
 	q.EDNS = true
 	q.UDPSize = binary.BigEndian.Uint16(pkt[off+3:])
 	q.DO = pkt[off+7]&0x80 != 0
 	return q, true
+}
+
+// optionsValid reports whether rdata is a sequence of whole EDNS options:
+// each a code, a length and that many bytes (RFC 6891 section 6.1.2).
+func optionsValid(rdata []byte) bool {
+	for len(rdata) > 0 {
+		if len(rdata) < 4 {
+			return false
+		}
+		n := 4 + int(binary.BigEndian.Uint16(rdata[2:]))
+		if n > len(rdata) {
+			return false
+		}
+		rdata = rdata[n:]
+	}
+	return true
 }
 
 // nameEnd returns the offset past an uncompressed name at off, checking

@@ -104,6 +104,9 @@ func TestCacheHitEchoesCaseAndCountsTTLDown(t *testing.T) {
 	if m.Question[0].Name != "WwW.ExAmPlE." {
 		t.Errorf("question = %q, want the client's case WwW.ExAmPlE.", m.Question[0].Name)
 	}
+	if got := m.Answer[0].Header().Name; got != "www.example." {
+		t.Errorf("answer owner = %q, want it as resolved, not in the client's case", got)
+	}
 	if ttl := m.Answer[0].Header().Ttl; ttl != 270 {
 		t.Errorf("TTL after 30s = %d, want 270", ttl)
 	}
@@ -192,6 +195,8 @@ func TestMalformedQueries(t *testing.T) {
 		{"label past end", "789a0100000100000000000005ab", dns.RcodeFormatError},
 		{"class CH", "89ab01000001000000000000076578616d706c650000100003", dns.RcodeRefused},
 		{"AXFR", "9abc01000001000000000000076578616d706c650000fc0001", dns.RcodeRefused},
+		{"question without type and class", "12340100000100000000000003777777096d6963726f736f667403636f6d00", dns.RcodeFormatError},
+		{"EDNS option longer than the record", "567801000001000000000001076578616d706c65000001000100002904d000000000000400080004", dns.RcodeFormatError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,6 +229,15 @@ func TestMalformedQueries(t *testing.T) {
 				t.Error("a malformed query reached the resolver")
 			}
 		})
+	}
+}
+
+func TestExtendedRcodeInQueryIgnored(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	pkt, _ := hex.DecodeString("567801000001000000000001076578616d706c65000001000100002904d0050000000000")
+	m := unpack(t, handle(p, pkt, true))
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		t.Errorf("query with extended RCODE 5 in its OPT got %s with %d answers, want NOERROR with 1", dns.RcodeToString[m.Rcode], len(m.Answer))
 	}
 }
 
