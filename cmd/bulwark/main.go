@@ -73,6 +73,9 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "path of the YAML config `file`; empty runs the embedded default")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, 0
+		}
 		return nil, 2
 	}
 	if fs.NArg() > 0 {
@@ -123,17 +126,35 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	got := <-sig
-	log.Info("stopping", "signal", got.String())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	waitForStop(log)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		log.Warn("shutdown incomplete", "error", err)
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown timed out; queries still in progress were dropped",
+			"timeout_seconds", shutdownTimeout.Seconds())
 	}
 	log.Info("stopped")
 	return 0
+}
+
+// shutdownTimeout bounds how long queries in progress may take to finish
+// after SIGTERM.
+const shutdownTimeout = 5 * time.Second
+
+// waitForStop returns on SIGTERM or SIGINT. SIGHUP, which asks daemons to
+// reload, is logged and otherwise ignored, so that it does not kill the
+// process.
+func waitForStop(log *slog.Logger) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	for got := range sig {
+		if got == syscall.SIGHUP {
+			log.Warn("SIGHUP ignored: config reload is not supported yet; restart to apply a new config")
+			continue
+		}
+		log.Info("stopping", "signal", got.String())
+		return
+	}
 }
 
 // build wires the cache, the resolver and the pipeline behind the listeners.

@@ -38,6 +38,7 @@ func TestConfigFlagDashes(t *testing.T) {
 		{"missing file", []string{"check-config", "-config", filepath.Join(dir, "none.yaml")}, 1, "no such file"},
 		{"unknown flag", []string{"check-config", "-cfg", good}, 2, "flag provided but not defined"},
 		{"unknown command", []string{"resolve"}, 2, `unknown command "resolve"`},
+		{"help flag", []string{"check-config", "-h"}, 0, "-config file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

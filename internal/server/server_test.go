@@ -161,3 +161,20 @@ func TestShutdownFinishesQueriesInProgress(t *testing.T) {
 		t.Error("TCP still accepts connections after Shutdown")
 	}
 }
+
+func TestSecondServerOnSameAddressFails(t *testing.T) {
+	s, addr := startServer(t, 0)
+	defer s.Shutdown(context.Background())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg := config.Server{
+		Listen:            []config.Listener{{AddrPort: netip.MustParseAddrPort(addr), Transports: []string{"udp"}}},
+		UDPSockets:        1,
+		TCPIdleTimeout:    config.Duration(time.Second),
+		MaxTCPConnections: 1,
+	}
+	second := New(cfg, nil, log)
+	if err := second.Start(); err == nil {
+		second.Shutdown(context.Background())
+		t.Fatalf("a second UDP-only server started on %s, want an address-in-use error", addr)
+	}
+}

@@ -10,8 +10,21 @@ import (
 	"bulwark/internal/pipeline"
 )
 
+// udpReadBuffer is the receive buffer asked for each UDP socket, so that a
+// burst of queries waits in the kernel instead of being dropped. The kernel
+// caps it at net.core.rmem_max.
+const udpReadBuffer = 4 << 20
+
 // startUDP opens the SO_REUSEPORT sockets of one UDP listener.
 func (s *Server) startUDP(l config.Listener) error {
+	// SO_REUSEPORT would let this process share the address with another
+	// one that set it too, each with its own cache. A plain bind first
+	// fails if anyone holds the address.
+	probe, err := net.ListenPacket("udp", l.AddrPort.String())
+	if err != nil {
+		return err
+	}
+	probe.Close()
 	lc := net.ListenConfig{Control: reusePort}
 	for range s.udpSockets() {
 		pc, err := lc.ListenPacket(context.Background(), "udp", l.AddrPort.String())
@@ -19,6 +32,7 @@ func (s *Server) startUDP(l config.Listener) error {
 			return err
 		}
 		conn := pc.(*net.UDPConn)
+		conn.SetReadBuffer(udpReadBuffer)
 		s.mu.Lock()
 		s.udp = append(s.udp, conn)
 		s.mu.Unlock()
