@@ -151,6 +151,9 @@ func (l *Lab) nsdConfig(w *bufio.Writer, in *instance) {
 	fmt.Fprintf(w, "    port: %d\n    server-count: 1\n    username: \"\"\n    chroot: \"\"\n", l.authPort())
 	fmt.Fprintf(w, "    identity: %q\n    hide-version: yes\n    verbosity: 1\n", in.Name)
 	fmt.Fprintf(w, "    reuseport: no\n    tcp-count: 64\n    database: \"\"\n")
+	// Response rate limiting off: NSD's default of 200 responses a second
+	// per /24 would make load tests through the lab measure NSD.
+	fmt.Fprintf(w, "    rrl-ratelimit: 0\n    rrl-whitelist-ratelimit: 0\n")
 	fmt.Fprintf(w, "    zonesdir: %q\n", l.path(zonesDir))
 	fmt.Fprintf(w, "    zonelistfile: %q\n", l.path(in.Name, "zone.list"))
 	fmt.Fprintf(w, "    xfrdfile: %q\n", l.path(in.Name, "xfrd.state"))
