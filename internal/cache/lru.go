@@ -123,9 +123,18 @@ func (c *lru[V]) stats() (entries int, bytes int64) {
 	return entries, bytes
 }
 
-// nodeOverhead estimates the bytes of bookkeeping per entry: the node, the
-// map slot and the key header.
-const nodeOverhead = 96
+// Estimates of the heap bytes that sizes on the wire leave out, measured
+// with runtime.MemStats on Go 1.26 (amd64) for 100,000 RRsets of two A
+// records and their packed responses: the total estimate came out 12% above
+// the heap used, so the cache errs towards using less than its budget.
+//   - nodeOverhead: the list node, the map slot and the key header;
+//   - entryOverhead: an entry or Packed value with its slice headers;
+//   - rrOverhead: a parsed record beyond its wire length.
+const (
+	nodeOverhead  = 150
+	entryOverhead = 120
+	rrOverhead    = 110
+)
 
 func (s *shard[V]) pushFront(n *node[V]) {
 	n.prev, n.next = &s.head, s.head.next

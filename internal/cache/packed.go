@@ -81,7 +81,7 @@ func (p *Packed) AppendTo(dst []byte, now time.Time) []byte {
 
 // StoreAnswer caches p under key, as made by AnswerKey.
 func (c *Cache) StoreAnswer(key []byte, p *Packed) {
-	c.answers.set(string(key), p, int64(len(p.wire)+len(p.ttlOffs)*6+len(p.options))+64)
+	c.answers.set(string(key), p, int64(len(p.wire)+len(p.ttlOffs)*6+len(p.options))+entryOverhead)
 }
 
 // Answer returns the unexpired packed response under key. The lookup does

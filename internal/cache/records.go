@@ -33,10 +33,10 @@ func (c *Cache) StoreRRset(rrs []dns.RR, rank Rank) {
 	for i, rr := range rrs {
 		copied[i] = dns.Copy(rr)
 		copied[i].Header().Ttl = ttl
-		size += int64(dns.Len(rr)) + 64
+		size += int64(dns.Len(rr)) + rrOverhead
 	}
 	e := &entry{rrs: copied, rank: rank, stored: now, expires: now.Add(time.Duration(ttl) * time.Second)}
-	c.records.set(key, e, size)
+	c.records.set(key, e, size+entryOverhead)
 }
 
 // RRset returns copies of the cached RRset for name and qtype with their TTLs
@@ -92,7 +92,7 @@ func (c *Cache) StoreNegative(name string, qtype uint16, nxdomain bool, soa *dns
 		negative: true, nxdomain: nxdomain, soa: s, rank: RankAnswer,
 		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
 	}
-	c.records.set(recordKey(kind, name, t), e, int64(dns.Len(s))+64)
+	c.records.set(recordKey(kind, name, t), e, int64(dns.Len(s))+rrOverhead+entryOverhead)
 }
 
 // NegativeTTL returns the TTL in seconds that a negative answer carrying soa
