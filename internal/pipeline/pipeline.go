@@ -157,7 +157,7 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
 	}
 	m := new(dns.Msg)
-	m.Question = []dns.Question{{Name: placeholder(q.QName), Qtype: q.QType, Qclass: dns.ClassINET}}
+	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
 	m.Answer, m.Ns = res.Answer, res.Authority
 	ttl := p.responseTTL(res)
@@ -171,25 +171,6 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 		p.cache.StoreAnswer(key, pk)
 	}
 	return pk
-}
-
-// placeholder returns a name with the label lengths of qname, in wire
-// format, made of bytes 0xFF. Packed as the question, it shares no suffix
-// with any other name, so no compression pointer leads into the question,
-// which is overwritten with the client's name on every use: the client's
-// letter case then shows in the question only.
-func placeholder(qname []byte) string {
-	var b strings.Builder
-	for i := 0; i < len(qname) && qname[i] != 0; i += int(qname[i]) + 1 {
-		for range int(qname[i]) {
-			b.WriteString(`\255`)
-		}
-		b.WriteByte('.')
-	}
-	if b.Len() == 0 {
-		return "."
-	}
-	return b.String()
 }
 
 // responseTTL is how long a response may be served from the cache: the

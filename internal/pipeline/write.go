@@ -21,6 +21,10 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 	flags := binary.BigEndian.Uint16(out[2:])
 	flags = flags&^(flagRD|flagCD) | q.Flags&(flagRD|flagCD)
 	binary.BigEndian.PutUint16(out[2:], flags)
+	// NOTE: names compressed against the question, such as answer owners
+	// and names in record data that end like it, take the client's letter
+	// case too. Names compare without case (RFC 4343), and pointing at
+	// the question keeps responses small.
 	copy(out[12:], q.QName)
 	if udp {
 		limit := minUDPSize
