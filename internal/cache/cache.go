@@ -94,8 +94,8 @@ func recordKey(kind byte, name string, qtype uint16) string {
 	return b.String()
 }
 
-// clampTTL bounds a TTL in seconds by the configured minimum and maximum.
-func (c *Cache) clampTTL(ttl uint32) uint32 {
+// ClampTTL bounds a TTL in seconds by the configured minimum and maximum.
+func (c *Cache) ClampTTL(ttl uint32) uint32 {
 	minTTL := uint32(c.cfg.MinTTL / time.Second)
 	maxTTL := uint32(c.cfg.MaxTTL / time.Second)
 	if ttl < minTTL {

@@ -19,7 +19,7 @@ func (c *Cache) StoreRRset(rrs []dns.RR, rank Rank) {
 	for _, rr := range rrs[1:] {
 		ttl = min(ttl, rr.Header().Ttl)
 	}
-	ttl = c.clampTTL(ttl)
+	ttl = c.ClampTTL(ttl)
 	if ttl == 0 {
 		return
 	}

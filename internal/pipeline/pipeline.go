@@ -159,6 +159,10 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	m := new(dns.Msg)
 	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
+	// Fresh answers carry the servers' TTLs: clamp them as the cache does.
+	for _, rr := range res.Answer {
+		rr.Header().Ttl = p.cache.ClampTTL(rr.Header().Ttl)
+	}
 	m.Answer, m.Ns = res.Answer, res.Authority
 	ttl := p.responseTTL(res)
 	now := p.now()

@@ -35,6 +35,10 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 		}
 		return resolver.Result{Answer: rrs}
 	}
+	if name == "long.example." {
+		rr, _ := dns.NewRR(name + " 604800 IN A 192.0.2.2")
+		return resolver.Result{Answer: []dns.RR{rr}}
+	}
 	rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.1")
 	return resolver.Result{Answer: []dns.RR{rr}}
 }
@@ -113,6 +117,14 @@ func TestCacheHitEchoesCaseAndCountsTTLDown(t *testing.T) {
 	}
 	if got := fr.calls.Load(); got != 1 {
 		t.Errorf("resolver called %d times, want 1", got)
+	}
+}
+
+func TestFreshAnswerTTLClamped(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	m := unpack(t, handle(p, query(t, "long.example.", dns.TypeA, false, 0), true))
+	if len(m.Answer) != 1 || m.Answer[0].Header().Ttl != 3600 {
+		t.Errorf("answer %v, want TTL 604800 clamped to the maximum 3600", m.Answer)
 	}
 }
 
