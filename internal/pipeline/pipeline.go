@@ -1,8 +1,8 @@
-// Package pipeline turns one client query into one response: it parses the
-// packet, answers from the packed answer cache when it can (the fast path,
-// which neither allocates nor blocks), and otherwise resolves the question,
-// packs and caches the response and serves it the same way (the slow path).
-// Identical questions being resolved at once share one resolution.
+// Package pipeline turns one client query into one response. The fast path
+// parses the packet and answers from the packed answer cache; it neither
+// allocates nor blocks. The slow path resolves the question, then packs,
+// caches and serves the response the same way. Identical questions being
+// resolved at once share one resolution.
 //
 // Listeners and sockets are left to the server package.
 package pipeline
@@ -33,7 +33,7 @@ type Config struct {
 	MaxResolutions int
 }
 
-// Resolver is what the pipeline needs of the resolver.
+// Resolver is the part of the resolver that the pipeline calls.
 type Resolver interface {
 	Resolve(ctx context.Context, name string, qtype uint16) resolver.Result
 }
@@ -156,6 +156,7 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
 	}
+
 	m := new(dns.Msg)
 	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
@@ -164,6 +165,7 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 		rr.Header().Ttl = p.cache.ClampTTL(rr.Header().Ttl)
 	}
 	m.Answer, m.Ns = res.Answer, res.Authority
+
 	ttl := p.responseTTL(res)
 	now := p.now()
 	pk, err := cache.Pack(m, ttl, now, edeOption(res.EDE))

@@ -11,10 +11,11 @@ import (
 // floor for clients that advertise less (RFC 6891 section 6.2.5).
 const minUDPSize = 512
 
-// write appends pk, patched for q, to out and returns it: the client's ID, RD
-// and CD bits and question case, an OPT record when the client used EDNS,
-// and truncation to the client's UDP size (RFC 2181 section 9: no partial
-// RRsets, only TC).
+// write appends pk, patched for q, to out and returns it. The patches are the
+// client's ID, RD and CD bits and question case, and an OPT record when the
+// client used EDNS. A response too big for the client's UDP size is cut to
+// its header and question with TC set, since RFC 2181 section 9 forbids
+// partial RRsets.
 func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now time.Time) []byte {
 	out = pk.AppendTo(out, now)
 	binary.BigEndian.PutUint16(out, q.ID)
