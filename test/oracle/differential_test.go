@@ -1,0 +1,173 @@
+package oracle
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"bulwark/test/labkit"
+)
+
+// differentialTypes are the query types compared. ANY is left out: the
+// lab's servers answer it with one RRset of their choice (RFC 8482), which
+// differs from query to query.
+var differentialTypes = []uint16{
+	dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeTXT, dns.TypeNS,
+	dns.TypeSOA, dns.TypeDS, dns.TypeCNAME, dns.TypePTR, dns.TypeSRV,
+}
+
+// TestBulwarkMatchesUnbound sends the same questions to Bulwark and Unbound
+// on one lab and compares the rcodes and answer sections, TTLs aside. The
+// questions are a fixed sample of the lab's popular names, names below them
+// that do not exist and their parents, each with several types.
+func TestBulwarkMatchesUnbound(t *testing.T) {
+	lab := openLab(t)
+	startUnbound(t, lab)
+	bulwarkAddr := startBulwark(t, lab)
+	questions, err := differentialQuestions(lab.Info.Queries)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	diffs := 0
+	var wg sync.WaitGroup
+	jobs := make(chan dns.Question)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for q := range jobs {
+				got, want := summary(q, bulwarkAddr), summary(q, unboundAddr)
+				if got != want {
+					mu.Lock()
+					diffs++
+					t.Errorf("%s %s:\nBulwark: %s\nUnbound: %s", q.Name, dns.TypeToString[q.Qtype], got, want)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, q := range questions {
+		jobs <- q
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("compared %d questions, %d differences", len(questions), diffs)
+}
+
+// differentialQuestions picks the questions from the lab's query list with a
+// fixed seed.
+func differentialQuestions(path string) ([]dns.Question, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var names []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 0 && !seen[fields[0]] {
+			seen[fields[0]] = true
+			names = append(names, dns.Fqdn(fields[0]))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	rng := rand.New(rand.NewPCG(7, 7))
+	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+	names = names[:min(300, len(names))]
+	for i, n := range names[:min(60, len(names))] {
+		names = append(names, fmt.Sprintf("nx-%d.%s", i, n))
+		if labels := dns.SplitDomainName(n); len(labels) > 2 {
+			names = append(names, strings.Join(labels[1:], ".")+".")
+		}
+	}
+	var qs []dns.Question
+	for _, n := range names {
+		for _, k := range rng.Perm(len(differentialTypes))[:3] {
+			qs = append(qs, dns.Question{Name: n, Qtype: differentialTypes[k], Qclass: dns.ClassINET})
+		}
+	}
+	return qs, nil
+}
+
+// summary asks server q and returns the rcode and the sorted answer section
+// without TTLs, in lower case, or the error.
+func summary(q dns.Question, server string) string {
+	msg := new(dns.Msg)
+	msg.Question = []dns.Question{q}
+	msg.RecursionDesired = true
+	msg.SetEdns0(4096, false)
+	client := &dns.Client{Net: "udp", Timeout: queryTimeout}
+	resp, _, err := client.Exchange(msg, server)
+	if err == nil && resp.Truncated {
+		client.Net = "tcp"
+		resp, _, err = client.Exchange(msg, server)
+	}
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var records []string
+	for _, rr := range resp.Answer {
+		rr = dns.Copy(rr)
+		rr.Header().Ttl = 0
+		records = append(records, strings.ToLower(rr.String()))
+	}
+	slices.Sort(records)
+	return dns.RcodeToString[resp.Rcode] + " [" + strings.Join(records, "; ") + "]"
+}
+
+// startBulwark builds Bulwark, runs it on the lab config and stops it when
+// the test ends. It returns the address it answers on.
+func startBulwark(t *testing.T, lab *labkit.Lab) string {
+	t.Helper()
+	root, err := labkit.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bulwark")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/bulwark")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build bulwark: %v\n%s", err, out)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "bulwark.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "serve", "-config", lab.Info.BulwarkConfig)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start bulwark: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		logFile.Close()
+	})
+	addr := lab.Info.ResolverAddress
+	probe := dns.Question{Name: ".", Qtype: dns.TypeNS, Qclass: dns.ClassINET}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if strings.HasPrefix(summary(probe, addr), "NOERROR") {
+			return addr
+		}
+	}
+	t.Fatalf("bulwark did not answer on %s within 20s; log in %s", addr, logFile.Name())
+	return ""
+}
