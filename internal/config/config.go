@@ -59,6 +59,9 @@ type Listener struct {
 
 	// AddrPort is Address, parsed.
 	AddrPort netip.AddrPort `yaml:"-"`
+	// Optional marks a default listener that is skipped, with a warning,
+	// when the host lacks its address, such as [::1] without IPv6.
+	Optional bool `yaml:"-"`
 }
 
 // Resolver controls iteration from the root.

@@ -64,7 +64,7 @@ func (c *Config) setListDefaults() {
 	if c.Server.Listen == nil {
 		c.Server.Listen = []Listener{
 			{Address: "127.0.0.1:5300"},
-			{Address: "[::1]:5300"},
+			{Address: "[::1]:5300", Optional: true},
 		}
 	}
 	for i := range c.Server.Listen {

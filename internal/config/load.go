@@ -65,6 +65,9 @@ func Default() *Config {
 	if err != nil {
 		panic("embedded default config is invalid: " + err.Error())
 	}
+	for i := range c.Server.Listen {
+		c.Server.Listen[i].Optional = c.Server.Listen[i].AddrPort.Addr().Is6()
+	}
 	return c
 }
 

@@ -55,6 +55,11 @@ func (s *Server) Start() error {
 			case "tcp":
 				err = s.startTCP(l)
 			}
+			if err != nil && l.Optional && addressMissing(err) {
+				s.log.Warn("listener skipped: address not available on this host",
+					"listener", l.AddrPort.String(), "transport", t, "error", err)
+				continue
+			}
 			if err != nil {
 				s.closeListeners()
 				return fmt.Errorf("listen on %s/%s: %w", l.AddrPort, t, err)
@@ -129,6 +134,12 @@ func (s *Server) isClosing() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.closing
+}
+
+// addressMissing reports whether err means the host has no such address or
+// no such address family, as for [::1] on a host without IPv6.
+func addressMissing(err error) bool {
+	return errors.Is(err, syscall.EADDRNOTAVAIL) || errors.Is(err, syscall.EAFNOSUPPORT)
 }
 
 // reusePort sets SO_REUSEPORT so that several sockets share one address and

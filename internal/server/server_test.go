@@ -178,3 +178,28 @@ func TestSecondServerOnSameAddressFails(t *testing.T) {
 		t.Fatalf("a second UDP-only server started on %s, want an address-in-use error", addr)
 	}
 }
+
+func TestOptionalListenerSkipped(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ap := freePort(t)
+	missing := netip.MustParseAddrPort("[2001:db8::53]:5300") // not on this host
+	cfg := config.Server{
+		Listen: []config.Listener{
+			{AddrPort: ap, Transports: []string{"udp", "tcp"}},
+			{AddrPort: missing, Transports: []string{"udp", "tcp"}, Optional: true},
+		},
+		UDPSockets: 1, TCPIdleTimeout: config.Duration(time.Second), MaxTCPConnections: 1,
+	}
+	s := New(cfg, nil, log)
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start with an optional listener on a missing address: %v", err)
+	}
+	s.Shutdown(context.Background())
+
+	cfg.Listen[1].Optional = false
+	s = New(cfg, nil, log)
+	if err := s.Start(); err == nil {
+		s.Shutdown(context.Background())
+		t.Error("Start with a required listener on a missing address succeeded, want an error")
+	}
+}
