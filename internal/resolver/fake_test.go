@@ -212,7 +212,21 @@ func (z *fakeZone) exists(name string) bool {
 // pinned clock.
 func testResolver(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver, *cache.Cache) {
 	t.Helper()
-	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+	r, c, _ := testResolverClock(t, n, edit)
+	return r, c
+}
+
+// testClock is a clock that tests move by hand.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time { return c.t }
+
+// testResolverClock is testResolver with the clock returned, for tests that
+// let time pass.
+func testResolverClock(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver, *cache.Cache, *testClock) {
+	t.Helper()
+	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	now := clk.now
 	cfg := Config{
 		Roots:              []config.RootServer{{Name: "a.root.test.", Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.1")}}},
 		Port:               53,
@@ -233,5 +247,5 @@ func testResolver(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver, *cac
 	}
 	c := cache.New(cache.Config{MaxBytes: 16 << 20, MaxTTL: 24 * time.Hour, MaxNegativeTTL: time.Hour, Now: now})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return New(cfg, c, n, log, now), c
+	return New(cfg, c, n, log, now), c, clk
 }

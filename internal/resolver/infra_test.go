@@ -6,12 +6,8 @@ import (
 	"time"
 )
 
-type stepClock struct{ t time.Time }
-
-func (c *stepClock) now() time.Time { return c.t }
-
 func TestInfraTimeoutsInFlightCountOnce(t *testing.T) {
-	clk := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	in := newInfra(time.Minute, clk.now)
 	a := netip.MustParseAddr("192.0.2.1")
 	sent := clk.t
@@ -35,7 +31,7 @@ func TestInfraTimeoutsInFlightCountOnce(t *testing.T) {
 }
 
 func TestInfraPickHeldServers(t *testing.T) {
-	clk := &stepClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	in := newInfra(time.Minute, clk.now)
 	held, other := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	in.state(held).heldUntil = clk.t.Add(time.Minute)

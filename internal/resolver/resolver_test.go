@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"bulwark/internal/cache"
 
@@ -380,5 +381,55 @@ func TestResolveANY(t *testing.T) {
 	res = resolveOK(t, r, "www.example.com.", dns.TypeANY)
 	if len(res.Answer) != 1 || res.Answer[0].Header().Rrtype != dns.TypeCNAME {
 		t.Errorf("ANY at a CNAME = %v, want the CNAME alone", res.Answer)
+	}
+}
+
+// TestNegativeCacheExpires follows a name that is NXDOMAIN, then gets a
+// record: the NXDOMAIN is served from the cache with its SOA for the
+// negative TTL (the SOA MINIMUM, 60s), and the record is found after it.
+func TestNegativeCacheExpires(t *testing.T) {
+	n := labNet(t)
+	r, _, clk := testResolverClock(t, n, nil)
+	if res := r.Resolve(context.Background(), "nope.example.com.", dns.TypeA); res.Rcode != dns.RcodeNameError {
+		t.Fatalf("rcode = %s, want NXDOMAIN", dns.RcodeToString[res.Rcode])
+	}
+	rr, _ := dns.NewRR("nope.example.com. 300 IN A 192.0.2.70")
+	zone := n.server("10.0.3.1").zoneFor("example.com.")
+	zone.rrs = append(zone.rrs, rr)
+
+	clk.t = clk.t.Add(10 * time.Second)
+	before := n.count("")
+	res := r.Resolve(context.Background(), "nope.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeNameError || len(res.Authority) != 1 || res.Authority[0].Header().Ttl != 50 {
+		t.Errorf("after 10s: %s with authority %v, want cached NXDOMAIN with the SOA at TTL 50", dns.RcodeToString[res.Rcode], res.Authority)
+	}
+	if n.count("") != before {
+		t.Error("the cached NXDOMAIN sent queries")
+	}
+
+	clk.t = clk.t.Add(51 * time.Second)
+	res = resolveOK(t, r, "nope.example.com.", dns.TypeA)
+	if got := lastValue(res); got != "192.0.2.70" {
+		t.Errorf("after the negative TTL: %q, want 192.0.2.70", got)
+	}
+}
+
+// TestZeroTTLAnsweredNotCached checks that a record with TTL 0 answers the
+// query that fetched it but is asked for again next time (RFC 1035 section
+// 3.2.1).
+func TestZeroTTLAnsweredNotCached(t *testing.T) {
+	n := labNet(t)
+	rr, _ := dns.NewRR("zero.example.com. 0 IN A 192.0.2.80")
+	zone := n.server("10.0.3.1").zoneFor("example.com.")
+	zone.rrs = append(zone.rrs, rr)
+	r, _ := testResolver(t, n, nil)
+	res := resolveOK(t, r, "zero.example.com.", dns.TypeA)
+	if got := lastValue(res); got != "192.0.2.80" {
+		t.Fatalf("zero.example.com A = %q, want 192.0.2.80", got)
+	}
+	before := n.count("10.0.3.1")
+	resolveOK(t, r, "zero.example.com.", dns.TypeA)
+	if n.count("10.0.3.1") == before {
+		t.Error("a TTL 0 record was answered from the cache")
 	}
 }
