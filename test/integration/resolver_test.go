@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -433,4 +434,50 @@ func TestDNAMESynthesis(t *testing.T) {
 	if len(answerValues(r.Answer, dns.TypeA)) != 1 {
 		t.Errorf("%s: want one A record after the CNAME\n%s", name, r.Output)
 	}
+}
+
+// TestServingDuringAttack floods the resolver for a few seconds with random
+// names under the NXNS attack zone, the silent zone and the cycle, and checks
+// that a control name still resolves within the client timeout meanwhile
+// and that the process still answers afterwards.
+func TestServingDuringAttack(t *testing.T) {
+	var lines []string
+	zones := []string{parentOf(lab.Info.NXNSAttackName), parentOf(lab.Info.SilentName), parentOf(lab.Info.CycleName)}
+	for i := range 3000 {
+		lines = append(lines, fmt.Sprintf("r%05d.%s A", i, zones[i%len(zones)]))
+	}
+	path := filepath.Join(t.TempDir(), "attack.txt")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flood := exec.Command("dnsperf", "-s", resolver, "-p", strconv.Itoa(port),
+		"-d", path, "-l", "4", "-Q", "500", "-t", "5")
+	if err := flood.Start(); err != nil {
+		t.Fatalf("start dnsperf: %v", err)
+	}
+	defer flood.Wait()
+
+	time.Sleep(time.Second) // let the flood build up
+	control := "www." + registered(lab.Info.CNAMEChainName)
+	for i := range 3 {
+		r, err := kdig(resolver, port, fmt.Sprintf("c%d.%s", i, control), "A")
+		if err != nil {
+			t.Fatalf("control query during the flood: %v", err)
+		}
+		if r.Status == "SERVFAIL" || r.Elapsed > clientTimeout {
+			t.Errorf("control query during the flood: %s after %s, want an answer within %s", r.Status, r.Elapsed, clientTimeout)
+		}
+	}
+	if err := flood.Wait(); err != nil {
+		t.Fatalf("dnsperf: %v", err)
+	}
+	if r, err := kdig(resolver, port, control, "A"); err != nil || r.Status != "NOERROR" {
+		t.Errorf("control query after the flood: %v %+v", err, r)
+	}
+}
+
+// parentOf returns name without its first label.
+func parentOf(name string) string {
+	labels := dns.SplitDomainName(name)
+	return strings.Join(labels[1:], ".") + "."
 }
