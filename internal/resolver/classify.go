@@ -6,7 +6,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// kind is what a response means for the question asked.
+// kind is the meaning of a response for the question sent.
 type kind int
 
 const (
@@ -29,7 +29,7 @@ type outcome struct {
 	// synthesised marks the owners of CNAMEs made from a DNAME, which are
 	// not cached: the DNAME is (RFC 6672 section 3.4).
 	synthesised map[string]bool
-	// target is where a kindCNAME chain continues.
+	// target is the name at which a kindCNAME chain continues.
 	target string
 	// zone, ns and glue describe a referral.
 	zone string

@@ -170,6 +170,7 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	now := in.now()
+
 	usable := make([]netip.Addr, 0, len(candidates))
 	var held []netip.Addr
 	best := time.Duration(-1)
@@ -190,15 +191,18 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 			best = r
 		}
 	}
+
 	if len(usable) == 0 {
 		if len(held) == 0 {
 			return netip.Addr{}, false
 		}
 		return held[rand.IntN(len(held))], true
 	}
+
 	if rand.IntN(20) == 0 {
 		return usable[rand.IntN(len(usable))], true
 	}
+
 	// Servers within a band of the best are equally good: spread load.
 	band := best + best/4 + 2*time.Millisecond
 	close := usable[:0:0]

@@ -1,8 +1,9 @@
 // Package resolver resolves names by iterating from the root (RFC 1034
-// section 5.3.3): it follows referrals, looks up the addresses of name servers
-// that came without glue, chases CNAME and DNAME records across zones and
-// caches what it learns, keeping only records inside the bailiwick of the
-// server that sent them. Queries are minimised (RFC 9156) unless disabled.
+// section 5.3.3). It follows referrals, looks up the addresses of name
+// servers that came without glue, and chases CNAME and DNAME records across
+// zones. It caches what it learns, keeping only records inside the bailiwick
+// of the server that sent them. Queries are minimised (RFC 9156) unless
+// disabled.
 //
 // Every client query carries a budget of upstream queries, referrals, CNAME
 // steps and nested name server lookups, so no input costs unbounded work, and

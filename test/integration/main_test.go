@@ -10,14 +10,12 @@ package integration
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -45,7 +43,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	if binary, err = buildBulwark(tmp); err != nil {
+	if binary, err = labkit.BuildBulwark(tmp, true); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -59,32 +57,17 @@ func run(m *testing.M) int {
 	defer stop()
 	resolver = "127.0.0.1"
 	port = lab.Info.ResolverPort
-	proc, err := startBulwark(binary, lab.Info.BulwarkConfig, port, filepath.Join(lab.Dir, "bulwark.log"))
+	proc, err := labkit.StartBulwark(binary, lab.Info.BulwarkConfig, lab.Info.ResolverAddress, filepath.Join(lab.Dir, "bulwark.log"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	code := m.Run()
-	if err := stopProcess(proc); err != nil {
+	if err := labkit.StopProcess(proc); err != nil {
 		fmt.Fprintf(os.Stderr, "bulwark did not stop cleanly: %v\n", err)
 		code = 1
 	}
 	return code
-}
-
-// buildBulwark builds the binary under test with the race detector.
-func buildBulwark(dir string) (string, error) {
-	root, err := labkit.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(dir, "bulwark")
-	cmd := exec.Command("go", "build", "-race", "-o", out, "./cmd/bulwark")
-	cmd.Dir = root
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build bulwark: %w\n%s", err, msg)
-	}
-	return out, nil
 }
 
 // startLab brings the lab up, or opens the one named by BULWARK_LAB, and
@@ -117,46 +100,6 @@ func startLab(tmp string) (func(), error) {
 	}, nil
 }
 
-// startBulwark runs `bulwark serve -config cfg` and waits until it answers
-// on 127.0.0.1 at the port given.
-func startBulwark(bin, cfg string, port int, logPath string) (*exec.Cmd, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start bulwark: %w", err)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := kdig(resolver, port, ".", "NS"); err == nil && r.Status == "NOERROR" {
-			return cmd, nil
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	return nil, fmt.Errorf("bulwark did not answer within 20s; see %s", logPath)
-}
-
-// stopProcess sends SIGTERM and waits for a clean exit.
-func stopProcess(cmd *exec.Cmd) error {
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		return errors.New("no exit within 10s of SIGTERM")
-	}
-}
-
 // checkDefaultConfig starts the embedded default, checks that it listens on
 // 127.0.0.1 and ::1 port 5300 over UDP and TCP, and stops it. It sends no
 // query: the default would resolve from the real root servers.
@@ -172,7 +115,7 @@ func checkDefaultConfig(bin, logPath string) error {
 		return err
 	}
 	listening := waitListening([]string{"127.0.0.1:5300", "[::1]:5300"}, 15*time.Second)
-	stopErr := stopProcess(cmd)
+	stopErr := labkit.StopProcess(cmd)
 	if listening != nil {
 		return fmt.Errorf("%w; log in %s", listening, logPath)
 	}

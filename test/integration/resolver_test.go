@@ -232,12 +232,13 @@ func freshBulwark(t *testing.T) string {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd, err := startBulwark(binary, path, port+90, filepath.Join(t.TempDir(), "fresh.log"))
+	addr := net.JoinHostPort(resolver, strconv.Itoa(port+90))
+	cmd, err := labkit.StartBulwark(binary, path, addr, filepath.Join(t.TempDir(), "fresh.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := stopProcess(cmd); err != nil {
+		if err := labkit.StopProcess(cmd); err != nil {
 			t.Errorf("second resolver did not stop cleanly: %v", err)
 		}
 	})

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 
@@ -87,6 +85,7 @@ func differentialQuestions(path string) ([]dns.Question, error) {
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
+
 	slices.Sort(names)
 	rng := rand.New(rand.NewPCG(7, 7))
 	rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
@@ -97,6 +96,7 @@ func differentialQuestions(path string) ([]dns.Question, error) {
 			names = append(names, strings.Join(labels[1:], ".")+".")
 		}
 	}
+
 	var qs []dns.Question
 	for _, n := range names {
 		for _, k := range rng.Perm(len(differentialTypes))[:3] {
@@ -133,41 +133,23 @@ func summary(q dns.Question, server string) string {
 }
 
 // startBulwark builds Bulwark, runs it on the lab config and stops it when
-// the test ends. It returns the address it answers on.
+// the test ends. It returns the address it listens on.
 func startBulwark(t *testing.T, lab *labkit.Lab) string {
 	t.Helper()
-	root, err := labkit.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "bulwark")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/bulwark")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build bulwark: %v\n%s", err, out)
-	}
-	logFile, err := os.Create(filepath.Join(dir, "bulwark.log"))
+	bin, err := labkit.BuildBulwark(dir, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "-config", lab.Info.BulwarkConfig)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start bulwark: %v", err)
+	addr := lab.Info.ResolverAddress
+	cmd, err := labkit.StartBulwark(bin, lab.Info.BulwarkConfig, addr, filepath.Join(dir, "bulwark.log"))
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		logFile.Close()
-	})
-	addr := lab.Info.ResolverAddress
-	probe := dns.Question{Name: ".", Qtype: dns.TypeNS, Qclass: dns.ClassINET}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if strings.HasPrefix(summary(probe, addr), "NOERROR") {
-			return addr
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("bulwark did not stop cleanly: %v", err)
 		}
-	}
-	t.Fatalf("bulwark did not answer on %s within 20s; log in %s", addr, logFile.Name())
-	return ""
+	})
+	return addr
 }

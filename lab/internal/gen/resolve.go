@@ -9,12 +9,12 @@ import (
 // maxChain bounds CNAME and DNAME steps in one resolution.
 const maxChain = 10
 
-// outcome is what a correct iterative resolver returns for one question,
-// computed from the zone data alone.
+// outcome is the response a correct iterative resolver returns for one
+// question, computed from the zone data alone.
 type outcome struct {
 	Rcode  int
 	Answer []dns.RR // records of the final qtype, owner set to the final name
-	Broken string   // why resolution fails, for SERVFAIL
+	Broken string   // the reason resolution fails, for SERVFAIL
 	// ViaStub and Special are set when any zone on the path is reached
 	// through a labstub listener or belongs to a special case.
 	ViaStub bool
