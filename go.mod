@@ -8,3 +8,8 @@ require (
 	golang.org/x/net v0.63.0
 	golang.org/x/sys v0.50.0
 )
+
+require (
+	github.com/cloudflare/circl v1.6.5
+	golang.org/x/crypto v0.59.0 // indirect
+)

@@ -15,11 +15,14 @@ declare -A package_of=(
 	[dig]=bind9-dnsutils
 	[unbound]=unbound
 	[dnsperf]=dnsperf
+	[keymgr]=knot
+	[ldns-signzone]=ldnsutils
+	[dnssec-signzone]=bind9-utils
 )
 
 programs=("$@")
 if [[ ${#programs[@]} -eq 0 ]]; then
-	programs=(knotd nsd kdig dig unbound dnsperf)
+	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone)
 fi
 
 export PATH="$PATH:/usr/sbin:/sbin"
