@@ -6,6 +6,9 @@ package config
 
 import (
 	"net/netip"
+	"time"
+
+	"github.com/miekg/dns"
 )
 
 // Config is the whole configuration of one Bulwark node. The zero value is not
@@ -17,14 +20,19 @@ type Config struct {
 	Resolver Resolver `yaml:"resolver"`
 	// Cache bounds and tunes the RRset and answer cache.
 	Cache Cache `yaml:"cache"`
-	// DNSSEC holds the trust anchors.
+	// DNSSEC controls validation and holds the trust anchors.
 	DNSSEC DNSSEC `yaml:"dnssec"`
 	// Log sets the level and format of the structured log on standard error.
 	Log Log `yaml:"log"`
+	// Testing holds settings for test suites only.
+	Testing Testing `yaml:"testing"`
 
 	// File is the path the config was read from, or "" for the embedded
 	// default.
 	File string `yaml:"-"`
+	// Warnings are problems found by Load that do not stop Bulwark, such as
+	// an expired negative trust anchor. The caller logs them.
+	Warnings []string `yaml:"-"`
 }
 
 // Server holds the client-facing listeners.
@@ -134,12 +142,81 @@ type Cache struct {
 	MaxNegativeTTL Duration `yaml:"max_negative_ttl"`
 }
 
-// DNSSEC holds trust anchors. Validation itself is not performed yet; the
-// anchors are parsed and checked so that configs stay valid when it is.
+// DNSSEC controls validation (RFC 4033 to 4035) and its trust anchors.
 type DNSSEC struct {
+	// Validation turns DNSSEC validation on. Default: true.
+	Validation *bool `yaml:"validation"`
 	// TrustAnchors are DS or DNSKEY records in master-file syntax.
-	// Default: the IANA root KSKs 20326 and 38696.
+	// Default: the IANA root KSKs 20326 and 38696, unless TrustAnchorFiles
+	// is given.
 	TrustAnchors []string `yaml:"trust_anchors"`
+	// TrustAnchorFiles are files of trust anchors, relative to the
+	// directory of the config file. Each is an RFC 7958 XML document or DS
+	// and DNSKEY records in zone-file syntax, told apart by content.
+	TrustAnchorFiles []string `yaml:"trust_anchor_files"`
+	// AutoTrustAnchorFile is the RFC 5011 state file that keeps the
+	// anchors up to date. Load makes a relative path relative to the
+	// directory of the config file. Default "": no automated updates.
+	AutoTrustAnchorFile string `yaml:"auto_trust_anchor_file"`
+	// NegativeTrustAnchors are domains whose data is not validated
+	// (RFC 7646).
+	NegativeTrustAnchors []NegativeTrustAnchor `yaml:"negative_trust_anchors"`
+	// AggressiveNSEC answers from cached NSEC and NSEC3 proofs (RFC 8198).
+	// Default: true.
+	AggressiveNSEC *bool `yaml:"aggressive_nsec"`
+	// MaxNSEC3Iterations is the highest NSEC3 iteration count accepted; a
+	// zone that uses more is treated as insecure (RFC 9276). 0 to 500.
+	// Default: 50.
+	MaxNSEC3Iterations int `yaml:"max_nsec3_iterations"`
+	// BogusTTL is how long a bogus answer is cached. Unit: duration, 1s to
+	// 1h. Default: 60s.
+	BogusTTL Duration `yaml:"bogus_ttl"`
+	// MaxKeyTagCollisions is the number of DNSKEYs tried for one RRSIG
+	// whose key tag and algorithm they share. 1 to 64. Default: 4.
+	MaxKeyTagCollisions int `yaml:"max_key_tag_collisions"`
+	// MaxSignatureValidations caps signature verifications per client
+	// query. 1 to 1000. Default: 32.
+	MaxSignatureValidations int `yaml:"max_signature_validations"`
+	// MaxNSEC3Hashes caps NSEC3 hash computations per client query. 1 to
+	// 1000. Default: 32.
+	MaxNSEC3Hashes int `yaml:"max_nsec3_hashes"`
+
+	// Anchors are the DS and DNSKEY records of TrustAnchors and
+	// TrustAnchorFiles, with canonical owner names and without duplicates.
+	Anchors []dns.RR `yaml:"-"`
+}
+
+// NegativeTrustAnchor is a domain at and below which validation is off
+// (RFC 7646).
+type NegativeTrustAnchor struct {
+	// Domain is the domain name, canonical (lower case, fully qualified)
+	// after Load. Required.
+	Domain string `yaml:"domain"`
+	// Expires is when the entry stops applying, an RFC 3339 time. The zero
+	// value, when the key is absent, means no expiry. Load drops an entry
+	// that has already expired and adds a warning. The validator must
+	// still compare Expires with its clock, because entries expire while
+	// Bulwark runs.
+	Expires Time `yaml:"expires"`
+}
+
+// Testing holds settings for test suites only; none of them belongs in
+// production.
+type Testing struct {
+	// Enabled must be true for any other key of the section to be set.
+	Enabled bool `yaml:"enabled"`
+	// FixedValidationTime is the RFC 3339 time used as the current time
+	// when checking signature validity and trust anchor windows. Default
+	// "": the system clock.
+	FixedValidationTime string `yaml:"fixed_validation_time"`
+	// ClockFile is a file holding "@YYYY-MM-DD HH:MM:SS" (UTC), from which
+	// the validation time starts and runs on. Load makes a relative path
+	// relative to the directory of the config file. Default "": the
+	// system clock.
+	ClockFile string `yaml:"clock_file"`
+
+	// FixedTime is FixedValidationTime, parsed; zero when it is "".
+	FixedTime time.Time `yaml:"-"`
 }
 
 // Log sets the structured log.

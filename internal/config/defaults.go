@@ -36,6 +36,15 @@ func newDefault(file string) *Config {
 		MaxTTL:         Duration(24 * time.Hour),
 		MaxNegativeTTL: Duration(time.Hour),
 	}
+	c.DNSSEC = DNSSEC{
+		Validation:              boolPtr(true),
+		AggressiveNSEC:          boolPtr(true),
+		MaxNSEC3Iterations:      50,
+		BogusTTL:                Duration(60 * time.Second),
+		MaxKeyTagCollisions:     4,
+		MaxSignatureValidations: 32,
+		MaxNSEC3Hashes:          32,
+	}
 	c.Log = Log{Level: "info", Format: "text"}
 	return c
 }
@@ -52,6 +61,9 @@ func (c *Config) restoreNullSections() {
 	}
 	if reflect.ValueOf(c.Cache).IsZero() {
 		c.Cache = def.Cache
+	}
+	if reflect.ValueOf(c.DNSSEC).IsZero() {
+		c.DNSSEC = def.DNSSEC
 	}
 	if reflect.ValueOf(c.Log).IsZero() {
 		c.Log = def.Log
@@ -72,10 +84,14 @@ func (c *Config) setListDefaults() {
 			c.Server.Listen[i].Transports = []string{"udp", "tcp"}
 		}
 	}
-	if c.DNSSEC.TrustAnchors == nil {
+	if c.DNSSEC.TrustAnchors == nil && c.DNSSEC.TrustAnchorFiles == nil {
 		c.DNSSEC.TrustAnchors = splitLines(builtinTrustAnchors)
 	}
-	for _, b := range []**bool{&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation} {
+	bools := []**bool{
+		&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation,
+		&c.DNSSEC.Validation, &c.DNSSEC.AggressiveNSEC,
+	}
+	for _, b := range bools {
 		if *b == nil {
 			*b = boolPtr(true) // an explicit null
 		}

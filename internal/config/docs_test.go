@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"os"
 	"reflect"
 	"regexp"
@@ -47,6 +48,10 @@ func TestReferenceListsEveryKey(t *testing.T) {
 	}
 }
 
+// textUnmarshaler is the type of encoding.TextUnmarshaler. A struct that
+// implements it, such as Time, is one YAML value, not a section.
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+
 // yamlKeys lists the dotted YAML paths of a struct type; list elements are
 // written as "[]".
 func yamlKeys(t reflect.Type, prefix string) []string {
@@ -60,7 +65,7 @@ func yamlKeys(t reflect.Type, prefix string) []string {
 		path := prefix + tag
 		ft := f.Type
 		switch {
-		case ft.Kind() == reflect.Struct:
+		case ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(textUnmarshaler):
 			keys = append(keys, yamlKeys(ft, path+".")...)
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
 			keys = append(keys, path)

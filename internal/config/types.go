@@ -78,3 +78,27 @@ func (e *valueError) Error() string {
 func (b ByteSize) MarshalText() ([]byte, error) {
 	return []byte(strconv.FormatInt(int64(b), 10)), nil
 }
+
+// Time is a time.Time written in YAML as an RFC 3339 time such as
+// "2026-03-01T12:00:00Z". The zero value means the key was absent.
+type Time struct {
+	time.Time
+}
+
+// UnmarshalText parses an RFC 3339 time.
+func (t *Time) UnmarshalText(text []byte) error {
+	v, err := time.Parse(time.RFC3339, string(text))
+	if err != nil {
+		return &valueError{value: string(text), msg: "write an RFC 3339 time such as 2026-03-01T12:00:00Z", kind: "time"}
+	}
+	t.Time = v
+	return nil
+}
+
+// MarshalText writes the time in RFC 3339 notation, or "" for the zero value.
+func (t Time) MarshalText() ([]byte, error) {
+	if t.IsZero() {
+		return nil, nil
+	}
+	return []byte(t.Format(time.RFC3339)), nil
+}

@@ -1,9 +1,6 @@
 package config
 
 import (
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -12,7 +9,6 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/miekg/dns"
 )
 
 type validator struct {
@@ -28,7 +24,8 @@ func (v *validator) errorf(key, format string, args ...any) error {
 func (v *validator) validate() error {
 	steps := []func() error{
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
-		v.resolverLimits, v.cache, v.trustAnchors, v.log,
+		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
+		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -164,56 +161,6 @@ func (v *validator) cache() error {
 	}
 	if c.MinTTL > c.MaxTTL {
 		return v.errorf("cache.min_ttl", "min_ttl %s is above max_ttl %s", c.MinTTL.D(), c.MaxTTL.D())
-	}
-	return nil
-}
-
-func (v *validator) trustAnchors() error {
-	if len(v.cfg.DNSSEC.TrustAnchors) == 0 {
-		return v.errorf("dnssec.trust_anchors", "no trust anchor: list at least one, or remove the key for the IANA root anchors")
-	}
-	for i, line := range v.cfg.DNSSEC.TrustAnchors {
-		rr, err := dns.NewRR(line)
-		if err == nil && rr == nil {
-			err = errors.New("empty record")
-		}
-		if err == nil {
-			err = checkAnchor(rr)
-		}
-		if err != nil {
-			return v.errorf(fmt.Sprintf("dnssec.trust_anchors[%d]", i), "invalid trust anchor %q: %v", line, err)
-		}
-	}
-	return nil
-}
-
-// digestLengths are the DS digest sizes in bytes by digest type (RFC 4034,
-// RFC 4509, RFC 6605). Other digest types are left to the validator, which
-// treats them as unsupported.
-var digestLengths = map[uint8]int{
-	dns.SHA1: 20, dns.SHA256: 32, dns.GOST94: 32, dns.SHA384: 48,
-}
-
-// checkAnchor checks that rr is a DS or DNSKEY record whose data decodes.
-func checkAnchor(rr dns.RR) error {
-	switch rr := rr.(type) {
-	case *dns.DS:
-		digest, err := hex.DecodeString(rr.Digest)
-		if err != nil {
-			return fmt.Errorf("digest is not hexadecimal")
-		}
-		if want, ok := digestLengths[rr.DigestType]; ok && len(digest) != want {
-			return fmt.Errorf("digest of type %d has %d bytes, want %d", rr.DigestType, len(digest), want)
-		}
-	case *dns.DNSKEY:
-		if rr.Protocol != 3 {
-			return fmt.Errorf("protocol %d, want 3 (RFC 4034 section 2.1.2)", rr.Protocol)
-		}
-		if _, err := base64.StdEncoding.DecodeString(rr.PublicKey); err != nil {
-			return fmt.Errorf("public key is not base64")
-		}
-	default:
-		return fmt.Errorf("type %s is not DS or DNSKEY", dns.TypeToString[rr.Header().Rrtype])
 	}
 	return nil
 }
