@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"bulwark/internal/anchor"
+	"bulwark/internal/clock"
 
 	"github.com/miekg/dns"
 )
@@ -35,16 +36,36 @@ func (v *validator) testing() error {
 		t.FixedTime = ft
 	}
 	t.ClockFile = v.cfg.resolvePath(t.ClockFile)
+	c, err := v.cfg.ValidationClock()
+	if err != nil {
+		return v.errorf("testing.clock_file", "%w", err)
+	}
+	v.clock = c
 	return nil
+}
+
+// ValidationClock returns the clock that DNSSEC validation reads: a fixed
+// clock for testing.fixed_validation_time, a *clock.FileClock for
+// testing.clock_file, the system clock otherwise. Each call with a clock
+// file returns a new clock that reads the file again.
+func (c *Config) ValidationClock() (clock.Clock, error) {
+	t := &c.Testing
+	switch {
+	case !t.FixedTime.IsZero():
+		return clock.Fixed(t.FixedTime), nil
+	case t.ClockFile != "":
+		return clock.FromFile(t.ClockFile)
+	}
+	return clock.System(), nil
 }
 
 // now returns the time against which trust anchor windows and negative trust
 // anchor expiry are checked at load time.
 func (v *validator) now() time.Time {
-	if t := v.cfg.Testing.FixedTime; !t.IsZero() {
-		return t
+	if v.clock == nil {
+		return time.Now()
 	}
-	return time.Now()
+	return v.clock.Now()
 }
 
 func (v *validator) dnssecLimits() error {
@@ -119,7 +140,7 @@ func (v *validator) negativeTrustAnchors() error {
 	for i, nta := range d.NegativeTrustAnchors {
 		key := fmt.Sprintf("dnssec.negative_trust_anchors[%d]", i)
 		if nta.Domain == "" {
-			return v.errorf(key+".domain", "missing domain: give the domain name whose data is not validated")
+			return v.errorf(key, "missing domain: give the domain name whose data is not validated")
 		}
 		if _, ok := dns.IsDomainName(nta.Domain); !ok {
 			return v.errorf(key+".domain", "invalid domain name %q", nta.Domain)

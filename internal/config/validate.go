@@ -8,13 +8,16 @@ import (
 	"strings"
 	"time"
 
+	"bulwark/internal/clock"
+
 	"github.com/goccy/go-yaml/ast"
 )
 
 type validator struct {
-	cfg  *Config
-	file string
-	tree *ast.File
+	cfg   *Config
+	file  string
+	tree  *ast.File
+	clock clock.Clock // the validation clock, set by the testing step
 }
 
 func (v *validator) errorf(key, format string, args ...any) error {
