@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/clock"
 	"bulwark/internal/config"
 	"bulwark/internal/exchange"
 	"bulwark/internal/pipeline"
@@ -159,11 +160,19 @@ func waitForStop(log *slog.Logger) {
 
 // build wires the cache, the resolver and the pipeline behind the listeners.
 func build(cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
+	now, validationTime, err := clocks(cfg.Testing, log)
+	if err != nil {
+		return nil, err
+	}
 	c := cache.New(cache.Config{
 		MaxBytes:       int64(cfg.Cache.MaxBytes),
 		MinTTL:         cfg.Cache.MinTTL.D(),
 		MaxTTL:         cfg.Cache.MaxTTL.D(),
 		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
+		Now:            now,
 	})
 	ex := exchange.NewClient(exchange.Config{
 		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
@@ -173,14 +182,38 @@ func build(cfg *config.Config, log *slog.Logger) (*server.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := resolver.New(rcfg, c, ex, log, nil)
+	rcfg.ValidationTime = validationTime
+	res := resolver.New(rcfg, c, ex, log, now)
 	pipe := pipeline.New(pipeline.Config{
 		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
 		ClientTimeout:  cfg.Server.ClientTimeout.D(),
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
-	}, c, res, log, nil)
+	}, c, res, log, now)
 	return server.New(cfg.Server, pipe, log), nil
+}
+
+// clocks returns the clock of the cache, resolver and pipeline, and the
+// time signatures are checked against; nil means the system clock. Only the
+// testing section changes them.
+func clocks(t config.Testing, log *slog.Logger) (now, validationTime func() time.Time, err error) {
+	switch {
+	case t.ClockFile != "":
+		clk, err := clock.FromFile(t.ClockFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("testing.clock_file: %w", err)
+		}
+		log.Warn("testing: the clock follows a file", "file", t.ClockFile, "now", clk.Now().UTC().Format(time.RFC3339))
+		return clk.Now, clk.Now, nil
+	case t.FixedValidationTime != "":
+		at, err := time.Parse(time.RFC3339, t.FixedValidationTime)
+		if err != nil {
+			return nil, nil, fmt.Errorf("testing.fixed_validation_time: %w", err)
+		}
+		log.Warn("testing: signatures are checked against a fixed time", "time", at.UTC().Format(time.RFC3339))
+		return nil, clock.Fixed(at).Now, nil
+	}
+	return nil, nil, nil
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"bulwark/internal/dnssec"
+
 	"github.com/miekg/dns"
 )
 
@@ -51,10 +53,15 @@ type Cache struct {
 
 // entry is a positive RRset or a negative answer.
 type entry struct {
-	rrs     []dns.RR // TTLs hold the clamped TTL at storing time
-	rank    Rank
-	stored  time.Time
-	expires time.Time
+	rrs   []dns.RR // TTLs hold the clamped TTL at storing time
+	sigs  []dns.RR
+	proof []dns.RR
+	rank  Rank
+	// security is the DNSSEC validation state of the data.
+	security dnssec.Security
+	reason   *dnssec.Error
+	stored   time.Time
+	expires  time.Time
 	// For negative entries: nxdomain tells NXDOMAIN from NODATA, soa is the
 	// SOA to return in the authority section.
 	negative bool

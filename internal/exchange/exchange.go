@@ -128,7 +128,9 @@ func (c *Client) newQuery(q Query) *dns.Msg {
 	m.RecursionDesired = false
 	m.Question = []dns.Question{{Name: q.Name, Qtype: q.Type, Qclass: dns.ClassINET}}
 	if !q.NoEDNS {
-		m.SetEdns0(c.cfg.BufferSize, false)
+		// DO asks for the RRSIG, NSEC and NSEC3 records that validation
+		// needs (RFC 3225, RFC 4035 section 4.1).
+		m.SetEdns0(c.cfg.BufferSize, true)
 	}
 	return m
 }

@@ -28,6 +28,7 @@ const (
 	flagQR = 1 << 15
 	flagTC = 1 << 9
 	flagRD = 1 << 8
+	flagAD = 1 << 5
 	flagCD = 1 << 4
 )
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -156,10 +157,21 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
 	}
+	checkingDisabled := q.Flags&flagCD != 0
+	if res.Security == dnssec.Bogus && !checkingDisabled {
+		// Bogus data is withheld unless the client asked to check it
+		// itself (RFC 4035 section 3.2.2).
+		res = resolver.Result{Rcode: dns.RcodeServerFailure, EDE: res.EDE, Security: dnssec.Bogus}
+	}
+	if !q.DO {
+		res.Answer = withoutDNSSEC(res.Answer, q.QType)
+		res.Authority = withoutDNSSEC(res.Authority, q.QType)
+	}
 
 	m := new(dns.Msg)
 	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
+	m.AuthenticatedData = res.Security == dnssec.Secure
 	// Fresh answers carry the servers' TTLs: clamp them as the cache does.
 	for _, rr := range res.Answer {
 		rr.Header().Ttl = p.cache.ClampTTL(rr.Header().Ttl)
@@ -179,11 +191,32 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	return pk
 }
 
+// withoutDNSSEC drops the RRSIG, NSEC and NSEC3 records that a client
+// without DO did not ask for (RFC 4035 section 3.2.1); records of the type
+// asked for stay.
+func withoutDNSSEC(rrs []dns.RR, qtype uint16) []dns.RR {
+	out := rrs[:0:0]
+	for _, rr := range rrs {
+		switch t := rr.Header().Rrtype; t {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			if t != qtype {
+				continue
+			}
+		}
+		out = append(out, rr)
+	}
+	return out
+}
+
 // responseTTL is how long a response may be served from the cache: the
 // lowest TTL of its records, or the failure TTL for SERVFAIL.
 func (p *Pipeline) responseTTL(res resolver.Result) uint32 {
 	if res.Rcode == dns.RcodeServerFailure {
 		return uint32(p.cfg.FailureTTL / time.Second)
+	}
+	if res.Security == dnssec.Bogus {
+		// Bogus data served to a client that set CD is not kept.
+		return 0
 	}
 	if len(res.Answer)+len(res.Authority) == 0 {
 		return 0

@@ -13,7 +13,8 @@ const minUDPSize = 512
 
 // write appends pk, patched for q, to out and returns it. The patches are the
 // client's ID, RD and CD bits and question case, and an OPT record when the
-// client used EDNS. A response too big for the client's UDP size is cut to
+// client used EDNS. AD stays set only for clients that set AD or DO (RFC
+// 6840 section 5.7). A response too big for the client's UDP size is cut to
 // its header and question with TC set, since RFC 2181 section 9 forbids
 // partial RRsets.
 func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now time.Time) []byte {
@@ -21,6 +22,9 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 	binary.BigEndian.PutUint16(out, q.ID)
 	flags := binary.BigEndian.Uint16(out[2:])
 	flags = flags&^(flagRD|flagCD) | q.Flags&(flagRD|flagCD)
+	if !q.DO && q.Flags&flagAD == 0 {
+		flags &^= flagAD
+	}
 	binary.BigEndian.PutUint16(out[2:], flags)
 	// NOTE: names compressed against the question, such as answer owners
 	// and names in record data that end like it, take the client's letter

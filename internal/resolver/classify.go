@@ -3,6 +3,8 @@ package resolver
 import (
 	"strings"
 
+	"bulwark/internal/dnssec"
+
 	"github.com/miekg/dns"
 )
 
@@ -40,6 +42,16 @@ type outcome struct {
 	owner string
 	// ede explains kindFailed.
 	ede EDE
+
+	// sigs holds the RRSIGs of the answer section and auth the NSEC,
+	// NSEC3 and RRSIG records of the authority section, all inside zone.
+	sigs, auth []dns.RR
+	// sec is the validation state and secErr its reason.
+	sec    dnssec.Security
+	secErr *dnssec.Error
+	// wildcard is set when an answer RRset was expanded from a wildcard,
+	// so that auth holds its proof.
+	wildcard bool
 }
 
 func failed(code uint16, text string) outcome {
@@ -52,6 +64,31 @@ const maxChainInResponse = 16
 // classify reads resp, an answer from a server of zone to qname and qtype.
 // Both names are canonical.
 func classify(resp *dns.Msg, zone, qname string, qtype uint16) outcome {
+	out := classifyKind(resp, zone, qname, qtype)
+	switch out.kind {
+	case kindAnswer, kindCNAME, kindNXDomain, kindNoData:
+		out.sigs = dnssecRecords(resp.Answer, zone)
+		out.auth = dnssecRecords(resp.Ns, zone)
+	}
+	return out
+}
+
+// dnssecRecords returns the RRSIG, NSEC and NSEC3 records of rrs inside
+// zone.
+func dnssecRecords(rrs []dns.RR, zone string) []dns.RR {
+	var out []dns.RR
+	for _, rr := range rrs {
+		switch rr.Header().Rrtype {
+		case dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3:
+			if under(dns.CanonicalName(rr.Header().Name), zone) {
+				out = append(out, rr)
+			}
+		}
+	}
+	return out
+}
+
+func classifyKind(resp *dns.Msg, zone, qname string, qtype uint16) outcome {
 	if len(resp.Answer) > 0 {
 		if out, ok := classifyAnswer(resp, zone, qname, qtype); ok {
 			return out
@@ -197,7 +234,7 @@ func find(rrs []dns.RR, name string, t uint16) []dns.RR {
 	var out []dns.RR
 	for _, rr := range rrs {
 		h := rr.Header()
-		if (h.Rrtype == t || t == dns.TypeANY) && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
+		if (h.Rrtype == t || t == dns.TypeANY && h.Rrtype != dns.TypeRRSIG) && h.Class == dns.ClassINET && strings.EqualFold(h.Name, name) {
 			out = append(out, rr)
 		}
 	}

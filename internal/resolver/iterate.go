@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
 )
@@ -56,6 +58,8 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 			}
 			continue
 		}
+		r.validate(req, zone, &c, name, qtype)
+		r.logBogus(c, name, qtype)
 		r.store(c, name, qtype)
 		return c
 	}
@@ -121,21 +125,51 @@ func (r *Resolver) storeReferral(c outcome) {
 	}
 }
 
-// store caches the final outcome of an iteration for name and qtype.
+// store caches the final outcome of an iteration for name and qtype, with
+// its signatures and validation state. Bogus data is kept for the bogus TTL
+// at most, so that a broken zone costs one validation per that time.
 func (r *Resolver) store(c outcome, name string, qtype uint16) {
+	var maxTTL uint32
+	if c.sec == dnssec.Bogus {
+		maxTTL = max(1, uint32(r.cfg.BogusTTL/time.Second))
+	}
 	switch c.kind {
 	case kindAnswer, kindCNAME:
 		for _, set := range rrsets(c.rrs) {
-			if set[0].Header().Rrtype == dns.TypeCNAME && c.synthesised[set[0].Header().Name] {
+			h := set[0].Header()
+			if h.Rrtype == dns.TypeCNAME && c.synthesised[h.Name] || h.Rrtype == dns.TypeRRSIG {
 				continue
 			}
-			r.cache.StoreRRset(set, cache.RankAnswer)
+			s := cache.Set{
+				RRs: set, Sigs: rrsOf(sigsFor(c.sigs, dns.CanonicalName(h.Name), h.Rrtype)),
+				Rank: cache.RankAnswer, Security: c.sec, Reason: c.secErr,
+			}
+			if c.wildcard {
+				s.Proof = c.auth
+			}
+			r.cache.StoreSet(s, maxTTL)
 		}
-	case kindNXDomain:
-		r.cache.StoreNegative(name, qtype, true, c.soa)
-	case kindNoData:
-		r.cache.StoreNegative(name, qtype, false, c.soa)
+	case kindNXDomain, kindNoData:
+		neg := cache.Negative{NXDomain: c.kind == kindNXDomain, SOA: c.soa, Proof: c.auth, Security: c.sec, Reason: c.secErr}
+		r.cache.StoreNegativeProof(name, qtype, neg, maxTTL)
 	}
+}
+
+// logBogus logs why an outcome failed validation.
+func (r *Resolver) logBogus(c outcome, name string, qtype uint16) {
+	if c.sec != dnssec.Bogus || c.secErr == nil {
+		return
+	}
+	r.log.Info("validation failed", "qname", name, "qtype", dns.Type(qtype).String(),
+		"ede", c.secErr.EDE, "reason", c.secErr.Text)
+}
+
+func rrsOf(sigs []*dns.RRSIG) []dns.RR {
+	out := make([]dns.RR, len(sigs))
+	for i, s := range sigs {
+		out[i] = s
+	}
+	return out
 }
 
 // prime returns the root NS RRset from the cache while some of its

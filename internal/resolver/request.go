@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"bulwark/internal/dnssec"
 )
 
 // request is the state of one client query, shared by the nested lookups of
@@ -18,6 +20,8 @@ type request struct {
 	// stack holds the lookups in progress, as "name/type", so that a lookup
 	// that needs itself (a delegation cycle) fails at once.
 	stack map[string]bool
+	// budget is the validation work left.
+	budget *dnssec.Budget
 }
 
 // errBudget is returned when a client query has used all its upstream

@@ -5,15 +5,20 @@ import (
 	"strings"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
 )
 
 // resolve answers name and qtype from the cache where it can and iterates
 // where it must, following CNAME and DNAME records up to the chain limit.
+// The answer carries the RRSIGs of its RRsets and the authority section the
+// proofs, for clients that ask for DNSSEC records; the result is secure
+// only when every step is.
 func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 	var chain []dns.RR
 	seen := map[string]bool{}
+	state := validation{sec: dnssec.Secure}
 	for steps := 0; ; steps++ {
 		if steps > r.cfg.MaxCNAMEChain || seen[name] {
 			return failure(EDEOther, fmt.Sprintf("CNAME chain longer than %d or looping at %s", r.cfg.MaxCNAMEChain, name))
@@ -21,25 +26,70 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 		seen[name] = true
 		if res, next, done := r.fromCache(name, qtype); done {
 			res.Answer = append(chain, res.Answer...)
-			return res
+			state.add(res.Security, res.reason)
+			return state.apply(res)
 		} else if next != "" {
 			chain = append(chain, res.Answer...)
+			state.add(res.Security, res.reason)
 			name = next
 			continue
 		}
 		out := r.iterate(req, name, qtype)
+		state.add(out.sec, out.secErr)
 		switch out.kind {
 		case kindAnswer:
-			return Result{Rcode: dns.RcodeSuccess, Answer: append(chain, out.rrs...)}
+			res := Result{Rcode: dns.RcodeSuccess, Answer: append(chain, withSigs(out)...)}
+			if out.wildcard {
+				res.Authority = out.auth
+			}
+			return state.apply(res)
 		case kindCNAME:
-			chain = append(chain, out.rrs...)
+			chain = append(chain, withSigs(out)...)
 			name = dns.CanonicalName(out.target)
 		case kindNXDomain, kindNoData:
-			return negative(chain, out.kind == kindNXDomain, r.negativeSOA(out.soa))
+			res := negative(chain, out.kind == kindNXDomain, r.negativeSOA(out.soa))
+			res.Authority = append(res.Authority, out.auth...)
+			return state.apply(res)
 		default:
 			return failure(out.ede.Code, out.ede.Text)
 		}
 	}
+}
+
+// withSigs returns the answer chain of out followed by its RRSIGs.
+func withSigs(out outcome) []dns.RR {
+	rrs := out.rrs
+	for _, s := range out.sigs {
+		if s.Header().Rrtype == dns.TypeRRSIG {
+			rrs = append(rrs, s)
+		}
+	}
+	return rrs
+}
+
+// validation combines the states of the steps of one answer.
+type validation struct {
+	sec    dnssec.Security
+	reason *dnssec.Error
+}
+
+func (v *validation) add(sec dnssec.Security, reason *dnssec.Error) {
+	// The first bogus step names the failure; otherwise the first reason
+	// for insecurity, such as an unsupported algorithm, is kept.
+	if reason != nil && (v.reason == nil || sec == dnssec.Bogus && v.sec != dnssec.Bogus) {
+		v.reason = reason
+	}
+	v.sec = dnssec.Combine(v.sec, sec)
+}
+
+// apply sets the combined state on res, with the reason as an EDE.
+func (v *validation) apply(res Result) Result {
+	res.Security = v.sec
+	if v.reason != nil && (v.sec == dnssec.Bogus || v.sec == dnssec.Insecure) {
+		res.EDE = &EDE{Code: v.reason.EDE, Text: v.reason.Text}
+		res.reason = v.reason
+	}
+	return res
 }
 
 // fromCache answers from cached data. done means res is final; a non-empty
@@ -50,35 +100,49 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 // are the parent's copies and are never answered to clients (RFC 2181
 // section 5.4.1).
 func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string, done bool) {
-	if rrs, rank, ok := r.cache.RRset(name, qtype); ok && rank >= cache.RankAnswer {
-		return Result{Rcode: dns.RcodeSuccess, Answer: rrs}, "", true
+	if s, ok := r.cache.Set(name, qtype); ok && s.Rank >= cache.RankAnswer {
+		return fromSet(s, dns.RcodeSuccess), "", true
 	}
 	// A CNAME answers a query for CNAME or ANY itself; other types follow it.
 	if qtype != dns.TypeCNAME && qtype != dns.TypeANY {
-		if rrs, rank, ok := r.cache.RRset(name, dns.TypeCNAME); ok && rank >= cache.RankAnswer {
-			return Result{Answer: rrs}, dns.CanonicalName(rrs[0].(*dns.CNAME).Target), false
+		if s, ok := r.cache.Set(name, dns.TypeCNAME); ok && s.Rank >= cache.RankAnswer {
+			return fromSet(s, dns.RcodeSuccess), dns.CanonicalName(s.RRs[0].(*dns.CNAME).Target), false
 		}
 	}
 	if neg, ok := r.cache.Negative(name, qtype); ok {
-		return negative(nil, neg.NXDomain, neg.SOA), "", true
+		res := negative(nil, neg.NXDomain, neg.SOA)
+		res.Authority = append(res.Authority, neg.Proof...)
+		res.Security, res.reason = neg.Security, neg.Reason
+		return res, "", true
 	}
 	if qtype == dns.TypeDNAME {
 		return Result{}, "", false
 	}
 	// A DNAME at an ancestor redirects the whole subtree (RFC 6672).
 	for anc := parent(name); anc != ""; anc = parent(anc) {
-		rrs, _, ok := r.cache.RRset(anc, dns.TypeDNAME)
+		s, ok := r.cache.Set(anc, dns.TypeDNAME)
 		if !ok {
 			continue
 		}
-		dname := rrs[0].(*dns.DNAME)
+		dname := s.RRs[0].(*dns.DNAME)
+		res := fromSet(s, dns.RcodeSuccess)
 		cname, ok := synthesise(dname, name)
 		if !ok {
-			return Result{Rcode: dns.RcodeYXDomain, Answer: []dns.RR{dname}}, "", true
+			res.Rcode = dns.RcodeYXDomain
+			return res, "", true
 		}
-		return Result{Answer: []dns.RR{dname, cname}}, cname.Target, false
+		res.Answer = append(res.Answer, cname)
+		return res, cname.Target, false
 	}
 	return Result{}, "", false
+}
+
+// fromSet returns a cached RRset as a result, RRSIGs after the records.
+func fromSet(s cache.Set, rcode int) Result {
+	return Result{
+		Rcode: rcode, Answer: append(s.RRs, s.Sigs...), Authority: s.Proof,
+		Security: s.Security, reason: s.Reason,
+	}
 }
 
 // synthesise builds the CNAME that a DNAME implies for name (RFC 6672

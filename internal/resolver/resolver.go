@@ -21,6 +21,7 @@ import (
 
 	"bulwark/internal/cache"
 	"bulwark/internal/config"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/exchange"
 
 	"github.com/miekg/dns"
@@ -55,6 +56,20 @@ type Config struct {
 	// ServerHoldDown is how long a server that keeps timing out, or is lame
 	// for a zone, is avoided.
 	ServerHoldDown time.Duration
+
+	// Validation turns DNSSEC validation on.
+	Validation bool
+	// Anchors are the trust anchors, as DS and DNSKEY records.
+	Anchors []dns.RR
+	// NegativeTrustAnchors turn validation off below some domains.
+	NegativeTrustAnchors []NegativeTrustAnchor
+	// BogusTTL caps how long bogus data is cached.
+	BogusTTL time.Duration
+	// Limits caps the validation work of one client query.
+	Limits dnssec.Limits
+	// ValidationTime returns the time signatures are checked against;
+	// nil means the resolver's clock.
+	ValidationTime func() time.Time
 }
 
 // ConfigFrom builds a Config from the loaded configuration.
@@ -64,7 +79,22 @@ func ConfigFrom(c *config.Config) (Config, error) {
 		return Config{}, err
 	}
 	r := c.Resolver
+	d := c.DNSSEC
+	var ntas []NegativeTrustAnchor
+	for _, n := range d.NegativeTrustAnchors {
+		ntas = append(ntas, NegativeTrustAnchor{Domain: n.Domain, Expires: n.Expires.Time})
+	}
 	return Config{
+		Validation:           *d.Validation,
+		Anchors:              d.Anchors,
+		NegativeTrustAnchors: ntas,
+		BogusTTL:             d.BogusTTL.D(),
+		Limits: dnssec.Limits{
+			MaxKeyTagCollisions:     d.MaxKeyTagCollisions,
+			MaxSignatureValidations: d.MaxSignatureValidations,
+			MaxNSEC3Hashes:          d.MaxNSEC3Hashes,
+			MaxNSEC3Iterations:      d.MaxNSEC3Iterations,
+		},
 		Roots:              roots,
 		Port:               uint16(r.UpstreamPort),
 		IPv4:               *r.IPv4,
@@ -89,6 +119,9 @@ type Resolver struct {
 	infra *infra
 	log   *slog.Logger
 	now   func() time.Time
+
+	anchors anchorSet
+	ntas    negativeAnchors
 }
 
 // New returns a Resolver that stores into c and queries through ex. now may
@@ -97,11 +130,16 @@ func New(cfg Config, c *cache.Cache, ex exchange.Exchanger, log *slog.Logger, no
 	if now == nil {
 		now = time.Now
 	}
-	return &Resolver{
+	r := &Resolver{
 		cfg: cfg, cache: c, ex: ex, now: now,
-		log:   log.With("component", "resolver"),
-		infra: newInfra(cfg.ServerHoldDown, now),
+		log:     log.With("component", "resolver"),
+		infra:   newInfra(cfg.ServerHoldDown, now),
+		anchors: newAnchorSet(cfg.Anchors),
 	}
+	for _, n := range cfg.NegativeTrustAnchors {
+		r.AddNegativeTrustAnchor(n.Domain, n.Expires)
+	}
+	return r
 }
 
 // EDE is an Extended DNS Error (RFC 8914) explaining a response.
@@ -125,23 +163,34 @@ type Result struct {
 	Answer []dns.RR
 	// Authority holds the SOA record of a negative answer.
 	Authority []dns.RR
-	// EDE explains a failure; nil when there is nothing to add.
+	// EDE explains a failure or a bogus or insecure answer; nil when
+	// there is nothing to add.
 	EDE *EDE
+	// Security is the DNSSEC validation state of the whole answer. When
+	// it is Bogus, Rcode and the records are what the servers sent, for
+	// clients that set CD.
+	Security dnssec.Security
+
+	reason *dnssec.Error
 }
 
 // Resolve resolves name and qtype. It returns when the answer is known, the
 // budget is spent or ctx is done.
 func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
-	req := &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}}
+	req := r.newRequest(ctx)
 	return r.resolve(req, dns.CanonicalName(name), qtype)
 }
 
 // Prime queries the root servers for the root NS RRset and caches it with the
 // root servers' addresses (RFC 8109).
 func (r *Resolver) Prime(ctx context.Context) error {
-	req := &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}}
+	req := r.newRequest(ctx)
 	_, err := r.prime(req)
 	return err
+}
+
+func (r *Resolver) newRequest(ctx context.Context) *request {
+	return &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}, budget: dnssec.NewBudget(r.cfg.Limits)}
 }
 
 // serverAddr is the address and port of one authoritative server.

@@ -1,0 +1,285 @@
+package resolver
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"bulwark/internal/dnssec"
+
+	"github.com/miekg/dns"
+)
+
+// This file builds the chain of trust (RFC 4035 section 5): the DS RRset of
+// a zone comes from its parent and is validated with the parent's keys, down
+// from a trust anchor; the zone's DNSKEY RRset must match it; the zone's
+// other data must be signed by those keys. Every step goes through resolve,
+// so DS and DNSKEY RRsets are cached with their validation state like any
+// other data.
+
+// validationTime returns the time signatures are checked against.
+func (r *Resolver) validationTime() time.Time {
+	if r.cfg.ValidationTime != nil {
+		return r.cfg.ValidationTime()
+	}
+	return r.now()
+}
+
+// validate sets the validation state of c, the final outcome of asking the
+// servers of zone for qname and qtype.
+func (r *Resolver) validate(req *request, zone string, c *outcome, qname string, qtype uint16) {
+	if !r.cfg.Validation {
+		return
+	}
+	switch c.kind {
+	case kindAnswer, kindCNAME, kindNXDomain, kindNoData:
+	default:
+		return
+	}
+	if qtype == dns.TypeDNSKEY && qname == zone {
+		r.validateKeys(req, zone, c)
+		return
+	}
+	keys, sec, err := r.keysFor(req, zone)
+	if sec != dnssec.Secure {
+		c.sec, c.secErr = sec, err
+		return
+	}
+	d := r.denialIn(req, zone, c.auth, keys)
+	if d.err != nil {
+		c.sec, c.secErr = dnssec.Bogus, d.err
+		return
+	}
+	switch c.kind {
+	case kindAnswer, kindCNAME:
+		c.sec, c.secErr = r.validateAnswer(req, zone, c, keys, d)
+	case kindNXDomain:
+		if sec, err := r.validateSOA(req, zone, c, keys); sec != dnssec.Secure {
+			c.sec, c.secErr = sec, err
+			return
+		}
+		c.sec, c.secErr = d.NXDomain(c.owner, req.budget)
+	case kindNoData:
+		if sec, err := r.validateSOA(req, zone, c, keys); sec != dnssec.Secure {
+			c.sec, c.secErr = sec, err
+			return
+		}
+		c.sec, c.secErr = d.NoData(c.owner, qtype, req.budget)
+	}
+}
+
+// validateAnswer checks every RRset of an answer chain from zone, and the
+// proofs of wildcard expansions.
+func (r *Resolver) validateAnswer(req *request, zone string, c *outcome, keys []*dns.DNSKEY, d denial) (dnssec.Security, *dnssec.Error) {
+	for _, set := range rrsets(c.rrs) {
+		h := set[0].Header()
+		owner := dns.CanonicalName(h.Name)
+		if h.Rrtype == dns.TypeCNAME && c.synthesised[owner] || h.Rrtype == dns.TypeRRSIG {
+			// A synthesised CNAME is made from a DNAME, which is checked
+			// itself; RRSIGs are not signed.
+			continue
+		}
+		sigs := sigsFor(c.sigs, owner, h.Rrtype)
+		sig, err := dnssec.VerifyRRset(set, sigs, keys, r.validationTime(), req.budget)
+		if err != nil {
+			return dnssec.Bogus, dnssec.AsError(err)
+		}
+		if labels := int(sig.Labels); labels < labelCount(owner) {
+			if sec, err := d.Wildcard(owner, labels, req.budget); sec != dnssec.Secure {
+				return sec, err
+			}
+			c.wildcard = true
+		}
+	}
+	return dnssec.Secure, nil
+}
+
+// validateSOA checks the SOA of a negative answer, when there is one.
+func (r *Resolver) validateSOA(req *request, zone string, c *outcome, keys []*dns.DNSKEY) (dnssec.Security, *dnssec.Error) {
+	if c.soa == nil {
+		return dnssec.Secure, nil
+	}
+	owner := dns.CanonicalName(c.soa.Hdr.Name)
+	_, err := dnssec.VerifyRRset([]dns.RR{c.soa}, sigsFor(c.auth, owner, dns.TypeSOA), keys, r.validationTime(), req.budget)
+	if err != nil {
+		return dnssec.Bogus, dnssec.AsError(err)
+	}
+	return dnssec.Secure, nil
+}
+
+// validateKeys checks a zone's DNSKEY RRset against the DS RRset from its
+// parent or the trust anchors.
+func (r *Resolver) validateKeys(req *request, zone string, c *outcome) {
+	trust, sec, err := r.trustFor(req, zone)
+	if sec != dnssec.Secure {
+		c.sec, c.secErr = sec, err
+		return
+	}
+	var keys []*dns.DNSKEY
+	for _, rr := range c.rrs {
+		if k, ok := rr.(*dns.DNSKEY); ok && dns.CanonicalName(k.Hdr.Name) == zone {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		c.sec, c.secErr = dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "no DNSKEY records for " + zone}
+		return
+	}
+	_, insecure, verr := dnssec.VerifyDNSKEYs(keys, sigsFor(c.sigs, zone, dns.TypeDNSKEY), trust, r.validationTime(), req.budget)
+	switch {
+	case insecure:
+		c.sec, c.secErr = dnssec.Insecure, verr
+	case verr != nil:
+		c.sec, c.secErr = dnssec.Bogus, verr
+	default:
+		c.sec = dnssec.Secure
+	}
+}
+
+// trustFor returns what authenticates the DNSKEY RRset of zone: trust
+// anchors, or the zone's DS RRset validated through its parent. The state
+// is Insecure when no chain of trust leads to zone.
+func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Security, *dnssec.Error) {
+	if r.underNegativeAnchor(zone) {
+		return dnssec.Trust{}, dnssec.Insecure, nil
+	}
+	if t, ok := r.anchors.at(zone); ok {
+		return r.usableTrust(t)
+	}
+	if !r.anchors.above(zone) {
+		return dnssec.Trust{}, dnssec.Insecure, nil
+	}
+	key := "ds:" + zone
+	if req.stack[key] {
+		return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: "the DS lookup for " + zone + " needs itself"}
+	}
+	req.stack[key] = true
+	res := r.resolve(req, zone, dns.TypeDS)
+	delete(req.stack, key)
+
+	switch res.Security {
+	case dnssec.Secure:
+	case dnssec.Insecure:
+		return dnssec.Trust{}, dnssec.Insecure, nil
+	case dnssec.Bogus:
+		return dnssec.Trust{}, dnssec.Bogus, res.validationError()
+	default:
+		return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEIndeterminate, Text: "the DS RRset of " + zone + " could not be fetched"}
+	}
+	var t dnssec.Trust
+	for _, rr := range res.Answer {
+		if ds, ok := rr.(*dns.DS); ok && dns.CanonicalName(ds.Hdr.Name) == zone {
+			t.DS = append(t.DS, ds)
+		}
+	}
+	if len(t.DS) == 0 {
+		// A secure proof that the zone has no DS: an insecure delegation.
+		return dnssec.Trust{}, dnssec.Insecure, nil
+	}
+	return r.usableTrust(t)
+}
+
+func (r *Resolver) usableTrust(t dnssec.Trust) (dnssec.Trust, dnssec.Security, *dnssec.Error) {
+	if ok, err := t.Usable(); !ok {
+		return dnssec.Trust{}, dnssec.Insecure, err
+	}
+	return t, dnssec.Secure, nil
+}
+
+// keysFor returns the validated DNSKEYs of zone, or the state that stands
+// in for them: Insecure below an insecure delegation, Bogus when the chain
+// of trust is broken.
+func (r *Resolver) keysFor(req *request, zone string) ([]*dns.DNSKEY, dnssec.Security, *dnssec.Error) {
+	if _, sec, err := r.trustFor(req, zone); sec != dnssec.Secure {
+		return nil, sec, err
+	}
+	key := "dnskey:" + zone
+	if req.stack[key] {
+		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: "the DNSKEY lookup for " + zone + " needs itself"}
+	}
+	req.stack[key] = true
+	res := r.resolve(req, zone, dns.TypeDNSKEY)
+	delete(req.stack, key)
+
+	switch res.Security {
+	case dnssec.Secure:
+	case dnssec.Insecure:
+		return nil, dnssec.Insecure, res.validationError()
+	case dnssec.Bogus:
+		return nil, dnssec.Bogus, res.validationError()
+	default:
+		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "the DNSKEY RRset of " + zone + " could not be fetched"}
+	}
+	var keys []*dns.DNSKEY
+	for _, rr := range res.Answer {
+		if k, ok := rr.(*dns.DNSKEY); ok && dns.CanonicalName(k.Hdr.Name) == zone {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "no DNSKEY records for " + zone}
+	}
+	return keys, dnssec.Secure, nil
+}
+
+// denial is the verified NSEC and NSEC3 records of one response, or why
+// they failed verification.
+type denial struct {
+	dnssec.Denial
+	err *dnssec.Error
+}
+
+// denialIn verifies the NSEC and NSEC3 RRsets in auth, signed by zone, and
+// returns them. A record whose signature fails makes the response bogus.
+func (r *Resolver) denialIn(req *request, zone string, auth []dns.RR, keys []*dns.DNSKEY) denial {
+	d := denial{Denial: dnssec.Denial{Zone: zone}}
+	for _, set := range rrsets(auth) {
+		h := set[0].Header()
+		if h.Rrtype != dns.TypeNSEC && h.Rrtype != dns.TypeNSEC3 {
+			continue
+		}
+		owner := dns.CanonicalName(h.Name)
+		if _, err := dnssec.VerifyRRset(set, sigsFor(auth, owner, h.Rrtype), keys, r.validationTime(), req.budget); err != nil {
+			d.err = dnssec.AsError(err)
+			return d
+		}
+		for _, rr := range set {
+			switch rr := rr.(type) {
+			case *dns.NSEC:
+				d.NSEC = append(d.NSEC, rr)
+			case *dns.NSEC3:
+				d.NSEC3 = append(d.NSEC3, rr)
+			}
+		}
+	}
+	return d
+}
+
+// sigsFor returns the RRSIGs in rrs over owner's RRset of type t.
+func sigsFor(rrs []dns.RR, owner string, t uint16) []*dns.RRSIG {
+	var out []*dns.RRSIG
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == t && strings.EqualFold(s.Hdr.Name, owner) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// validationError returns the reason for a result's validation state.
+func (res Result) validationError() *dnssec.Error {
+	if res.EDE != nil {
+		return &dnssec.Error{EDE: res.EDE.Code, Text: res.EDE.Text}
+	}
+	return &dnssec.Error{EDE: dnssec.EDEBogus, Text: fmt.Sprintf("validation failed (%s)", res.Security)}
+}
+
+// labelCount returns the labels of name that an RRSIG counts: all but the
+// root and a leading wildcard label (RFC 4034 section 3.1.3).
+func labelCount(name string) int {
+	n := dns.CountLabel(name)
+	if strings.HasPrefix(name, "*.") {
+		n--
+	}
+	return n
+}
