@@ -4,7 +4,7 @@
 #
 # Usage: lab/deps.sh [PROGRAM...]
 #   With no argument it checks every program below; with arguments, only
-#   those (lab/up.sh passes knotd nsd kdig dig).
+#   those (lab/up.sh passes the servers, kdig, dig and the signers).
 set -euo pipefail
 
 # Program to Debian package.
@@ -17,6 +17,7 @@ declare -A package_of=(
 	[dnsperf]=dnsperf
 	[keymgr]=knot
 	[ldns-signzone]=ldnsutils
+	[ldns-keygen]=ldnsutils
 	[dnssec-signzone]=bind9-utils
 )
 

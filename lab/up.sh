@@ -33,8 +33,9 @@ if compgen -G "$lab/pids/*.pid" >/dev/null; then
 	rm -f "$lab"/pids/*.pid
 fi
 
-# Knot DNS, NSD, kdig and dig come from Debian packages.
-"$repo/lab/deps.sh" knotd nsd kdig dig
+# Knot DNS, NSD, kdig, dig and the DNSSEC signers come from Debian
+# packages.
+"$repo/lab/deps.sh" knotd nsd kdig dig keymgr ldns-signzone dnssec-signzone
 export PATH="$PATH:/usr/sbin"
 
 go_cmd="$(command -v go || echo /usr/local/go/bin/go)"
@@ -44,6 +45,9 @@ mkdir -p bin
 "$go_cmd" build -o bin/labstub ./lab/cmd/labstub
 
 bin/labgen generate -data lab/data -out "$lab" -offset "$offset"
+# Keys and signatures depend on the time, so they are made here rather
+# than by generate, whose output is deterministic.
+bin/labgen sign -lab "$lab"
 
 # Start every process listed in processes.tsv. Each runs in the
 # foreground of its own background job, so $! is its PID. Output goes to

@@ -18,7 +18,11 @@ const (
 	HintsFile    = "root.hints"
 	ConfigFile   = "bulwark.yaml"
 	ProbesFile   = "probes.json"
-	PIDDir       = "pids"
+	// Trust anchor of the lab root, written when lab-up signs the lab.
+	RootAnchorsFile = "root-anchors.xml" // RFC 7958 XML
+	RootDSFile      = "root.ds"          // DS records in master-file form
+	SignPlanFile    = "dnssec/plan.json"
+	PIDDir          = "pids"
 )
 
 // Base ports, shifted by the port offset of a lab.
@@ -105,6 +109,63 @@ type Info struct {
 	SubDelegationName  string   `json:"sub_delegation_name"`
 	CNAMEChainName     string   `json:"cname_chain_name"`
 	PublicSuffixENT    string   `json:"public_suffix_ent"`
+
+	// DNSSEC of the lab: the root's trust anchor files, the signed zones
+	// and the scenario cases below DNSSECZone.
+	TrustAnchorXML    string       `json:"trust_anchor_xml"`
+	TrustAnchorDS     string       `json:"trust_anchor_ds"`
+	SignPlan          string       `json:"sign_plan"`
+	SignedZoneCount   int          `json:"signed_zone_count"`
+	SignedPopular     []string     `json:"signed_popular_zones"`
+	DNSSECZone        string       `json:"dnssec_zone"`
+	DNSSECCases       []DNSSECCase `json:"dnssec_cases"`
+	KeyTrapKeys       int          `json:"keytrap_keys"`
+	KeyTrapSignatures int          `json:"keytrap_signatures"`
+
+	// Root2018 describes the servers of the real signed root zone of
+	// 2018-01-29 and the Bulwark configs that use them.
+	Root2018 *Root2018 `json:"root2018,omitempty"`
+}
+
+// DNSSECCase is one DNSSEC scenario zone and the questions that test it.
+type DNSSECCase struct {
+	Name        string        `json:"name"`
+	Zone        string        `json:"zone"`
+	Description string        `json:"description"`
+	Signed      bool          `json:"signed"`
+	Signer      string        `json:"signer,omitempty"`
+	Queries     []DNSSECQuery `json:"queries"`
+}
+
+// DNSSECQuery is a question with the rcode, AD bit and Extended DNS Error
+// a validating resolver returns when the query has the DO or AD bit set.
+// It is also a row of expected.tsv.
+type DNSSECQuery struct {
+	Name  string `json:"name"`
+	Type  string `json:"type"`
+	Rcode string `json:"rcode"`
+	AD    bool   `json:"ad"`
+	EDE   int    `json:"ede"` // -1 for none
+}
+
+// Root2018 is the lab copy of the real root zone of serial 2018012900.
+// Its signatures are valid from 2018-01-21 to 2018-02-11, so Bulwark must
+// validate it at a fixed time inside that window.
+type Root2018 struct {
+	Zone            string        `json:"zone"`
+	Serial          uint32        `json:"serial"`
+	Address         string        `json:"address"`
+	BadAddress      string        `json:"bad_address"`
+	TrustAnchorXML  string        `json:"trust_anchor_xml"`
+	ValidationTime  string        `json:"validation_time"`
+	Config          string        `json:"config"`
+	BadConfig       string        `json:"bad_config"`
+	ResolverPort    int           `json:"resolver_port"`
+	BadResolverPort int           `json:"bad_resolver_port"`
+	Hints           string        `json:"hints"`
+	BadHints        string        `json:"bad_hints"`
+	Queries         []DNSSECQuery `json:"queries"`
+	BadQueries      []DNSSECQuery `json:"bad_queries"`
 }
 
 // Server is one listening address of the lab.

@@ -1,13 +1,17 @@
 // Command labgen generates the lab internet and waits for it to come up.
 //
 //	labgen generate -data lab/data -out DIR [-offset N]
+//	labgen sign -lab DIR
 //	labgen wait -lab DIR [-timeout 90s]
 //
 // generate writes zone files, Knot DNS, NSD and labstub configs,
 // bulwark.yaml, root.hints, queries.txt, expected.tsv and lab.json into DIR;
-// the same inputs always give byte-identical files. wait polls every
+// the same inputs always give byte-identical files. sign makes the DNSSEC
+// keys, signs the zones that generate marked as signed (or imports their
+// keys for Knot DNS) and writes the root trust anchor files; its output
+// depends on the time it runs. wait polls every
 // listener of a started lab until it replies as expected, and otherwise
-// names the servers that did not, with their log files. lab/up.sh runs both.
+// names the servers that did not, with their log files. lab/up.sh runs all three.
 package main
 
 import (
@@ -30,15 +34,17 @@ func main() {
 
 func run(args []string, logger *slog.Logger) error {
 	if len(args) == 0 {
-		return fmt.Errorf("missing subcommand: want generate or wait")
+		return fmt.Errorf("missing subcommand: want generate, sign or wait")
 	}
 	switch args[0] {
 	case "generate":
 		return generate(args[1:], logger)
+	case "sign":
+		return sign(args[1:], logger)
 	case "wait":
 		return wait(args[1:], logger)
 	}
-	return fmt.Errorf("unknown subcommand %q: want generate or wait", args[0])
+	return fmt.Errorf("unknown subcommand %q: want generate, sign or wait", args[0])
 }
 
 func generate(args []string, logger *slog.Logger) error {
@@ -69,6 +75,18 @@ func generate(args []string, logger *slog.Logger) error {
 	}
 	logger.Info("lab generated", "dir", opts.OutDir, "duration_seconds", time.Since(start).Seconds())
 	return nil
+}
+
+func sign(args []string, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("sign", flag.ContinueOnError)
+	dir := fs.String("lab", "", "generated lab directory (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("missing -lab: pass the lab directory")
+	}
+	return gen.Sign(*dir, time.Now(), logger)
 }
 
 func wait(args []string, logger *slog.Logger) error {

@@ -15,7 +15,8 @@ type expectedRow struct {
 	Name  string
 	Type  uint16
 	Rcode int
-	EDE   int // -1 for none
+	AD    bool // a validating resolver sets the AD bit
+	EDE   int  // -1 for none
 	Value string
 }
 
@@ -45,6 +46,13 @@ func (l *Lab) makeExpected() error {
 		}
 		l.addRow(row, seen)
 	}
+	secRows, err := l.secExpected()
+	if err != nil {
+		return err
+	}
+	for _, row := range secRows {
+		l.addRow(row, seen)
+	}
 
 	before := len(l.expected)
 	l.sampleOrdinary(seen)
@@ -71,6 +79,8 @@ func (l *Lab) expect(name string, qtype uint16) expectedRow {
 	row := expectedRow{Name: strings.ToLower(dns.Fqdn(name)), Type: qtype, Rcode: out.Rcode, EDE: -1, Value: "-"}
 	if out.Rcode == dns.RcodeServerFailure {
 		row.EDE = labspec.EDENoReachableAuthority
+	} else {
+		row.AD = out.Secure
 	}
 	if len(out.Answer) > 0 {
 		row.Value = labspec.ShortValue(out.Answer[0])

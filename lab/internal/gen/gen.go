@@ -57,6 +57,7 @@ type Lab struct {
 	popular  []*popularZone
 	tlds     []string
 	special  specialNames
+	secCases []secCase
 	expected []expectedRow
 	queries  []query
 }
@@ -126,9 +127,12 @@ func (l *Lab) build() error {
 	if err := l.buildSpecial(); err != nil {
 		return err
 	}
+	l.buildDNSSEC()
 	for _, pz := range l.popular {
 		l.buildPopular(pz)
+		l.signPopular(pz)
 	}
+	l.signInfrastructure()
 	return l.link()
 }
 

@@ -72,6 +72,7 @@ func (l *Lab) writeInfo() error {
 		}
 	}
 	l.specialInfo(&info)
+	l.dnssecInfo(&info)
 	return writeJSON(l.path(labspec.InfoFile), info)
 }
 
@@ -190,4 +191,16 @@ func (l *Lab) stubAddrs() []string {
 		out = append(out, s.Addr)
 	}
 	return out
+}
+
+func (l *Lab) dnssecInfo(info *labspec.Info) {
+	info.TrustAnchorXML = l.path(labspec.RootAnchorsFile)
+	info.TrustAnchorDS = l.path(labspec.RootDSFile)
+	info.SignPlan = l.path(labspec.SignPlanFile)
+	info.SignedZoneCount, info.SignedPopular = l.signedZones()
+	info.DNSSECZone = secZone
+	info.DNSSECCases = l.secCaseInfo()
+	info.KeyTrapKeys = keyTrapKeys
+	info.KeyTrapSignatures = keyTrapSigs
+	info.Root2018 = l.root2018Info()
 }

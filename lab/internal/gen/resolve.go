@@ -19,6 +19,9 @@ type outcome struct {
 	// through a labstub listener or belongs to a special case.
 	ViaStub bool
 	Special bool
+	// Secure is set when every zone that the answer comes from is signed
+	// with a chain of trust from the root, so a validator sets AD.
+	Secure bool
 }
 
 // lookupKind is the result of looking a name up in one zone.
@@ -40,11 +43,12 @@ type lookupResult struct {
 // resolve follows the lab from the root for (name, qtype) the way a
 // correct iterative resolver does.
 func (l *Lab) resolve(name string, qtype uint16) outcome {
-	var out outcome
+	out := outcome{Secure: true}
 	name = strings.ToLower(dns.Fqdn(name))
 	for step := 0; step < maxChain; step++ {
 		z := l.findZone(name)
 		l.markPath(z, &out)
+		out.Secure = out.Secure && z.Secure()
 		if z.Broken != "" {
 			out.Rcode = dns.RcodeServerFailure
 			out.Broken = z.Broken

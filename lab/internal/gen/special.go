@@ -71,7 +71,7 @@ func reservedZones() map[string]bool {
 	}
 	for _, z := range []string{infraZone, lameZone, partLameZone, silentZone, tcZone, entZone,
 		cycleZoneA, cycleZoneB, noGlueZone, nxnsZone, nxnsVictimZone, manyNSZone, nsFarmZone,
-		v6OnlyZone, negTTLZone, bigTXTZone, dnameZone, slowZone, wildZone, deepZone} {
+		v6OnlyZone, negTTLZone, bigTXTZone, dnameZone, slowZone, wildZone, deepZone, secZone} {
 		set[z] = true
 	}
 	return set

@@ -30,6 +30,9 @@ type Zone struct {
 	// NoGlue suppresses glue for the zone's NS names in its parent.
 	NoGlue bool
 
+	// Signing is how the zone is signed, or nil for an unsigned zone.
+	Signing *Signing
+
 	NS     []string // NS targets at the apex, FQDN
 	NSTTL  uint32   // TTL of the apex NS RRset and of the delegation
 	SOA    *dns.SOA // nil for zones no process loads
