@@ -23,10 +23,9 @@ func ParseLines(text, origin string) ([]dns.RR, error) {
 		return nil, err
 	}
 	var (
-		out        []dns.RR
-		ttlLine    string // the last $TTL directive, given to each record's parser
-		prevOwner  string
-		firstEntry = true
+		out       []dns.RR
+		ttlLine   string // the last $TTL directive, given to each record's parser
+		prevOwner string
 	)
 	for _, e := range entries {
 		fields := strings.Fields(e.text)
@@ -67,9 +66,8 @@ func ParseLines(text, origin string) ([]dns.RR, error) {
 		}
 		prevOwner = rr.Header().Name
 		out = append(out, Canonicalize(rr))
-		firstEntry = false
 	}
-	if firstEntry {
+	if len(out) == 0 {
 		return nil, errors.New("no DS or DNSKEY record found")
 	}
 	return out, nil
@@ -79,6 +77,7 @@ func ParseLines(text, origin string) ([]dns.RR, error) {
 func parseRecord(text, origin string) (dns.RR, error) {
 	zp := dns.NewZoneParser(strings.NewReader(text), origin, "")
 	zp.SetIncludeAllowed(false)
+	zp.SetDefaultTTL(0) // a $TTL directive at the start of text overrides it
 	rr, ok := zp.Next()
 	if err := zp.Err(); err != nil {
 		return nil, errors.New(parseErrorText(err))
@@ -125,7 +124,7 @@ func absoluteName(name, origin string) (string, error) {
 // entry is one record or directive of zone-file text with the comments
 // removed and the lines inside parentheses joined.
 type entry struct {
-	line int // where the entry starts, from 1
+	line int // number of the entry's first line, from 1
 	text string
 }
 
