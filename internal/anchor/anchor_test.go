@@ -153,7 +153,7 @@ func TestParseXMLErrors(t *testing.T) {
 		{"no zone", `<TrustAnchor><KeyDigest id="a" ` + from + `>` + good + `</KeyDigest></TrustAnchor>`, "Zone element is missing"},
 		{"bad zone", `<TrustAnchor><Zone>a..b</Zone><KeyDigest id="a" ` + from + `>` + good + `</KeyDigest></TrustAnchor>`, "is not a domain name"},
 		{"no key digest", xmlDoc(), "no KeyDigest element"},
-		{"trailing element", xmlDoc(`<KeyDigest id="a" ` + from + `>` + good + `</KeyDigest>`) + "<TrustAnchor/>", "content after the TrustAnchor element"},
+		{"trailing element", xmlDoc(`<KeyDigest id="a" `+from+`>`+good+`</KeyDigest>`) + "<TrustAnchor/>", "content after the TrustAnchor element"},
 		{"no validFrom", xmlDoc(`<KeyDigest id="a">` + good + `</KeyDigest>`), `KeyDigest "a": the validFrom attribute is missing`},
 		{"bad validFrom", xmlDoc(`<KeyDigest id="a" validFrom="yesterday">` + good + `</KeyDigest>`), `invalid validFrom "yesterday"`},
 		{"validUntil first", xmlDoc(`<KeyDigest id="a" ` + from + ` validUntil="2016-01-01T00:00:00Z">` + good + `</KeyDigest>`), "is not after validFrom"},
