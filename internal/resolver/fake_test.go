@@ -13,6 +13,7 @@ import (
 
 	"bulwark/internal/cache"
 	"bulwark/internal/config"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/exchange"
 
 	"github.com/miekg/dns"
@@ -103,7 +104,9 @@ func (n *fakeNet) Exchange(ctx context.Context, q exchange.Query) (exchange.Resp
 	return exchange.Response{Msg: m, RTT: time.Millisecond}, nil
 }
 
-// answer fills m as an authoritative server would.
+// answer fills m as an authoritative server would. For a signed zone, one
+// holding NSEC records, it adds RRSIGs and NSEC proofs (RFC 4035 section
+// 3.1).
 func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 	z := s.zoneFor(qname)
 	if z == nil {
@@ -122,10 +125,12 @@ func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 		m.Authoritative = true
 		if rrs := z.get(cur, qtype); len(rrs) > 0 {
 			m.Answer = append(m.Answer, rrs...)
+			m.Answer = append(m.Answer, z.sigs(cur, qtype)...)
 			return
 		}
 		if c := z.get(cur, dns.TypeCNAME); len(c) > 0 {
 			m.Answer = append(m.Answer, c...)
+			m.Answer = append(m.Answer, z.sigs(cur, dns.TypeCNAME)...)
 			cur = c[0].(*dns.CNAME).Target
 			if dns.IsSubDomain(z.origin, cur) {
 				continue
@@ -137,24 +142,68 @@ func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 			m.Answer = append(m.Answer, d, cname)
 			return
 		}
-		soa := z.get(z.origin, dns.TypeSOA)
+		soa := append(z.get(z.origin, dns.TypeSOA), z.sigs(z.origin, dns.TypeSOA)...)
 		if z.exists(cur) && !s.nxdomainFor[cur] {
-			m.Ns = soa
+			m.Ns = append(soa, z.proof(cur)...)
 			return
 		}
 		if w := z.get("*."+parent(cur), qtype); len(w) > 0 {
-			for _, rr := range w {
+			for _, rr := range append(w, z.sigs("*."+parent(cur), qtype)...) {
 				rr = dns.Copy(rr)
 				rr.Header().Name = cur
 				m.Answer = append(m.Answer, rr)
 			}
+			m.Ns = z.proof(cur)
 			return
 		}
 		m.Rcode = dns.RcodeNameError
-		m.Ns = soa
+		m.Ns = append(soa, z.proof(cur)...)
+		m.Ns = append(m.Ns, z.proof("*."+parent(cur))...)
 		return
 	}
 	m.Rcode = dns.RcodeServerFailure
+}
+
+// sigs returns the RRSIGs over name's RRset of type t.
+func (z *fakeZone) sigs(name string, t uint16) []dns.RR {
+	var out []dns.RR
+	for _, rr := range z.get(name, dns.TypeRRSIG) {
+		if rr.(*dns.RRSIG).TypeCovered == t {
+			out = append(out, rr)
+		}
+	}
+	return out
+}
+
+// proof returns the NSEC record at name, or the one whose span holds it,
+// with its RRSIGs; nothing for an unsigned zone.
+func (z *fakeZone) proof(name string) []dns.RR {
+	var best *dns.NSEC
+	for _, rr := range z.rrs {
+		n, ok := rr.(*dns.NSEC)
+		if !ok {
+			continue
+		}
+		if n.Hdr.Name == name {
+			best = n
+			break
+		}
+		if dnssec.Compare(n.Hdr.Name, name) < 0 && (best == nil || dnssec.Compare(best.Hdr.Name, n.Hdr.Name) < 0) {
+			best = n
+		}
+	}
+	if best == nil {
+		// Before the first owner: the last NSEC wraps around.
+		for _, rr := range z.rrs {
+			if n, ok := rr.(*dns.NSEC); ok && (best == nil || dnssec.Compare(best.Hdr.Name, n.Hdr.Name) < 0) {
+				best = n
+			}
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	return append([]dns.RR{best}, z.sigs(best.Hdr.Name, dns.TypeNSEC)...)
 }
 
 func (s *fakeServer) zoneFor(name string) *fakeZone {

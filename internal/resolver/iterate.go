@@ -60,6 +60,9 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 		}
 		r.validate(req, zone, &c, name, qtype)
 		r.logBogus(c, name, qtype)
+		if c.sec == dnssec.Secure && (c.kind == kindNXDomain || c.kind == kindNoData) && r.cfg.AggressiveNSEC {
+			r.nsec.learn(zone, c, r.now())
+		}
 		r.store(c, name, qtype)
 		return c
 	}
@@ -140,19 +143,39 @@ func (r *Resolver) store(c outcome, name string, qtype uint16) {
 			if h.Rrtype == dns.TypeCNAME && c.synthesised[h.Name] || h.Rrtype == dns.TypeRRSIG {
 				continue
 			}
+			sigs := sigsFor(c.sigs, dns.CanonicalName(h.Name), h.Rrtype)
 			s := cache.Set{
-				RRs: set, Sigs: rrsOf(sigsFor(c.sigs, dns.CanonicalName(h.Name), h.Rrtype)),
+				RRs: set, Sigs: rrsOf(sigs),
 				Rank: cache.RankAnswer, Security: c.sec, Reason: c.secErr,
 			}
 			if c.wildcard {
 				s.Proof = c.auth
 			}
-			r.cache.StoreSet(s, maxTTL)
+			r.cache.StoreSet(s, r.sigTTLCap(sigs, maxTTL))
 		}
 	case kindNXDomain, kindNoData:
 		neg := cache.Negative{NXDomain: c.kind == kindNXDomain, SOA: c.soa, Proof: c.auth, Security: c.sec, Reason: c.secErr}
 		r.cache.StoreNegativeProof(name, qtype, neg, maxTTL)
 	}
+}
+
+// sigTTLCap lowers maxTTL (0 for none) so that a validated RRset leaves the
+// cache before its signatures expire and does not outlive their original
+// TTL (RFC 4035 section 5.3.3).
+func (r *Resolver) sigTTLCap(sigs []*dns.RRSIG, maxTTL uint32) uint32 {
+	now := uint32(r.validationTime().Unix())
+	for _, s := range sigs {
+		left := s.Expiration - now
+		if int32(left) <= 0 {
+			continue // an expired signature did not validate the RRset
+		}
+		for _, limit := range []uint32{left, s.OrigTtl} {
+			if maxTTL == 0 || limit < maxTTL {
+				maxTTL = max(limit, 1)
+			}
+		}
+	}
+	return maxTTL
 }
 
 // logBogus logs why an outcome failed validation.

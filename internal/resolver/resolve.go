@@ -34,6 +34,11 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 			name = next
 			continue
 		}
+		if res, ok := r.fromNSEC(req, name, qtype); ok {
+			res.Answer = chain
+			state.add(res.Security, nil)
+			return state.apply(res)
+		}
 		out := r.iterate(req, name, qtype)
 		state.add(out.sec, out.secErr)
 		switch out.kind {
@@ -54,6 +59,15 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 			return failure(out.ede.Code, out.ede.Text)
 		}
 	}
+}
+
+// fromNSEC answers from the validated NSEC records of earlier answers
+// (RFC 8198) when they prove that name or qtype does not exist.
+func (r *Resolver) fromNSEC(req *request, name string, qtype uint16) (Result, bool) {
+	if !r.cfg.Validation || !r.cfg.AggressiveNSEC || r.underNegativeAnchor(name) {
+		return Result{}, false
+	}
+	return r.nsec.answer(name, qtype, r.now(), req.budget)
 }
 
 // withSigs returns the answer chain of out followed by its RRSIGs.

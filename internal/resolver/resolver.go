@@ -63,6 +63,8 @@ type Config struct {
 	Anchors []dns.RR
 	// NegativeTrustAnchors turn validation off below some domains.
 	NegativeTrustAnchors []NegativeTrustAnchor
+	// AggressiveNSEC answers from validated NSEC records (RFC 8198).
+	AggressiveNSEC bool
 	// BogusTTL caps how long bogus data is cached.
 	BogusTTL time.Duration
 	// Limits caps the validation work of one client query.
@@ -86,6 +88,7 @@ func ConfigFrom(c *config.Config) (Config, error) {
 	}
 	return Config{
 		Validation:           *d.Validation,
+		AggressiveNSEC:       *d.AggressiveNSEC,
 		Anchors:              d.Anchors,
 		NegativeTrustAnchors: ntas,
 		BogusTTL:             d.BogusTTL.D(),
@@ -122,6 +125,7 @@ type Resolver struct {
 
 	anchors anchorSet
 	ntas    negativeAnchors
+	nsec    nsecIndex
 }
 
 // New returns a Resolver that stores into c and queries through ex. now may

@@ -1,0 +1,335 @@
+package resolver
+
+import (
+	"context"
+	"crypto"
+	"encoding/base64"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"bulwark/internal/dnssec"
+
+	"github.com/miekg/dns"
+)
+
+// zoneKey is a signing key of a test zone.
+type zoneKey struct {
+	key  *dns.DNSKEY
+	priv crypto.Signer
+}
+
+func newZoneKey(t *testing.T, zone string) zoneKey {
+	t.Helper()
+	k := &dns.DNSKEY{
+		Hdr:   dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: 3600},
+		Flags: 257, Protocol: 3, Algorithm: dns.ED25519,
+	}
+	priv, err := k.Generate(256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zoneKey{key: k, priv: priv.(crypto.Signer)}
+}
+
+func (k zoneKey) ds() string { return k.key.ToDS(dns.SHA256).String() }
+
+// signZone adds the key, an NSEC chain and RRSIGs to the zone at origin
+// served by addr. Signatures are valid around the test clock's start.
+func signZone(t *testing.T, n *fakeNet, addr, origin string, k zoneKey) {
+	t.Helper()
+	var z *fakeZone
+	for _, cand := range n.server(addr).zones {
+		if cand.origin == origin {
+			z = cand
+		}
+	}
+	if z == nil {
+		t.Fatalf("no zone %s at %s", origin, addr)
+	}
+	z.rrs = append(z.rrs, k.key)
+
+	types := map[string]map[uint16]bool{}
+	for _, rr := range z.rrs {
+		name := rr.Header().Name
+		if cut := z.cutAbove(name); cut != "" && cut != name {
+			continue // glue
+		}
+		if types[name] == nil {
+			types[name] = map[uint16]bool{}
+		}
+		types[name][rr.Header().Rrtype] = true
+	}
+	var owners []string
+	for o := range types {
+		owners = append(owners, o)
+	}
+	sort.Slice(owners, func(i, j int) bool { return dnssec.Compare(owners[i], owners[j]) < 0 })
+	for i, o := range owners {
+		bitmap := []uint16{dns.TypeNSEC, dns.TypeRRSIG}
+		for typ := range types[o] {
+			bitmap = append(bitmap, typ)
+		}
+		sort.Slice(bitmap, func(a, b int) bool { return bitmap[a] < bitmap[b] })
+		z.rrs = append(z.rrs, &dns.NSEC{
+			Hdr:        dns.RR_Header{Name: o, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 300},
+			NextDomain: owners[(i+1)%len(owners)], TypeBitMap: bitmap,
+		})
+	}
+
+	sets := map[string][]dns.RR{}
+	var keys []string
+	for _, rr := range z.rrs {
+		h := rr.Header()
+		cut := z.cutAbove(h.Name)
+		if cut != "" && (cut != h.Name || h.Rrtype == dns.TypeNS) {
+			continue // glue and the child's NS RRset are not signed
+		}
+		key := fmt.Sprintf("%s/%d", h.Name, h.Rrtype)
+		if sets[key] == nil {
+			keys = append(keys, key)
+		}
+		sets[key] = append(sets[key], rr)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, key := range keys {
+		set := sets[key]
+		sig := &dns.RRSIG{
+			Hdr:        dns.RR_Header{Name: set[0].Header().Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: set[0].Header().Ttl},
+			KeyTag:     k.key.KeyTag(),
+			SignerName: origin,
+			Algorithm:  k.key.Algorithm,
+			Inception:  uint32(start.Add(-30 * 24 * time.Hour).Unix()),
+			Expiration: uint32(start.Add(30 * 24 * time.Hour).Unix()),
+		}
+		if err := sig.Sign(k.priv, set); err != nil {
+			t.Fatalf("sign %s: %v", key, err)
+		}
+		z.rrs = append(z.rrs, sig)
+	}
+}
+
+// corrupt flips a bit in the signature over name's RRset of type t.
+func corrupt(t *testing.T, n *fakeNet, addr, name string, typ uint16) {
+	t.Helper()
+	for _, z := range n.server(addr).zones {
+		for _, rr := range z.rrs {
+			if s, ok := rr.(*dns.RRSIG); ok && s.Hdr.Name == name && s.TypeCovered == typ {
+				raw, _ := base64.StdEncoding.DecodeString(s.Signature)
+				raw[3] ^= 1
+				s.Signature = base64.StdEncoding.EncodeToString(raw)
+				return
+			}
+		}
+	}
+	t.Fatalf("no RRSIG over %s %s", name, dns.Type(typ))
+}
+
+// signedNet is a signed root (10.0.0.1) with the signed zone example.
+// (10.0.0.2), its unsigned child insecure.example. (10.0.0.3), and the
+// signed zone broken. (10.0.0.4) whose www A signature is corrupted.
+func signedNet(t *testing.T) (*fakeNet, []dns.RR) {
+	t.Helper()
+	rootKey, exampleKey, brokenKey := newZoneKey(t, "."), newZoneKey(t, "example."), newZoneKey(t, "broken.")
+	n := newFakeNet()
+	n.serve(t, "10.0.0.1", ".", `
+. SOA a.root.test. admin.test. 1 3600 600 86400 300
+. NS a.root.test.
+a.root.test. A 10.0.0.1
+example. NS ns.example.
+ns.example. A 10.0.0.2
+`+exampleKey.ds()+`
+broken. NS ns.broken.
+ns.broken. A 10.0.0.4
+`+brokenKey.ds())
+	n.serve(t, "10.0.0.2", "example.", `
+example. SOA ns.example. admin.example. 1 3600 600 86400 300
+example. NS ns.example.
+ns.example. A 10.0.0.2
+www.example. A 192.0.2.1
+alias.example. CNAME www.example.
+b.c.example. A 192.0.2.2
+*.w.example. A 192.0.2.3
+insecure.example. NS ns.insecure.example.
+ns.insecure.example. A 10.0.0.3
+`)
+	n.serve(t, "10.0.0.3", "insecure.example.", `
+insecure.example. SOA ns.insecure.example. admin.example. 1 3600 600 86400 300
+insecure.example. NS ns.insecure.example.
+ns.insecure.example. A 10.0.0.3
+www.insecure.example. A 192.0.2.9
+`)
+	n.serve(t, "10.0.0.4", "broken.", `
+broken. SOA ns.broken. admin.broken. 1 3600 600 86400 300
+broken. NS ns.broken.
+ns.broken. A 10.0.0.4
+www.broken. A 192.0.2.4
+`)
+	signZone(t, n, "10.0.0.2", "example.", exampleKey)
+	signZone(t, n, "10.0.0.4", "broken.", brokenKey)
+	signZone(t, n, "10.0.0.1", ".", rootKey)
+	corrupt(t, n, "10.0.0.4", "www.broken.", dns.TypeA)
+	return n, []dns.RR{rootKey.key.ToDS(dns.SHA256)}
+}
+
+func validating(anchors []dns.RR) func(*Config) {
+	return func(c *Config) {
+		c.Validation = true
+		c.AggressiveNSEC = true
+		c.Anchors = anchors
+		c.BogusTTL = time.Minute
+		c.Limits = dnssec.DefaultLimits
+	}
+}
+
+func TestValidationStates(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	for _, tt := range []struct {
+		name  string
+		qtype uint16
+		rcode int
+		want  dnssec.Security
+		ede   uint16
+	}{
+		{"www.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"alias.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"x.w.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"nope.example.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, 0},
+		{"www.example.", dns.TypeAAAA, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"c.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"example.", dns.TypeDS, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"insecure.example.", dns.TypeDS, dns.RcodeSuccess, dnssec.Secure, 0},
+		{"www.insecure.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Insecure, 0},
+		{"www.broken.", dns.TypeA, dns.RcodeSuccess, dnssec.Bogus, dnssec.EDEBogus},
+		{"nope.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, 0},
+	} {
+		t.Run(tt.name+dns.Type(tt.qtype).String(), func(t *testing.T) {
+			res := r.Resolve(context.Background(), tt.name, tt.qtype)
+			if res.Rcode != tt.rcode {
+				t.Fatalf("rcode %s, want %s", dns.RcodeToString[res.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			if res.Security != tt.want {
+				t.Errorf("security %v (EDE %+v), want %v", res.Security, res.EDE, tt.want)
+			}
+			if tt.ede != 0 && (res.EDE == nil || res.EDE.Code != tt.ede) {
+				t.Errorf("EDE %+v, want code %d", res.EDE, tt.ede)
+			}
+		})
+	}
+}
+
+func TestAnswerCarriesSignatures(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	for round := range 2 { // resolved, then from the cache
+		res := r.Resolve(context.Background(), "www.example.", dns.TypeA)
+		if !hasRRSIG(res.Answer, dns.TypeA) {
+			t.Errorf("round %d: answer %v has no RRSIG over A", round, res.Answer)
+		}
+		neg := r.Resolve(context.Background(), "nope.example.", dns.TypeA)
+		if !hasRRSIG(neg.Authority, dns.TypeSOA) || !hasType(neg.Authority, dns.TypeNSEC) {
+			t.Errorf("round %d: authority %v lacks the signed SOA or NSEC", round, neg.Authority)
+		}
+	}
+}
+
+func hasRRSIG(rrs []dns.RR, covered uint16) bool {
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == covered {
+			return true
+		}
+	}
+	return false
+}
+
+func hasType(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
+func TestBogusIsCached(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	first := r.Resolve(context.Background(), "www.broken.", dns.TypeA)
+	sent := n.count("")
+	second := r.Resolve(context.Background(), "www.broken.", dns.TypeA)
+	if first.Security != dnssec.Bogus || second.Security != dnssec.Bogus {
+		t.Fatalf("security %v then %v, want bogus twice", first.Security, second.Security)
+	}
+	if got := n.count(""); got != sent {
+		t.Errorf("second query sent %d upstream queries, want 0", got-sent)
+	}
+	if second.EDE == nil || second.EDE.Code != dnssec.EDEBogus || !strings.Contains(second.EDE.Text, "does not verify") {
+		t.Errorf("cached bogus EDE %+v, want the original reason", second.EDE)
+	}
+}
+
+func TestAggressiveNSEC(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	r.Resolve(context.Background(), "d1.example.", dns.TypeA) // learns the span c.example to example's next owners
+	sent := n.count("10.0.0.2")
+	res := r.Resolve(context.Background(), "d2.example.", dns.TypeA)
+	if res.Rcode != dns.RcodeNameError || res.Security != dnssec.Secure {
+		t.Fatalf("d2.example: rcode %s, security %v; want a secure NXDOMAIN", dns.RcodeToString[res.Rcode], res.Security)
+	}
+	if got := n.count("10.0.0.2"); got != sent {
+		t.Errorf("d2.example sent %d queries to example's server, want 0 (answered from NSEC)", got-sent)
+	}
+
+	off, _ := testResolver(t, n, func(c *Config) { validating(anchors)(c); c.AggressiveNSEC = false })
+	off.Resolve(context.Background(), "d1.example.", dns.TypeA)
+	sent = n.count("10.0.0.2")
+	off.Resolve(context.Background(), "d2.example.", dns.TypeA)
+	if n.count("10.0.0.2") == sent {
+		t.Error("with aggressive NSEC off, d2.example sent no query")
+	}
+}
+
+func TestNegativeTrustAnchor(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _, clk := testResolverClock(t, n, validating(anchors))
+	r.AddNegativeTrustAnchor("Broken.", clk.t.Add(time.Hour))
+	res := r.Resolve(context.Background(), "www.broken.", dns.TypeA)
+	if res.Security != dnssec.Insecure || res.Rcode != dns.RcodeSuccess {
+		t.Fatalf("under the negative anchor: %s %v, want an insecure answer", dns.RcodeToString[res.Rcode], res.Security)
+	}
+	if got := len(r.NegativeTrustAnchors()); got != 1 {
+		t.Errorf("%d negative anchors listed, want 1", got)
+	}
+	clk.t = clk.t.Add(2 * time.Hour)
+	res = r.Resolve(context.Background(), "www.broken.", dns.TypeA)
+	if res.Security != dnssec.Bogus {
+		t.Errorf("after expiry: %v, want bogus", res.Security)
+	}
+	if got := len(r.NegativeTrustAnchors()); got != 0 {
+		t.Errorf("%d negative anchors listed after expiry, want 0", got)
+	}
+}
+
+func TestValidationOff(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, func(c *Config) { validating(anchors)(c); c.Validation = false })
+	res := r.Resolve(context.Background(), "www.broken.", dns.TypeA)
+	if res.Security != dnssec.Indeterminate || res.Rcode != dns.RcodeSuccess {
+		t.Errorf("validation off: %s %v, want NOERROR indeterminate", dns.RcodeToString[res.Rcode], res.Security)
+	}
+}
+
+func TestWrongAnchorIsBogus(t *testing.T) {
+	n, _ := signedNet(t)
+	other := newZoneKey(t, ".")
+	r, _ := testResolver(t, n, validating([]dns.RR{other.key.ToDS(dns.SHA256)}))
+	res := r.Resolve(context.Background(), "www.example.", dns.TypeA)
+	if res.Security != dnssec.Bogus || res.EDE == nil || res.EDE.Code != dnssec.EDEDNSKEYMissing {
+		t.Errorf("root key not matching the anchor: %v %+v, want bogus with EDE %d", res.Security, res.EDE, dnssec.EDEDNSKEYMissing)
+	}
+}
+
