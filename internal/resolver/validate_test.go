@@ -332,4 +332,3 @@ func TestWrongAnchorIsBogus(t *testing.T) {
 		t.Errorf("root key not matching the anchor: %v %+v, want bogus with EDE %d", res.Security, res.EDE, dnssec.EDEDNSKEYMissing)
 	}
 }
-
