@@ -291,7 +291,9 @@ func (s *signer) runBind(z *SignZone, out SignOutput, data []byte) error {
 	}
 
 	from, until := s.validity(z)
-	args := []string{"-q", "-O", "full", "-o", z.Name, "-f", out.Path,
+	// -d keeps the dsset- files that dnssec-signzone writes out of the
+	// current directory.
+	args := []string{"-q", "-O", "full", "-d", filepath.Join(s.dir, workDir), "-o", z.Name, "-f", out.Path,
 		"-s", bindTime(from), "-e", bindTime(until)}
 	if z.NSEC3 {
 		args = append(args, "-3", "-", "-H", fmt.Sprint(z.Iterations))
