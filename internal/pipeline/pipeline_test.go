@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -35,12 +36,28 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 		}
 		return resolver.Result{Answer: rrs}
 	}
+	if sec, ok := securityOf[name]; ok {
+		rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.3")
+		sig, _ := dns.NewRR(name + " 300 IN RRSIG A 13 2 300 20270101000000 20260101000000 1 example. AAAA")
+		res := resolver.Result{Answer: []dns.RR{rr, sig}, Security: sec}
+		if sec == dnssec.Bogus {
+			res.EDE = &resolver.EDE{Code: dnssec.EDESignatureExpired, Text: "RRSIG expired"}
+		}
+		return res
+	}
 	if name == "long.example." {
 		rr, _ := dns.NewRR(name + " 604800 IN A 192.0.2.2")
 		return resolver.Result{Answer: []dns.RR{rr}}
 	}
 	rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.1")
 	return resolver.Result{Answer: []dns.RR{rr}}
+}
+
+// securityOf gives names whose answers carry a validation state.
+var securityOf = map[string]dnssec.Security{
+	"secure.example.":   dnssec.Secure,
+	"insecure.example.": dnssec.Insecure,
+	"bogus.example.":    dnssec.Bogus,
 }
 
 type testClock struct{ t time.Time }
@@ -263,5 +280,63 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("HandleFast on a cache hit made %.1f allocations, want 0", allocs)
+	}
+}
+
+func TestDNSSECFlags(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	for _, tt := range []struct {
+		name       string
+		qname      string
+		ad, cd, do bool
+		rcode      int
+		wantAD     bool
+		wantSigs   bool
+		wantEDE    uint16
+	}{
+		{"secure with AD", "secure.example.", true, false, false, dns.RcodeSuccess, true, false, 0},
+		{"secure with DO", "secure.example.", false, false, true, dns.RcodeSuccess, true, true, 0},
+		{"secure without AD or DO", "secure.example.", false, false, false, dns.RcodeSuccess, false, false, 0},
+		{"insecure", "insecure.example.", true, false, true, dns.RcodeSuccess, false, true, 0},
+		{"bogus", "bogus.example.", true, false, true, dns.RcodeServerFailure, false, false, dnssec.EDESignatureExpired},
+		{"bogus with CD", "bogus.example.", true, true, true, dns.RcodeSuccess, false, true, dnssec.EDESignatureExpired},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := new(dns.Msg)
+			m.SetQuestion(tt.qname, dns.TypeA)
+			m.AuthenticatedData, m.CheckingDisabled = tt.ad, tt.cd
+			m.SetEdns0(1232, tt.do)
+			pkt, _ := m.Pack()
+			for round := range 2 { // resolved, then from the answer cache
+				r := unpack(t, handle(p, pkt, true))
+				if r.Rcode != tt.rcode {
+					t.Fatalf("round %d: rcode %s, want %s", round, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+				}
+				if r.AuthenticatedData != tt.wantAD {
+					t.Errorf("round %d: AD %v, want %v", round, r.AuthenticatedData, tt.wantAD)
+				}
+				if r.CheckingDisabled != tt.cd {
+					t.Errorf("round %d: CD %v, want %v", round, r.CheckingDisabled, tt.cd)
+				}
+				sigs := false
+				for _, rr := range r.Answer {
+					sigs = sigs || rr.Header().Rrtype == dns.TypeRRSIG
+				}
+				if sigs != tt.wantSigs {
+					t.Errorf("round %d: RRSIG in answer %v, want %v", round, sigs, tt.wantSigs)
+				}
+				var ede uint16
+				if opt := r.IsEdns0(); opt != nil {
+					for _, o := range opt.Option {
+						if e, ok := o.(*dns.EDNS0_EDE); ok {
+							ede = e.InfoCode
+						}
+					}
+				}
+				if ede != tt.wantEDE {
+					t.Errorf("round %d: EDE %d, want %d", round, ede, tt.wantEDE)
+				}
+			}
+		})
 	}
 }
