@@ -137,8 +137,21 @@ type Budget struct {
 	Spent bool
 }
 
-// NewBudget returns a full budget for one client query.
-func NewBudget(l Limits) *Budget { return &Budget{Limits: l} }
+// NewBudget returns a full budget for one client query. Limits left at 0
+// take their default.
+func NewBudget(l Limits) *Budget {
+	d := DefaultLimits
+	if l.MaxKeyTagCollisions <= 0 {
+		l.MaxKeyTagCollisions = d.MaxKeyTagCollisions
+	}
+	if l.MaxSignatureValidations <= 0 {
+		l.MaxSignatureValidations = d.MaxSignatureValidations
+	}
+	if l.MaxNSEC3Hashes <= 0 {
+		l.MaxNSEC3Hashes = d.MaxNSEC3Hashes
+	}
+	return &Budget{Limits: l}
+}
 
 func (b *Budget) spendSignature() error {
 	if b == nil {
