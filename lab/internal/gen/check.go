@@ -227,7 +227,7 @@ func (l *Lab) checkBackends() []error {
 		}
 	}
 	for _, in := range l.instances {
-		if len(in.Zones) == 0 {
+		if len(in.Zones) == 0 && len(in.Extra) == 0 {
 			errs = append(errs, fmt.Errorf("instance %s loads no zone", in.Name))
 		}
 	}

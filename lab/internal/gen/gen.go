@@ -104,6 +104,7 @@ func (l *Lab) build() error {
 	for _, in := range l.instances {
 		l.byInst[in.Name] = in
 	}
+	l.addRoot2018Instances()
 	l.providers = newProviders()
 
 	popularNames, err := readPopular(l.opts.DataDir)

@@ -33,6 +33,9 @@ type instance struct {
 	// Backend marks instances reached only through labstub proxies.
 	Backend bool
 	Zones   []*Zone
+	// Extra are zone files loaded besides the lab zones, which the lab's
+	// checks and expected answers do not cover.
+	Extra []extraZone
 }
 
 // stubListener is one labstub address with its behaviour.

@@ -71,6 +71,10 @@ func (l *Lab) instanceProbes(in *instance) []Probe {
 			out = append(out, Probe{Process: in.Name, Address: l.hostPort(addr), Network: "udp",
 				QName: z.Name, QType: "SOA", Expect: "NOERROR", Log: l.logPath(in.Name)})
 		}
+		for _, e := range in.Extra {
+			out = append(out, Probe{Process: in.Name, Address: l.hostPort(addr), Network: "udp",
+				QName: e.Name, QType: "SOA", Expect: "NOERROR", Log: l.logPath(in.Name)})
+		}
 	}
 	return out
 }

@@ -86,11 +86,6 @@ func Sign(dir string, now time.Time, logger *slog.Logger) error {
 	if err := s.writeAnchors(plan); err != nil {
 		return err
 	}
-	if plan.Root2018 != nil {
-		if err := prepareRoot2018(plan.Root2018); err != nil {
-			return err
-		}
-	}
 	logger.Info("lab signed", "dir", dir, "zones", len(plan.Zones),
 		"key_seconds", keyed.Seconds(), "total_seconds", time.Since(start).Seconds())
 	return nil

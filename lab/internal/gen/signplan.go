@@ -24,13 +24,12 @@ const (
 // SignPlan is the content of dnssec/plan.json: what lab-up signs and
 // where it writes the results. Generate writes it; Sign carries it out.
 type SignPlan struct {
-	Dir           string        `json:"dir"`
-	BulwarkConfig string        `json:"bulwark_config"`
-	AnchorXML     string        `json:"anchor_xml"`
-	AnchorDS      string        `json:"anchor_ds"`
-	Zones         []SignZone    `json:"zones"`
-	KnotDBs       []string      `json:"knot_dbs"` // key databases to empty before importing keys
-	Root2018      *Root2018Plan `json:"root2018,omitempty"`
+	Dir           string     `json:"dir"`
+	BulwarkConfig string     `json:"bulwark_config"`
+	AnchorXML     string     `json:"anchor_xml"`
+	AnchorDS      string     `json:"anchor_ds"`
+	Zones         []SignZone `json:"zones"`
+	KnotDBs       []string   `json:"knot_dbs"` // key databases to empty before importing keys
 }
 
 // SignZone is one zone to sign.
@@ -110,7 +109,6 @@ func (l *Lab) writeSignPlan() error {
 		BulwarkConfig: l.path(labspec.ConfigFile),
 		AnchorXML:     l.path(labspec.RootAnchorsFile),
 		AnchorDS:      l.path(labspec.RootDSFile),
-		Root2018:      l.root2018Plan(),
 	}
 	for _, in := range l.instances {
 		for _, z := range in.Zones {
@@ -183,11 +181,3 @@ func keyDirOf(dir, zone string) string {
 	}
 	return filepath.Join(dir, keysDir, name)
 }
-
-// Root2018Plan is filled in by root2018.go.
-type Root2018Plan struct{}
-
-func (l *Lab) root2018Plan() *Root2018Plan     { return nil }
-func (l *Lab) root2018Info() *labspec.Root2018 { return nil }
-
-func prepareRoot2018(*Root2018Plan) error { return nil }

@@ -36,7 +36,7 @@ func (l *Lab) Write() error {
 	steps := []func() error{
 		l.writeZones, l.writeServerConfigs, l.writeStubConfig, l.writeProcesses,
 		l.writeBulwarkConfig, l.writeRootHints, l.writeExpected, l.writeQueries,
-		l.writeProbes, l.writeSignPlan, l.writeInfo,
+		l.writeProbes, l.writeSignPlan, l.writeRoot2018, l.writeInfo,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -143,6 +143,9 @@ func (l *Lab) knotConfig(w *bufio.Writer, in *instance) {
 		if signedByKnot(z, in) {
 			fmt.Fprintf(w, "    dnssec-signing: on\n    dnssec-policy: %q\n", knotPolicyID(z.Signing))
 		}
+	}
+	for _, e := range in.Extra {
+		fmt.Fprintf(w, "  - domain: %q\n    file: %q\n", e.Name, e.File)
 	}
 }
 
