@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"bulwark/internal/admin"
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
@@ -118,19 +119,22 @@ func serve(args []string, stderr io.Writer) int {
 		source = "embedded default"
 	}
 	log.Info("starting", "version", version, "config", source)
-	srv, err := build(cfg, log)
+	n, err := build(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	if err := srv.Start(); err != nil {
+	if err := n.start(cfg); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
 	waitForStop(log)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if n.admin != nil {
+		n.admin.Shutdown(ctx)
+	}
+	if err := n.server.Shutdown(ctx); err != nil {
 		log.Warn("shutdown timed out; queries still in progress were dropped",
 			"timeout_seconds", shutdownTimeout.Seconds())
 	}
@@ -159,7 +163,27 @@ func waitForStop(log *slog.Logger) {
 }
 
 // build wires the cache, the resolver and the pipeline behind the listeners.
-func build(cfg *config.Config, log *slog.Logger) (*server.Server, error) {
+// node is one running Bulwark: the DNS server and the administration API,
+// which is nil when off.
+type node struct {
+	server *server.Server
+	admin  *admin.Server
+}
+
+func (n *node) start(cfg *config.Config) error {
+	if err := n.server.Start(); err != nil {
+		return err
+	}
+	if n.admin != nil {
+		if err := n.admin.Start(cfg.Admin.AddrPort); err != nil {
+			n.server.Shutdown(context.Background())
+			return err
+		}
+	}
+	return nil
+}
+
+func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
@@ -190,7 +214,12 @@ func build(cfg *config.Config, log *slog.Logger) (*server.Server, error) {
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
 	}, c, res, log, now)
-	return server.New(cfg.Server, pipe, log), nil
+	n := &node{server: server.New(cfg.Server, pipe, log)}
+	if cfg.Admin.Listen != "" {
+		// Negative trust anchors expire by the validation time.
+		n.admin = admin.New(res, c, log, validationTime)
+	}
+	return n, nil
 }
 
 // clocks returns the clock of the cache, resolver and pipeline, and the

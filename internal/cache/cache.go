@@ -131,3 +131,20 @@ func (c *Cache) Stats() (records, answers int, bytes int64) {
 	answers, ab := c.answers.stats()
 	return records, answers, rb + ab
 }
+
+// Flush removes every RRset, negative answer and packed response for zone
+// and the names below it, and returns how many entries it removed.
+func (c *Cache) Flush(zone string) int {
+	zone = dns.CanonicalName(zone)
+	n := c.records.deleteIf(func(key string) bool {
+		return dns.IsSubDomain(zone, key[3:])
+	})
+	n += c.answers.deleteIf(func(key string) bool {
+		if len(key) < 3 {
+			return false
+		}
+		name, _, err := dns.UnpackDomainName([]byte(key[:len(key)-3]), 0)
+		return err == nil && dns.IsSubDomain(zone, name)
+	})
+	return n
+}

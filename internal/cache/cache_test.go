@@ -184,3 +184,33 @@ func TestTTLOffsetsRejectsTruncated(t *testing.T) {
 		t.Error("ttlOffsets accepted a message claiming 3 answers with 1 present")
 	}
 }
+
+func TestFlushZone(t *testing.T) {
+	c := New(Config{MaxBytes: 1 << 20, MaxTTL: time.Hour, MaxNegativeTTL: time.Hour})
+	for _, name := range []string{"example.", "www.example.", "a.b.example.", "example.net.", "notexample."} {
+		rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.1")
+		c.StoreRRset([]dns.RR{rr}, RankAnswer)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.", dns.TypeA)
+	pk, err := Pack(m, 60, time.Now(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.StoreAnswer(AnswerKey(nil, []byte("\x03WWW\x07example\x00"), dns.TypeA, 0), pk)
+
+	if got := c.Flush("Example."); got != 4 {
+		t.Errorf("Flush removed %d entries, want 4 (3 RRsets, 1 response)", got)
+	}
+	for _, name := range []string{"example.net.", "notexample."} {
+		if _, _, ok := c.RRset(name, dns.TypeA); !ok {
+			t.Errorf("%s was flushed, want it kept", name)
+		}
+	}
+	if _, _, ok := c.RRset("a.b.example.", dns.TypeA); ok {
+		t.Error("a.b.example. survived the flush")
+	}
+	if records, answers, _ := c.Stats(); records != 2 || answers != 0 {
+		t.Errorf("after flush %d records and %d responses, want 2 and 0", records, answers)
+	}
+}

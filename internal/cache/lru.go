@@ -156,3 +156,22 @@ func (s *shard[V]) remove(n *node[V]) {
 	delete(s.items, n.key)
 	s.bytes -= n.size
 }
+
+// deleteIf removes the entries whose key match reports true and returns how
+// many it removed. It locks one shard at a time, so entries stored meanwhile
+// in other shards may stay.
+func (c *lru[V]) deleteIf(match func(key string) bool) int {
+	removed := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		for key, n := range s.items {
+			if match(key) {
+				s.remove(n)
+				removed++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return removed
+}

@@ -24,6 +24,8 @@ type Config struct {
 	DNSSEC DNSSEC `yaml:"dnssec"`
 	// Log sets the level and format of the structured log on standard error.
 	Log Log `yaml:"log"`
+	// Admin sets the HTTP listener of the administration API.
+	Admin Admin `yaml:"admin"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 
@@ -33,6 +35,15 @@ type Config struct {
 	// Warnings are problems found by Load that do not stop Bulwark, such as
 	// an expired negative trust anchor. The caller logs them.
 	Warnings []string `yaml:"-"`
+}
+
+// Admin sets the administration API, an HTTP listener without
+// authentication: bind it to a loopback or management address only.
+type Admin struct {
+	// Listen is the IP:port of the API. Default "": no API.
+	Listen string `yaml:"listen"`
+	// AddrPort is Listen parsed by Load.
+	AddrPort netip.AddrPort `yaml:"-"`
 }
 
 // Server holds the client-facing listeners.

@@ -28,7 +28,7 @@ func (v *validator) validate() error {
 	steps := []func() error{
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
-		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log,
+		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -67,6 +67,19 @@ func (v *validator) listeners() error {
 			seen[id] = true
 		}
 	}
+	return nil
+}
+
+func (v *validator) admin() error {
+	a := &v.cfg.Admin
+	if a.Listen == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(a.Listen)
+	if err != nil {
+		return v.errorf("admin.listen", "invalid address %q: write IP:port, such as 127.0.0.1:9154, or remove the key to turn the API off", a.Listen)
+	}
+	a.AddrPort = ap
 	return nil
 }
 

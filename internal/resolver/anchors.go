@@ -87,7 +87,7 @@ func (r *Resolver) RemoveNegativeTrustAnchor(domain string) bool {
 func (r *Resolver) NegativeTrustAnchors() []NegativeTrustAnchor {
 	r.ntas.mu.RLock()
 	defer r.ntas.mu.RUnlock()
-	now := r.now()
+	now := r.validationTime()
 	var out []NegativeTrustAnchor
 	for d, exp := range r.ntas.domains {
 		if exp.IsZero() || now.Before(exp) {
@@ -105,7 +105,7 @@ func (r *Resolver) underNegativeAnchor(zone string) bool {
 		r.ntas.mu.RUnlock()
 		return false
 	}
-	now := r.now()
+	now := r.validationTime()
 	var expired []string
 	found := false
 	for n := zone; n != ""; n = parent(n) {

@@ -1,0 +1,226 @@
+// Package admin serves the administration API: JSON over HTTP for
+// operators and their tools. It has no authentication, so it must listen on
+// a loopback or management address only.
+//
+// Endpoints:
+//
+//	GET    /v1/dnssec/negative-trust-anchors          list the negative trust anchors
+//	POST   /v1/dnssec/negative-trust-anchors          add one: {"domain": "...", "lifetime": "1h"}
+//	DELETE /v1/dnssec/negative-trust-anchors/{domain} remove one
+//	POST   /v1/cache/flush                            {"zone": "..."}: drop cached data at and below zone
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"time"
+
+	"bulwark/internal/resolver"
+
+	"github.com/miekg/dns"
+)
+
+// Negative trust anchors without a lifetime last DefaultLifetime; none may
+// last longer than MaxLifetime, so a forgotten one cannot turn validation
+// off for good (RFC 7646 section 2).
+const (
+	DefaultLifetime = time.Hour
+	MaxLifetime     = 7 * 24 * time.Hour
+)
+
+// Resolver is the part of the resolver the API changes.
+type Resolver interface {
+	AddNegativeTrustAnchor(domain string, expires time.Time)
+	RemoveNegativeTrustAnchor(domain string) bool
+	NegativeTrustAnchors() []resolver.NegativeTrustAnchor
+}
+
+// Cache is the part of the cache the API changes.
+type Cache interface {
+	Flush(zone string) int
+}
+
+// Server is the administration API server.
+type Server struct {
+	res   Resolver
+	cache Cache
+	log   *slog.Logger
+	now   func() time.Time
+	http  *http.Server
+	ln    net.Listener
+}
+
+// New returns a Server for res and cache. now may be nil for time.Now.
+func New(res Resolver, cache Cache, log *slog.Logger, now func() time.Time) *Server {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{res: res, cache: cache, log: log.With("component", "admin"), now: now}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/dnssec/negative-trust-anchors", s.listNTAs)
+	mux.HandleFunc("POST /v1/dnssec/negative-trust-anchors", s.addNTA)
+	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
+	mux.HandleFunc("POST /v1/cache/flush", s.flush)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
+	return s
+}
+
+// Handler returns the HTTP handler, for tests.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// Start listens on addr and serves in the background.
+func (s *Server) Start(addr netip.AddrPort) error {
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("admin API: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.log.Info("listening", "listener", ln.Addr().String())
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin API stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the server, waiting for requests in progress until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.http.Shutdown(ctx)
+}
+
+// ntaJSON is a negative trust anchor in requests and responses.
+type ntaJSON struct {
+	Domain string `json:"domain"`
+	// Lifetime is a Go duration such as "90m"; only in requests.
+	Lifetime string `json:"lifetime,omitempty"`
+	// Expires is an RFC 3339 time.
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+func (s *Server) listNTAs(w http.ResponseWriter, r *http.Request) {
+	list := s.res.NegativeTrustAnchors()
+	sort.Slice(list, func(i, j int) bool { return list[i].Domain < list[j].Domain })
+	out := make([]ntaJSON, 0, len(list))
+	for _, n := range list {
+		j := ntaJSON{Domain: n.Domain}
+		if !n.Expires.IsZero() {
+			exp := n.Expires.UTC()
+			j.Expires = &exp
+		}
+		out = append(out, j)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) addNTA(w http.ResponseWriter, r *http.Request) {
+	var req ntaJSON
+	if !readJSON(w, r, &req) {
+		return
+	}
+	domain, ok := parseDomain(w, req.Domain)
+	if !ok {
+		return
+	}
+	now := s.now()
+	expires := now.Add(DefaultLifetime)
+	switch {
+	case req.Lifetime != "" && req.Expires != nil:
+		writeError(w, http.StatusBadRequest, "give lifetime or expires, not both")
+		return
+	case req.Lifetime != "":
+		d, err := time.ParseDuration(req.Lifetime)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid lifetime %q: give a positive duration such as \"2h\"", req.Lifetime))
+			return
+		}
+		expires = now.Add(d)
+	case req.Expires != nil:
+		expires = *req.Expires
+		if !expires.After(now) {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("expires %s is not in the future", expires.Format(time.RFC3339)))
+			return
+		}
+	}
+	if expires.Sub(now) > MaxLifetime {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("lifetime of %s is longer than the maximum %s", expires.Sub(now).Round(time.Second), MaxLifetime))
+		return
+	}
+	s.res.AddNegativeTrustAnchor(domain, expires)
+	flushed := s.cache.Flush(domain)
+	s.log.Info("negative trust anchor added", "domain", domain, "expires", expires.UTC().Format(time.RFC3339), "cache_entries_flushed", flushed)
+	exp := expires.UTC()
+	writeJSON(w, http.StatusCreated, ntaJSON{Domain: domain, Expires: &exp})
+}
+
+func (s *Server) removeNTA(w http.ResponseWriter, r *http.Request) {
+	domain, ok := parseDomain(w, r.PathValue("domain"))
+	if !ok {
+		return
+	}
+	if !s.res.RemoveNegativeTrustAnchor(domain) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no negative trust anchor for %s", domain))
+		return
+	}
+	flushed := s.cache.Flush(domain)
+	s.log.Info("negative trust anchor removed", "domain", domain, "cache_entries_flushed", flushed)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Zone string `json:"zone"`
+	}
+	if !readJSON(w, r, &req) {
+		return
+	}
+	zone, ok := parseDomain(w, req.Zone)
+	if !ok {
+		return
+	}
+	n := s.cache.Flush(zone)
+	s.log.Info("cache flushed", "zone", zone, "entries", n)
+	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "entries_removed": n})
+}
+
+// parseDomain checks a domain name from a request and returns it canonical.
+func parseDomain(w http.ResponseWriter, name string) (string, bool) {
+	if name == "" {
+		writeError(w, http.StatusBadRequest, "missing domain: give a domain name such as \"example.com\"")
+		return "", false
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q", name))
+		return "", false
+	}
+	return dns.CanonicalName(name), true
+}
+
+// readJSON decodes a JSON body of at most 64 KiB into v, rejecting unknown
+// fields, and answers 400 when it cannot.
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
