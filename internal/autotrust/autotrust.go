@@ -1,8 +1,7 @@
 // Package autotrust keeps DNSSEC trust anchors up to date with the automated
-// updates of RFC 5011: a new key signing key (KSK) is trusted once it has been
-// seen in every validated DNSKEY RRset of its zone for the add hold-down time,
-// and a key that signs the RRset with its REVOKE bit set is never trusted
-// again.
+// updates of RFC 5011. A new key signing key (KSK) is trusted once it has been
+// seen in every validated DNSKEY RRset of its zone for the add hold-down time.
+// A key that signs the RRset with its REVOKE bit set is never trusted again.
 //
 // Each key of a trust point is in one of the states of RFC 5011 section 4:
 // Start (not tracked), AddPend, Valid, Missing, Revoked and Removed. Valid
@@ -173,17 +172,17 @@ func (s *State) TrustAnchors() []dns.RR {
 }
 
 // NextProbe returns the time until the next query for a trust point's DNSKEY
-// RRset after a successful one (RFC 5011 section 2.3): half the original TTL
-// of the RRset or half the time until its earliest signature expires,
+// RRset after a successful one (RFC 5011 section 2.3). It is half the original
+// TTL of the RRset or half the time until its earliest signature expires,
 // whichever is shorter, but at least 1 hour and at most 15 days.
 func NextProbe(ttl, sigExpiry time.Duration) time.Duration {
 	return max(time.Hour, min(15*24*time.Hour, ttl/2, sigExpiry/2))
 }
 
 // RetryProbe returns the time until the next query after a failed one (RFC
-// 5011 section 2.3): a tenth of the original TTL or of the time until the
-// earliest signature expires, whichever is shorter, but at least 1 hour and
-// at most 1 day.
+// 5011 section 2.3). It is a tenth of the original TTL or of the time until
+// the earliest signature expires, whichever is shorter, but at least 1 hour
+// and at most 1 day.
 func RetryProbe(ttl, sigExpiry time.Duration) time.Duration {
 	return max(time.Hour, min(24*time.Hour, ttl/10, sigExpiry/10))
 }

@@ -23,8 +23,8 @@ const fileHeader = `; RFC 5011 trust anchor state of Bulwark. Bulwark rewrites t
 `
 
 // Load reads the state file at path. A missing file gives an empty state, to
-// be filled with Seed; any other read error, and a file that does not follow
-// the format, is an error that names the file and, for a bad line, the line.
+// be filled with Seed. Any other read error is an error, and so is a file
+// that does not follow the format: the error names the file and the line.
 func Load(path string) (*State, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -201,10 +201,9 @@ func (s *State) Marshal() []byte {
 	return b.Bytes()
 }
 
-// Save writes the state file atomically: it writes a temporary file in the
+// Save writes the state file atomically. It writes a temporary file in the
 // same directory, flushes it to disk, renames it over the state file and
-// flushes the directory, so that a crash leaves either the old or the new
-// file.
+// flushes the directory. A crash leaves either the old or the new file.
 func (s *State) Save() error {
 	data := s.Marshal()
 	dir, base := filepath.Split(s.path)

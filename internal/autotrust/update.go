@@ -11,8 +11,7 @@ import (
 // state, at time now. rrset holds the DNSKEY records, all with the same owner
 // name (records of other names are ignored), and the RRSIG records that cover
 // them. secure reports that the caller validated the RRset with the current
-// trust anchors of the zone; an RRset that is not secure changes nothing (RFC
-// 5011 section 2.2).
+// trust anchors of the zone. An RRset that is not secure changes nothing.
 //
 // Only keys with the SEP and zone key bits (flags 257, or 385 when revoked)
 // take part. The transitions are those of RFC 5011 section 4:

@@ -116,7 +116,7 @@ func (c *FileClock) check(now time.Time) {
 		return
 	}
 	// The file changed after the previous check. Its modification time
-	// tells when, which makes the jump exact even though the file is
+	// shows when, which makes the jump exact even though the file is
 	// checked only once per interval. The elapsed time is capped by the
 	// time since the previous check, so a wrong modification time cannot
 	// move the clock further than that.
