@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"bulwark/internal/anchor"
+	"bulwark/internal/autotrust"
 	"bulwark/internal/clock"
 
 	"github.com/miekg/dns"
@@ -175,6 +176,11 @@ func (v *validator) autoTrustAnchorFile() error {
 	}
 	if err != nil {
 		return v.errorf("dnssec.auto_trust_anchor_file", "invalid directory %s for the state file: %v", dir, err)
+	}
+	// A corrupt state file is reported here, at load time, so that
+	// check-config finds it. The resolver loads the file again to use it.
+	if _, err := autotrust.Load(d.AutoTrustAnchorFile); err != nil {
+		return v.errorf("dnssec.auto_trust_anchor_file", "%w", err)
 	}
 	return nil
 }

@@ -342,6 +342,32 @@ func TestTrustAnchorFiles(t *testing.T) {
 	}
 }
 
+func TestAutoTrustAnchorFile(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "bulwark.yaml")
+	c, err := Parse([]byte("dnssec:\n  auto_trust_anchor_file: root.state\n"), config)
+	if err != nil {
+		t.Fatalf("Parse with a missing state file error: %v", err)
+	}
+	if got, want := c.DNSSEC.AutoTrustAnchorFile, filepath.Join(dir, "root.state"); got != want {
+		t.Errorf("AutoTrustAnchorFile = %q, want %q", got, want)
+	}
+
+	state := filepath.Join(dir, "root.state")
+	if err := os.WriteFile(state, []byte("; state\n"+rootKey+" ; state=sure\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Parse([]byte("dnssec:\n  auto_trust_anchor_file: root.state\n"), config)
+	if err == nil {
+		t.Fatal("Parse with a corrupt state file = nil error")
+	}
+	for _, want := range []string{"bulwark.yaml:2", "dnssec.auto_trust_anchor_file", state, "line 2"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
 func TestAnchorLinesCanonical(t *testing.T) {
 	c, err := Parse([]byte("dnssec:\n  trust_anchors:\n    - \"Example DS 1 8 2 e06d44b80b8f1d39a95c0b0d7c65d08458e880409bbc683457104237c7f8ec8d\"\n    - \"EXAMPLE. 60 IN DS 1 8 2 E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D\"\n"), "c.yaml")
 	if err != nil {
