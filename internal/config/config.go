@@ -163,7 +163,8 @@ type DNSSEC struct {
 	TrustAnchors []string `yaml:"trust_anchors"`
 	// TrustAnchorFiles are files of trust anchors, relative to the
 	// directory of the config file. Each is an RFC 7958 XML document or DS
-	// and DNSKEY records in zone-file syntax, told apart by content.
+	// and DNSKEY records in zone-file syntax; Load detects which from the
+	// content.
 	TrustAnchorFiles []string `yaml:"trust_anchor_files"`
 	// AutoTrustAnchorFile is the RFC 5011 state file that keeps the
 	// anchors up to date. Load makes a relative path relative to the
@@ -172,15 +173,15 @@ type DNSSEC struct {
 	// NegativeTrustAnchors are domains whose data is not validated
 	// (RFC 7646).
 	NegativeTrustAnchors []NegativeTrustAnchor `yaml:"negative_trust_anchors"`
-	// AggressiveNSEC answers from cached NSEC and NSEC3 proofs (RFC 8198).
-	// Default: true.
+	// AggressiveNSEC synthesizes NXDOMAIN and NODATA responses from cached,
+	// validated NSEC and NSEC3 records (RFC 8198). Default: true.
 	AggressiveNSEC *bool `yaml:"aggressive_nsec"`
 	// MaxNSEC3Iterations is the highest NSEC3 iteration count accepted; a
 	// zone that uses more is treated as insecure (RFC 9276). 0 to 500.
 	// Default: 50.
 	MaxNSEC3Iterations int `yaml:"max_nsec3_iterations"`
-	// BogusTTL is how long a bogus answer is cached. Unit: duration, 1s to
-	// 1h. Default: 60s.
+	// BogusTTL is how long a response that failed validation is cached.
+	// Unit: duration, 1s to 1h. Default: 60s.
 	BogusTTL Duration `yaml:"bogus_ttl"`
 	// MaxKeyTagCollisions is the number of DNSKEYs tried for one RRSIG
 	// whose key tag and algorithm they share. 1 to 64. Default: 4.
