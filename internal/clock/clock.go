@@ -37,9 +37,9 @@ func Fixed(t time.Time) Clock { return fixedClock{t: t} }
 // CheckInterval is the minimum time between two checks of a clock file.
 const CheckInterval = 100 * time.Millisecond
 
-// FileClock is a clock that starts at the time written in a file and runs on
-// at the rate of the system's monotonic clock. When the file changes, the
-// clock jumps to the new time. Now checks the file at most once per
+// FileClock is a clock that starts at the time written in a file when the
+// file was last modified and runs on at the rate of the system's monotonic
+// clock. When the file changes, the clock jumps to the new time. Now checks the file at most once per
 // CheckInterval, on the calling goroutine; every other call reads an atomic
 // snapshot and does not block.
 type FileClock struct {
@@ -70,13 +70,16 @@ func FromFile(path string) (Clock, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.snap.Store(&fileSnapshot{base: base, origin: now, modTime: info.ModTime(), content: content})
+	// The wall clock gives the age of the file once; from then on, the
+	// monotonic clock measures the elapsed time.
+	age := max(now.Sub(info.ModTime()), 0)
+	c.snap.Store(&fileSnapshot{base: base, origin: now.Add(-age), modTime: info.ModTime(), content: content})
 	c.nextCheck.Store(int64(CheckInterval))
 	return c, nil
 }
 
-// Now returns the time of the file plus the monotonic time elapsed since the
-// file was written, or since FromFile read it when it was written earlier.
+// Now returns the time of the file plus the time elapsed since the file was
+// last modified.
 func (c *FileClock) Now() time.Time {
 	now := time.Now()
 	if now.Sub(c.start) >= time.Duration(c.nextCheck.Load()) && c.reloading.TryLock() {

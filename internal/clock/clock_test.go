@@ -97,6 +97,32 @@ func TestFromFileErrors(t *testing.T) {
 	}
 }
 
+func TestFileClockCountsFromModification(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "clock")
+	writeClock(t, path, "@2018-01-29 12:00:00\n")
+	written := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(path, written, written); err != nil {
+		t.Fatal(err)
+	}
+	c, err := FromFile(path)
+	if err != nil {
+		t.Fatalf("FromFile error: %v", err)
+	}
+	want := time.Date(2018, 1, 29, 13, 0, 0, 0, time.UTC)
+	checkNear(t, "Now of a file modified an hour ago", c.Now(), want, time.Second)
+
+	future := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, future, future); err != nil {
+		t.Fatal(err)
+	}
+	c, err = FromFile(path)
+	if err != nil {
+		t.Fatalf("FromFile error: %v", err)
+	}
+	want = time.Date(2018, 1, 29, 12, 0, 0, 0, time.UTC)
+	checkNear(t, "Now of a file modified in the future", c.Now(), want, time.Second)
+}
+
 func TestFileClockRunsAndJumps(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "clock")
 	first := time.Date(2018, 1, 29, 12, 0, 0, 0, time.UTC)
