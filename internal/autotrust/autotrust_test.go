@@ -289,6 +289,20 @@ func TestSeedKeepsKnownZone(t *testing.T) {
 	}
 }
 
+func TestUpdateIgnoresOtherZone(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	k1, other := newKey(t), newKey(t)
+	other.dnskey.Hdr.Name = "example."
+	s := New("unused")
+	s.Seed([]dns.RR{k1.dnskey})
+	if s.Update([]dns.RR{other.dnskey}, true, t0) {
+		t.Error("Update for a zone that is not a trust point = changed, want unchanged")
+	}
+	if got := len(s.Keys()); got != 1 {
+		t.Errorf("%d keys tracked, want only the root key", got)
+	}
+}
+
 func TestUpdateIgnoresZSK(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	k1 := newKey(t)

@@ -28,9 +28,10 @@ import (
 //   - a Revoked key becomes Removed when it has not been seen for
 //     RemoveHoldDown.
 //
-// A seeded DS anchor becomes the DNSKEY it matches. Update returns whether a
-// key was added, dropped, or changed state or record. It also refreshes
-// LastSeen, which Save writes but which does not count as a change.
+// An RRset of a zone without tracked keys, which is not a trust point, changes
+// nothing. A seeded DS anchor becomes the DNSKEY it matches. Update returns
+// whether a key was added, dropped, or changed state or record. It also
+// refreshes LastSeen, which Save writes but which does not count as a change.
 func (s *State) Update(rrset []dns.RR, secure bool, now time.Time) bool {
 	if !secure {
 		return false
@@ -47,6 +48,9 @@ func (s *State) Update(rrset []dns.RR, secure bool, now time.Time) bool {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.tracks(zone) {
+		return false
+	}
 	changed := s.matchSeededDS(zone, keys)
 	seen := map[*Key]bool{}
 	for _, key := range keys {
@@ -93,6 +97,17 @@ func (s *State) Update(rrset []dns.RR, secure bool, now time.Time) bool {
 		changed = true
 	}
 	return changed
+}
+
+// tracks reports whether zone is a trust point: whether it has a key in the
+// state.
+func (s *State) tracks(zone string) bool {
+	for _, k := range s.keys {
+		if k.Record.Header().Name == zone {
+			return true
+		}
+	}
+	return false
 }
 
 // markUnseen applies the transitions for the keys of zone that the RRset did
