@@ -1,0 +1,272 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"bulwark/lab/labspec"
+	"bulwark/test/labkit"
+
+	"github.com/miekg/dns"
+)
+
+// dnssecCase returns the lab's DNSSEC scenario named name.
+func dnssecCase(t *testing.T, name string) labspec.DNSSECCase {
+	t.Helper()
+	for _, c := range lab.Info.DNSSECCases {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("lab.json has no DNSSEC case %q", name)
+	return labspec.DNSSECCase{}
+}
+
+// checkDNSSECQuery asks q with the AD bit and checks rcode, AD and EDE.
+func checkDNSSECQuery(t *testing.T, addr string, port int, q labspec.DNSSECQuery) {
+	t.Helper()
+	r, err := kdig(addr, port, q.Name, q.Type, "+edns", "+adflag")
+	if err != nil {
+		t.Errorf("%s %s: %v", q.Name, q.Type, err)
+		return
+	}
+	if r.Status != q.Rcode {
+		t.Errorf("%s %s: rcode %s, want %s\n%s", q.Name, q.Type, r.Status, q.Rcode, r.Output)
+	}
+	if r.flag("ad") != q.AD {
+		t.Errorf("%s %s: AD %v, want %v", q.Name, q.Type, r.flag("ad"), q.AD)
+	}
+	if r.EDE != q.EDE {
+		t.Errorf("%s %s: EDE %d, want %d\n%s", q.Name, q.Type, r.EDE, q.EDE, r.Output)
+	}
+}
+
+func TestDNSSECRecordsOnlyWithDO(t *testing.T) {
+	c := dnssecCase(t, "alg13")
+	name := "www." + c.Zone
+	withDO, err := kdig(resolver, port, name, "A", "+dnssec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !withDO.flag("ad") || !hasRR(withDO.Answer, dns.TypeRRSIG) {
+		t.Errorf("with DO: AD %v, answer %v; want AD and an RRSIG", withDO.flag("ad"), withDO.Answer)
+	}
+	plain, err := kdig(resolver, port, name, "A", "+edns", "+noadflag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.flag("ad") || hasRR(plain.Answer, dns.TypeRRSIG) {
+		t.Errorf("without DO or AD: AD %v, answer %v; want neither AD nor RRSIG", plain.flag("ad"), plain.Answer)
+	}
+
+	neg, err := kdig(resolver, port, "nx."+c.Zone, "A", "+dnssec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if neg.Status != "NXDOMAIN" || !neg.flag("ad") {
+		t.Errorf("negative with DO: %s AD %v, want NXDOMAIN with AD", neg.Status, neg.flag("ad"))
+	}
+	if !hasRR(neg.Authority, dns.TypeNSEC) && !hasRR(neg.Authority, dns.TypeNSEC3) || !hasRR(neg.Authority, dns.TypeRRSIG) {
+		t.Errorf("negative with DO: authority %v, want the signed NSEC or NSEC3 proof", neg.Authority)
+	}
+}
+
+func hasRR(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCheckingDisabledReturnsBogusData(t *testing.T) {
+	c := dnssecCase(t, "bad-sig")
+	q := c.Queries[0]
+	r, err := kdig(resolver, port, q.Name, q.Type, "+edns", "+cd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "NOERROR" || len(r.Answer) == 0 || r.flag("ad") {
+		t.Errorf("bogus name with CD: %s, answer %v, AD %v; want NOERROR with the data and no AD\n%s", r.Status, r.Answer, r.flag("ad"), r.Output)
+	}
+	// Without CD the same name is still SERVFAIL: the CD answer is not
+	// cached for other clients.
+	r, err = kdig(resolver, port, q.Name, q.Type, "+edns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "SERVFAIL" || r.EDE != q.EDE {
+		t.Errorf("bogus name without CD: %s EDE %d, want SERVFAIL EDE %d", r.Status, r.EDE, q.EDE)
+	}
+}
+
+// TestKeyTrapBounded floods the resolver with names of the KeyTrap zone,
+// whose DNSKEY RRset holds many keys with one key tag and whose answers
+// carry many signatures naming it, and checks that each gets SERVFAIL within
+// the client timeout while a secure control name keeps answering.
+func TestKeyTrapBounded(t *testing.T) {
+	c := dnssecCase(t, "keytrap")
+	control := dnssecCase(t, "alg15").Queries[0]
+	if _, err := kdig(resolver, port, control.Name, control.Type); err != nil {
+		t.Fatal(err) // warm the control name's chain of trust
+	}
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	start := time.Now()
+	for client := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20 {
+				name := fmt.Sprintf("r%d-%d.%s", client, i, c.Zone)
+				r, err := kdig(resolver, port, name, "A", "+edns")
+				switch {
+				case err != nil:
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+				case r.Status != "SERVFAIL" || r.EDE != 6 || r.Elapsed > clientTimeout:
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s: %s EDE %d after %s", name, r.Status, r.EDE, r.Elapsed))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	var slowest time.Duration
+	for i := 0; i < 10; i++ {
+		r, err := kdig(resolver, port, fmt.Sprintf("c%d.%s", i, parentOf(control.Name)), "A", "+edns", "+adflag")
+		if err != nil {
+			t.Fatalf("control query during the attack: %v", err)
+		}
+		slowest = max(slowest, r.Elapsed)
+		if r.Status == "SERVFAIL" {
+			t.Errorf("control query during the attack: SERVFAIL\n%s", r.Output)
+		}
+	}
+	wg.Wait()
+	t.Logf("400 KeyTrap queries from 20 clients took %s; slowest control query %s", time.Since(start).Round(time.Millisecond), slowest)
+	if slowest > time.Second {
+		t.Errorf("slowest control query took %s during the attack, want under 1s", slowest)
+	}
+	if len(failures) > 0 {
+		t.Errorf("%d of 400 KeyTrap queries were not SERVFAIL EDE 6 within %s; first: %s", len(failures), clientTimeout, failures[0])
+	}
+}
+
+// adminBulwark starts a second resolver from the lab config with the
+// administration API on, and returns the DNS port and the API's base URL.
+func adminBulwark(t *testing.T) (int, string) {
+	t.Helper()
+	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	dnsPort, adminPort := port+91, port+92
+	text := strings.Replace(string(cfg), listen, "127.0.0.1:"+strconv.Itoa(dnsPort), 1)
+	text += fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n", adminPort)
+	path := filepath.Join(t.TempDir(), "admin.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(t.TempDir(), "admin.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver with the API did not stop cleanly: %v", err)
+		}
+	})
+	return dnsPort, fmt.Sprintf("http://127.0.0.1:%d", adminPort)
+}
+
+func TestNegativeTrustAnchorAtRunTime(t *testing.T) {
+	dnsPort, api := adminBulwark(t)
+	c := dnssecCase(t, "bad-sig")
+	q := c.Queries[0]
+	checkDNSSECQuery(t, resolver, dnsPort, q) // SERVFAIL, and now cached
+
+	body := fmt.Sprintf(`{"domain": %q, "lifetime": "10m"}`, c.Zone)
+	resp, err := http.Post(api+"/v1/dnssec/negative-trust-anchors", "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add negative trust anchor: %d %s", resp.StatusCode, msg)
+	}
+	r, err := kdig(resolver, dnsPort, q.Name, q.Type, "+edns", "+adflag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "NOERROR" || r.flag("ad") || len(r.Answer) == 0 {
+		t.Errorf("under the negative trust anchor: %s AD %v answer %v, want NOERROR with data and no AD\n%s", r.Status, r.flag("ad"), r.Answer, r.Output)
+	}
+	// Names outside the anchor are still validated.
+	checkDNSSECQuery(t, resolver, dnsPort, dnssecCase(t, "expired").Queries[0])
+
+	req, _ := http.NewRequest(http.MethodDelete, api+"/v1/dnssec/negative-trust-anchors/"+c.Zone, nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("remove negative trust anchor: %d", resp.StatusCode)
+	}
+	checkDNSSECQuery(t, resolver, dnsPort, q)
+}
+
+// TestRoot2018 runs Bulwark on the real signed root zone of 2018-01-29 with
+// the 2010 root key as trust anchor and the validation time pinned inside
+// the signatures' validity, then on a copy with one signature byte changed.
+func TestRoot2018(t *testing.T) {
+	r := lab.Info.Root2018
+	if r == nil {
+		t.Fatal("lab.json has no root2018 section")
+	}
+	for _, tt := range []struct {
+		name    string
+		config  string
+		port    int
+		queries []labspec.DNSSECQuery
+	}{
+		{"good", r.Config, r.ResolverPort, r.Queries},
+		{"changed signature", r.BadConfig, r.BadResolverPort, r.BadQueries},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if len(tt.queries) == 0 {
+				t.Fatal("no queries for this root copy in lab.json")
+			}
+			addr := net.JoinHostPort(resolver, strconv.Itoa(tt.port))
+			cmd, err := labkit.StartBulwark(binary, tt.config, addr, filepath.Join(t.TempDir(), "root2018.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := labkit.StopProcess(cmd); err != nil {
+					t.Errorf("resolver did not stop cleanly: %v", err)
+				}
+			}()
+			for _, q := range tt.queries {
+				checkDNSSECQuery(t, resolver, tt.port, q)
+			}
+		})
+	}
+}
