@@ -39,6 +39,10 @@ const ExpectedHeader = "#name\ttype\trcode\tad\tede\tvalue"
 // silent or unreachable.
 const EDENoReachableAuthority = 22
 
+// RoleRoot2018 is the role of the servers of the 2018 root zone, which is
+// not part of the lab's own hierarchy.
+const RoleRoot2018 = "root2018"
+
 // Program names used in Server.Program and Instance.Program.
 const (
 	ProgramKnot = "knotd"

@@ -53,7 +53,7 @@ type extraZone struct {
 // addRoot2018Instances adds the two Knot DNS processes of the 2018 root.
 func (l *Lab) addRoot2018Instances() {
 	for i, name := range []string{knotRoot2018, knotRoot2018Bad} {
-		in := &instance{Name: name, Program: labspec.ProgramKnot, Role: "root2018",
+		in := &instance{Name: name, Program: labspec.ProgramKnot, Role: labspec.RoleRoot2018,
 			Addrs: []string{loopback(4, i+1)}}
 		in.Extra = []extraZone{{Name: ".", File: l.path(zonesDir, name+".zone")}}
 		l.instances = append(l.instances, in)
