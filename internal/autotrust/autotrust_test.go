@@ -2,6 +2,9 @@ package autotrust
 
 import (
 	"crypto"
+	"maps"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,5 +352,48 @@ func TestRetryProbe(t *testing.T) {
 		if got := RetryProbe(tt.ttl, tt.sigExpiry); got != tt.want {
 			t.Errorf("RetryProbe(%s, %s) = %s, want %s", tt.ttl, tt.sigExpiry, got, tt.want)
 		}
+	}
+}
+
+// TestUpdateRootRollover2018 applies the real root DNSKEY RRset of
+// 2018-01-29, during the rollover from KSK 19036 to KSK 20326, to a state
+// seeded with the DS of 19036.
+func TestUpdateRootRollover2018(t *testing.T) {
+	data, err := os.ReadFile("testdata/root-dnskey-2018012900.zone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rrset []dns.RR
+	zp := dns.NewZoneParser(strings.NewReader(string(data)), ".", "")
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrset = append(rrset, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatal(err)
+	}
+	ds19036, err := dns.NewRR(". IN DS 19036 8 2 49AAC11D7B6F6446702E54A1607371607A1A41855200FD2CE1CDDE32F24E8FB5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New("unused")
+	s.Seed([]dns.RR{ds19036})
+	now := time.Date(2018, 1, 29, 12, 0, 0, 0, time.UTC)
+	if !s.Update(rrset, true, now) {
+		t.Error("first Update = unchanged, want changed")
+	}
+	tags := map[uint16]KeyState{}
+	for _, k := range s.Keys() {
+		if key, ok := k.Record.(*dns.DNSKEY); ok {
+			tags[key.KeyTag()] = k.State
+		}
+	}
+	want := map[uint16]KeyState{19036: Valid, 20326: AddPend}
+	if !maps.Equal(tags, want) {
+		t.Errorf("key states = %v, want %v (the ZSK is not tracked)", tags, want)
+	}
+	s.Update(rrset, true, now.Add(31*day))
+	anchors := s.TrustAnchors()
+	if len(anchors) != 2 {
+		t.Errorf("after the hold-down, trust anchors = %v, want 19036 and 20326", anchors)
 	}
 }
