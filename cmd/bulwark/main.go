@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"bulwark/internal/admin"
+	"bulwark/internal/autotrust"
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
@@ -131,6 +132,7 @@ func serve(args []string, stderr io.Writer) int {
 	waitForStop(log)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	n.stop()
 	if n.admin != nil {
 		n.admin.Shutdown(ctx)
 	}
@@ -145,6 +147,10 @@ func serve(args []string, stderr io.Writer) int {
 // shutdownTimeout bounds how long queries in progress may take to finish
 // after SIGTERM.
 const shutdownTimeout = 5 * time.Second
+
+// firstProbeDelay is the wait before the first RFC 5011 probe, so that a
+// restart loop does not turn into a query loop.
+const firstProbeDelay = 10 * time.Second
 
 // waitForStop returns on SIGTERM or SIGINT. SIGHUP, which asks daemons to
 // reload, is logged and otherwise ignored, so that it does not kill the
@@ -168,6 +174,9 @@ func waitForStop(log *slog.Logger) {
 type node struct {
 	server *server.Server
 	admin  *admin.Server
+	// probe runs the RFC 5011 trust anchor updates; nil when off.
+	probe func(ctx context.Context)
+	stop  context.CancelFunc
 }
 
 func (n *node) start(cfg *config.Config) error {
@@ -180,7 +189,29 @@ func (n *node) start(cfg *config.Config) error {
 			return err
 		}
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	if n.probe != nil {
+		go n.probe(ctx)
+	}
 	return nil
+}
+
+// trustAnchorState loads the RFC 5011 state file, seeds it with the
+// configured anchors when it has none for a zone, and saves it when the
+// seeding changed it.
+func trustAnchorState(cfg *config.Config) (*autotrust.State, error) {
+	path := cfg.DNSSEC.AutoTrustAnchorFile
+	st, err := autotrust.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("dnssec.auto_trust_anchor_file: %w", err)
+	}
+	if st.Seed(cfg.DNSSEC.Anchors) {
+		if err := st.Save(); err != nil {
+			return nil, fmt.Errorf("dnssec.auto_trust_anchor_file: %w", err)
+		}
+	}
+	return st, nil
 }
 
 func build(cfg *config.Config, log *slog.Logger) (*node, error) {
@@ -207,6 +238,13 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	rcfg.ValidationTime = validationTime
+	var anchorState *autotrust.State
+	if cfg.DNSSEC.AutoTrustAnchorFile != "" {
+		if anchorState, err = trustAnchorState(cfg); err != nil {
+			return nil, err
+		}
+		rcfg.Anchors = anchorState.TrustAnchors()
+	}
 	res := resolver.New(rcfg, c, ex, log, now)
 	pipe := pipeline.New(pipeline.Config{
 		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
@@ -215,6 +253,15 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		MaxResolutions: cfg.Server.MaxResolutions,
 	}, c, res, log, now)
 	n := &node{server: server.New(cfg.Server, pipe, log)}
+	switch {
+	case anchorState != nil && cfg.Testing.Enabled:
+		// Test suites see only the queries their clients cause.
+		log.Warn("testing: automated trust anchor updates are off", "file", anchorState.Path())
+	case anchorState != nil:
+		n.probe = func(ctx context.Context) {
+			res.RunTrustAnchorUpdates(ctx, anchorState, firstProbeDelay)
+		}
+	}
 	if cfg.Admin.Listen != "" {
 		// Negative trust anchors expire by the validation time.
 		n.admin = admin.New(res, c, log, validationTime)

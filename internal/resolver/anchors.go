@@ -12,6 +12,13 @@ import (
 // anchorSet holds the trust anchors by zone.
 type anchorSet map[string]dnssec.Trust
 
+// SetTrustAnchors replaces the trust anchors, DS and DNSKEY records. Data
+// validated with the old anchors stays cached until it expires.
+func (r *Resolver) SetTrustAnchors(rrs []dns.RR) {
+	set := newAnchorSet(rrs)
+	r.anchors.Store(&set)
+}
+
 func newAnchorSet(rrs []dns.RR) anchorSet {
 	set := anchorSet{}
 	for _, rr := range rrs {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"bulwark/internal/cache"
@@ -123,7 +124,7 @@ type Resolver struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	anchors anchorSet
+	anchors atomic.Pointer[anchorSet]
 	ntas    negativeAnchors
 	nsec    nsecIndex
 }
@@ -136,10 +137,10 @@ func New(cfg Config, c *cache.Cache, ex exchange.Exchanger, log *slog.Logger, no
 	}
 	r := &Resolver{
 		cfg: cfg, cache: c, ex: ex, now: now,
-		log:     log.With("component", "resolver"),
-		infra:   newInfra(cfg.ServerHoldDown, now),
-		anchors: newAnchorSet(cfg.Anchors),
+		log:   log.With("component", "resolver"),
+		infra: newInfra(cfg.ServerHoldDown, now),
 	}
+	r.SetTrustAnchors(cfg.Anchors)
 	for _, n := range cfg.NegativeTrustAnchors {
 		r.AddNegativeTrustAnchor(n.Domain, n.Expires)
 	}

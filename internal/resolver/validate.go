@@ -143,10 +143,11 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 	if r.underNegativeAnchor(zone) {
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
-	if t, ok := r.anchors.at(zone); ok {
+	anchors := r.anchors.Load()
+	if t, ok := anchors.at(zone); ok {
 		return r.usableTrust(t)
 	}
-	if !r.anchors.above(zone) {
+	if !anchors.above(zone) {
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
 	key := "ds:" + zone

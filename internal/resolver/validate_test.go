@@ -5,11 +5,14 @@ import (
 	"crypto"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"bulwark/internal/autotrust"
 	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
@@ -101,8 +104,8 @@ func signZone(t *testing.T, n *fakeNet, addr, origin string, k zoneKey) {
 			KeyTag:     k.key.KeyTag(),
 			SignerName: origin,
 			Algorithm:  k.key.Algorithm,
-			Inception:  uint32(start.Add(-30 * 24 * time.Hour).Unix()),
-			Expiration: uint32(start.Add(30 * 24 * time.Hour).Unix()),
+			Inception:  uint32(start.Add(-90 * 24 * time.Hour).Unix()),
+			Expiration: uint32(start.Add(90 * 24 * time.Hour).Unix()),
 		}
 		if err := sig.Sign(k.priv, set); err != nil {
 			t.Fatalf("sign %s: %v", key, err)
@@ -132,6 +135,12 @@ func corrupt(t *testing.T, n *fakeNet, addr, name string, typ uint16) {
 // signed zone broken. (10.0.0.4) whose www A signature is corrupted.
 func signedNet(t *testing.T) (*fakeNet, []dns.RR) {
 	t.Helper()
+	return signedNetWith(t, "")
+}
+
+// signedNetWith is signedNet with extra records in the root zone.
+func signedNetWith(t *testing.T, rootExtra string) (*fakeNet, []dns.RR) {
+	t.Helper()
 	rootKey, exampleKey, brokenKey := newZoneKey(t, "."), newZoneKey(t, "example."), newZoneKey(t, "broken.")
 	n := newFakeNet()
 	n.serve(t, "10.0.0.1", ".", `
@@ -143,7 +152,7 @@ ns.example. A 10.0.0.2
 `+exampleKey.ds()+`
 broken. NS ns.broken.
 ns.broken. A 10.0.0.4
-`+brokenKey.ds())
+`+brokenKey.ds()+"\n"+rootExtra)
 	n.serve(t, "10.0.0.2", "example.", `
 example. SOA ns.example. admin.example. 1 3600 600 86400 300
 example. NS ns.example.
@@ -330,5 +339,43 @@ func TestWrongAnchorIsBogus(t *testing.T) {
 	res := r.Resolve(context.Background(), "www.example.", dns.TypeA)
 	if res.Security != dnssec.Bogus || res.EDE == nil || res.EDE.Code != dnssec.EDEDNSKEYMissing {
 		t.Errorf("root key not matching the anchor: %v %+v, want bogus with EDE %d", res.Security, res.EDE, dnssec.EDEDNSKEYMissing)
+	}
+}
+
+func TestProbeTrustAnchorsAcceptsNewKey(t *testing.T) {
+	newRoot := newZoneKey(t, ".")
+	n, anchors := signedNetWith(t, newRoot.key.String())
+	path := filepath.Join(t.TempDir(), "root.state")
+	st := autotrust.New(path)
+	st.Seed(anchors)
+	r, _, clk := testResolverClock(t, n, validating(st.TrustAnchors()))
+
+	r.ProbeTrustAnchors(context.Background(), st)
+	states := map[uint16]autotrust.KeyState{}
+	for _, k := range st.Keys() {
+		if key, ok := k.Record.(*dns.DNSKEY); ok {
+			states[key.KeyTag()] = k.State
+		}
+	}
+	if got := states[newRoot.key.KeyTag()]; got != autotrust.AddPend {
+		t.Fatalf("new key after the first probe: %v, want AddPend (states %v)", got, states)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("state file not written: %v", err)
+	}
+
+	clk.t = clk.t.Add(31 * 24 * time.Hour)
+	r.ProbeTrustAnchors(context.Background(), st)
+	for _, k := range st.Keys() {
+		if key, ok := k.Record.(*dns.DNSKEY); ok && key.KeyTag() == newRoot.key.KeyTag() && k.State != autotrust.Valid {
+			t.Errorf("new key after the hold-down: %v, want Valid", k.State)
+		}
+	}
+	trust, ok := r.anchors.Load().at(".")
+	if !ok || len(trust.DNSKEYs) != 2 {
+		t.Errorf("resolver anchors after the hold-down: %d DNSKEYs, want 2", len(trust.DNSKEYs))
+	}
+	if res := r.Resolve(context.Background(), "www.example.", dns.TypeA); res.Security != dnssec.Secure {
+		t.Errorf("after the update: %v, want secure", res.Security)
 	}
 }

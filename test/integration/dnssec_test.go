@@ -270,3 +270,52 @@ func TestRoot2018(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustAnchorStateFile starts a resolver that keeps its root trust
+// anchor in an RFC 5011 state file, and checks that the first probe of the
+// root's DNSKEY RRset turns the seeded DS record into the key it matches.
+func TestTrustAnchorStateFile(t *testing.T) {
+	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "root.state")
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	dnsPort := port + 93
+	text := strings.Replace(string(cfg), listen, "127.0.0.1:"+strconv.Itoa(dnsPort), 1)
+	text = strings.Replace(text, "dnssec:\n", "dnssec:\n  auto_trust_anchor_file: "+state+"\n", 1)
+	path := filepath.Join(dir, "autotrust.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(dir, "autotrust.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver did not stop cleanly: %v", err)
+		}
+	}()
+	seeded, err := os.ReadFile(state)
+	if err != nil {
+		t.Fatalf("state file not written at start: %v", err)
+	}
+	if !strings.Contains(string(seeded), " DS ") {
+		t.Fatalf("seeded state has no DS record:\n%s", seeded)
+	}
+	// The first probe runs 10 seconds after start.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, err := os.ReadFile(state)
+		if err == nil && strings.Contains(string(data), " DNSKEY 257 ") && strings.Contains(string(data), "state=valid") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state file after 30s still holds no valid DNSKEY:\n%s\nlog in %s", data, filepath.Join(dir, "autotrust.log"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	checkDNSSECQuery(t, resolver, dnsPort, dnssecCase(t, "alg13").Queries[0])
+}
