@@ -9,7 +9,7 @@
 // Unbound sends queries to authoritative servers on port 53 only, so a
 // lab with port offset 0 is checked by plain iteration from the root
 // hints. For a lab with another offset, Unbound gets a stub zone with the
-// lab port for every zone that a lab process loads; it then reaches every
+// lab port for every zone that a lab process loads. It then reaches every
 // zone directly, so only the rows of loaded zones are checked, and the
 // special cases whose point is a broken delegation are skipped. The test
 // starts its own lab with offset 0 in a temporary directory, or uses the
@@ -359,7 +359,7 @@ func startUnbound(t *testing.T, lab *labkit.Lab) bool {
 }
 
 // launchUnbound writes config into dir, starts Unbound with it, stops it
-// when the test ends and waits until it answers on addr. With needRoot
+// when the test ends and waits until it replies on addr. With needRoot
 // set, it waits for a NOERROR reply to ". NS", which needs the lab's root
 // servers; otherwise any reply will do.
 func launchUnbound(t *testing.T, bin, dir, config, addr string, needRoot bool) {
@@ -451,7 +451,7 @@ func findUnbound(t *testing.T) string {
 
 // unboundConfig returns the server and remote-control clauses of the
 // Unbound config: a validator with the lab root's DS as trust anchor
-// (RFC 5011 tracking off), logging why answers are bogus.
+// (RFC 5011 tracking off), logging why replies are bogus.
 func unboundConfig(dir, hints, anchor string) string {
 	host, port, _ := net.SplitHostPort(unboundAddr)
 	rootHints := ""

@@ -8,7 +8,7 @@
 // bulwark.yaml, root.hints, queries.txt, expected.tsv and lab.json into DIR;
 // the same inputs always give byte-identical files. sign makes the DNSSEC
 // keys, signs the zones that generate marked as signed (or imports their
-// keys for Knot DNS) and writes the root trust anchor files; its output
+// keys for Knot DNS) and writes the root trust anchor files. Its output
 // depends on the time it runs. wait polls every
 // listener of a started lab until it replies as expected, and otherwise
 // names the servers that did not, with their log files. lab/up.sh runs all three.

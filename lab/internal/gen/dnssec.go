@@ -2,11 +2,13 @@ package gen
 
 import (
 	"github.com/miekg/dns"
+
+	"bulwark/lab/labspec"
 )
 
 // Signers of a zone. Knot DNS signs its zones itself when it loads them,
-// with keys that lab-up imports into its key database first; the other
-// two make a signed zone file that the servers load as it is.
+// with keys that lab-up imports into its key database first. The other
+// two write a signed zone file that the servers load as it is.
 const (
 	signerKnot = "knot"            // knotd automatic signing
 	signerBind = "dnssec-signzone" // BIND 9
@@ -18,7 +20,7 @@ const (
 const (
 	validityNormal  = ""        // from one day before to 40 days after
 	validityExpired = "expired" // from 40 days before to 10 days before
-	validityNotYet  = "notyet"  // from 10 days after to 50 days after
+	validityNotYet  = "notyet"  // from 10 days after to 40 days after
 )
 
 // Faults applied to a signed zone file after signing.
@@ -66,7 +68,8 @@ type KeyTrapSpec struct {
 	Owner string `json:"owner"`
 }
 
-// Signing is how a zone is signed and how its DS records look.
+// Signing is the DNSSEC setup of a zone: signer, keys, denial of
+// existence, DS records in the parent and deliberate faults.
 type Signing struct {
 	Signer     string       `json:"signer"`
 	NSEC3      bool         `json:"nsec3"`
@@ -82,7 +85,7 @@ type Signing struct {
 	Secure bool `json:"-"`
 }
 
-// Key sets of the ordinary signed zones.
+// kskZSK returns a KSK and a ZSK of one algorithm.
 func kskZSK(alg uint8, bits int) []KeySpec {
 	return []KeySpec{{Algorithm: alg, Bits: bits, KSK: true}, {Algorithm: alg, Bits: bits}}
 }
@@ -139,7 +142,7 @@ func (l *Lab) signPopular(pz *popularZone) {
 	}
 	onlyKnot := true
 	for _, name := range z.Instances {
-		onlyKnot = onlyKnot && l.byInst[name].Program == "knotd"
+		onlyKnot = onlyKnot && l.byInst[name].Program == labspec.ProgramKnot
 	}
 	if onlyKnot && r.IntN(2) == 0 {
 		signer = signerKnot

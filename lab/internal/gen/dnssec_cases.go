@@ -75,7 +75,7 @@ func insecure(label string, t uint16, rcode, ede int) secCheck {
 	return secCheck{label, t, rcode, false, ede}
 }
 
-// secureChecks are the rows of a zone that must validate: an answer, an
+// secureChecks returns the rows of a zone that must validate: a positive reply, an
 // NXDOMAIN and a NODATA, all with AD=1.
 func secureChecks() []secCheck {
 	return []secCheck{ok("www", dns.TypeA, true), nx("nx", true), ok("www", dns.TypeTXT, true)}
@@ -249,8 +249,8 @@ func secCases() []secCase {
 	}
 	for i := range cases {
 		c := &cases[i]
-		// Zones with faults that NSD and Knot DNS serve alike go to
-		// either; the signed secure ones alternate.
+		// Cases alternate between the two deep instances, so Knot DNS
+		// and NSD each serve secure and broken zones.
 		c.Instance = []string{knotDeep, nsdDeep}[i%2]
 	}
 	return cases

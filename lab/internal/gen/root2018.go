@@ -180,7 +180,7 @@ func writeRoot2018Hints(path, addr string) error {
 // writeRoot2018Config writes a Bulwark config that resolves against one
 // copy of the 2018 root and validates at a fixed time inside the zone's
 // signature validity. The dnssec.trust_anchor_files and testing keys
-// need a Bulwark that knows them.
+// need a Bulwark version that supports them.
 func (l *Lab) writeRoot2018Config(path, hints string, port int) error {
 	return writeFile(path, func(w *bufio.Writer) error {
 		fmt.Fprintf(w, `server:

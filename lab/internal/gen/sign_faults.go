@@ -40,8 +40,8 @@ func writeZoneFile(path string, rrs []dns.RR) error {
 	})
 }
 
-// applyFaults changes the signed zone file at path as the zone's faults
-// and KeyTrap spec say.
+// applyFaults applies the zone's faults and KeyTrap spec to the signed
+// zone file at path.
 func (s *signer) applyFaults(z *SignZone, path string) error {
 	rrs, err := readZoneFile(path, z.Name)
 	if err != nil {
@@ -163,9 +163,10 @@ func (s *signer) clearZoneBit(z *SignZone, rrs []dns.RR) ([]dns.RR, error) {
 }
 
 // addKeyTrap adds the KeyTrap DNSKEYs and RRSIGs. The extra keys are
-// 1024-bit RSASHA256 keys with random moduli whose last two bytes are
-// chosen so the key tag equals the ZSK's; the RRSIGs over the owner's A
-// RRset replace the real one, name that key tag and hold random bytes.
+// 1024-bit RSASHA256 keys with random moduli, whose last two bytes are
+// chosen so that the key tag equals the ZSK's. The RRSIGs over the
+// owner's A RRset replace the real one, name that key tag and contain
+// random bytes.
 func (s *signer) addKeyTrap(z *SignZone, rrs []dns.RR) ([]dns.RR, error) {
 	spec := z.KeyTrap
 	keys := s.zoneKeys(z.Name)

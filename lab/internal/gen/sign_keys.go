@@ -54,6 +54,7 @@ func newZoneKey(zone string, spec KeySpec, dir string, active time.Time) (*zoneK
 	if spec.KSK {
 		key.Flags |= dns.SEP
 	}
+
 	bits := spec.Bits
 	switch spec.Algorithm {
 	case dns.ECDSAP256SHA256, dns.ED25519:
@@ -65,6 +66,7 @@ func newZoneKey(zone string, spec KeySpec, dir string, active time.Time) (*zoneK
 	if err != nil {
 		return nil, fmt.Errorf("generate %s key: %w", dns.AlgorithmToString[spec.Algorithm], err)
 	}
+
 	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, spec.Algorithm, key.KeyTag()))
 	if err := os.WriteFile(base+".key", []byte(key.String()+"\n"), 0o644); err != nil {
 		return nil, err
@@ -107,7 +109,7 @@ func ldnsKey(zone string, spec KeySpec, dir string) (*zoneKey, error) {
 	}
 	key, ok := r.(*dns.DNSKEY)
 	if !ok {
-		return nil, fmt.Errorf("%s.key holds %s, want a DNSKEY", base, dns.Type(r.Header().Rrtype))
+		return nil, fmt.Errorf("%s.key contains a %s record, want a DNSKEY", base, dns.Type(r.Header().Rrtype))
 	}
 	key.Hdr.Ttl = dnskeyTTL
 	return &zoneKey{Spec: spec, DNSKEY: key, Base: base}, nil

@@ -90,13 +90,13 @@ func knotPolicies(w *bufio.Writer, in *instance) {
 
 // signedByKnot reports whether in signs z itself.
 func signedByKnot(z *Zone, in *instance) bool {
-	return z.Signing != nil && z.Signing.Signer == signerKnot && in.Program == "knotd"
+	return z.Signing != nil && z.Signing.Signer == signerKnot && in.Program == labspec.ProgramKnot
 }
 
 // zoneFile returns the zone file that instance in loads for z. NSD
 // instances load the dnssec-signzone copy of zones that Knot DNS signs.
 func (l *Lab) zoneFile(z *Zone, in *instance) string {
-	if z.Signing != nil && z.Signing.Signer == signerKnot && in.Program != "knotd" {
+	if z.Signing != nil && z.Signing.Signer == signerKnot && in.Program != labspec.ProgramKnot {
 		return l.path(zonesDir, strings.TrimSuffix(z.FileName(), ".zone")+".signed.zone")
 	}
 	return l.path(zonesDir, z.FileName())
@@ -150,7 +150,8 @@ func (l *Lab) writeSignPlan() error {
 	return writeJSON(l.path(labspec.SignPlanFile), plan)
 }
 
-// unsignedPath is where writeZones puts the zone file of z.
+// unsignedPath returns the path that writeZones writes the zone file of z
+// to.
 func (l *Lab) unsignedPath(z *Zone) string {
 	if z.Signing != nil {
 		return l.path(unsignedDir, z.FileName())

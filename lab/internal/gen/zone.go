@@ -30,7 +30,7 @@ type Zone struct {
 	// NoGlue suppresses glue for the zone's NS names in its parent.
 	NoGlue bool
 
-	// Signing is how the zone is signed, or nil for an unsigned zone.
+	// Signing is the DNSSEC setup of the zone, or nil for an unsigned zone.
 	Signing *Signing
 
 	NS     []string // NS targets at the apex, FQDN
