@@ -75,8 +75,8 @@ func insecure(label string, t uint16, rcode, ede int) secCheck {
 	return secCheck{label, t, rcode, false, ede}
 }
 
-// secureChecks returns the rows of a zone that must validate: a positive reply, an
-// NXDOMAIN and a NODATA, all with AD=1.
+// secureChecks returns the rows of a zone that must validate: a positive
+// reply, an NXDOMAIN and a NODATA, all with AD=1.
 func secureChecks() []secCheck {
 	return []secCheck{ok("www", dns.TypeA, true), nx("nx", true), ok("www", dns.TypeTXT, true)}
 }
@@ -236,15 +236,15 @@ func secCases() []secCase {
 			Checks:  []secCheck{fail("r1", edeBogus)},
 		},
 		{
-			Name: "cname-unsigned", Description: "unsigned zone whose web is a CNAME to app.nsec, answered by the signed wildcard",
-			Records: []string{"web 300 IN CNAME app.nsec." + secZone},
-			Checks:  []secCheck{ok("web", dns.TypeA, false), ok("", dns.TypeDS, true)},
+			Name: "cname-unsigned", Description: "unsigned zone whose www is a CNAME to app.nsec, answered by the signed wildcard",
+			Records: []string{"www 300 IN CNAME app.nsec." + secZone},
+			Checks:  []secCheck{ok("www", dns.TypeA, false), ok("", dns.TypeDS, true)},
 		},
 		{
-			Name: "cname-signed", Description: "signed zone whose web is a CNAME to app.nsec, answered by the signed wildcard",
+			Name: "cname-signed", Description: "signed zone whose www is a CNAME to app.nsec, answered by the signed wildcard",
 			Signing: std(signerLDNS, dns.ECDSAP256SHA256, 0, true),
-			Records: []string{"web 300 IN CNAME app.nsec." + secZone},
-			Checks:  []secCheck{ok("web", dns.TypeA, true)},
+			Records: []string{"www 300 IN CNAME app.nsec." + secZone},
+			Checks:  []secCheck{ok("www", dns.TypeA, true)},
 		},
 	}
 	for i := range cases {
@@ -273,8 +273,14 @@ func (l *Lab) buildDNSSEC() {
 		z := l.specialZone(name)
 		z.Instances = []string{c.Instance}
 		z.NS = []string{hostOf(c.Instance)}
-		fill(z)
-		z.Add(rr("mail.%s 300 IN A %s", name, hashIPv4("mail."+name)))
+		z.SOA = newSOA(z, rng("special", z.Name))
+		hosts := []string{name, "mail." + name}
+		if !ownsWWW(c) {
+			hosts = append(hosts, "www."+name)
+		}
+		for _, host := range hosts {
+			z.Add(rr("%s 300 IN A %s", host, hashIPv4(host)))
+		}
 		for _, r := range c.Records {
 			z.Add(relativeRR(r, name))
 		}
@@ -289,6 +295,17 @@ func (l *Lab) buildDNSSEC() {
 	child.Instances = []string{otherDeep(optout.Instances[0])}
 	child.NS = []string{hostOf(child.Instances[0])}
 	fill(child)
+}
+
+// ownsWWW reports whether the case's own records define www, which then
+// gets no A record.
+func ownsWWW(c secCase) bool {
+	for _, r := range c.Records {
+		if strings.HasPrefix(r, "www ") {
+			return true
+		}
+	}
+	return false
 }
 
 func hostOf(instance string) string {

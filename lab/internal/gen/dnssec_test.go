@@ -124,8 +124,8 @@ func TestExpectedRowsForDNSSECCases(t *testing.T) {
 		{"www.no-zone-bit.lab-dnssec.net. A", dns.RcodeServerFailure, false, 11},
 		{"nx.nsec-missing.lab-dnssec.net. A", dns.RcodeServerFailure, false, 12},
 		{"r1.keytrap.lab-dnssec.net. A", dns.RcodeServerFailure, false, 6},
-		{"web.cname-unsigned.lab-dnssec.net. A", dns.RcodeSuccess, false, -1},
-		{"web.cname-signed.lab-dnssec.net. A", dns.RcodeSuccess, true, -1},
+		{"www.cname-unsigned.lab-dnssec.net. A", dns.RcodeSuccess, false, -1},
+		{"www.cname-signed.lab-dnssec.net. A", dns.RcodeSuccess, true, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.key, func(t *testing.T) {
