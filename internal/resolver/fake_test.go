@@ -109,6 +109,12 @@ func (n *fakeNet) Exchange(ctx context.Context, q exchange.Query) (exchange.Resp
 // 3.1).
 func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 	z := s.zoneFor(qname)
+	if qtype == dns.TypeDS && z != nil && z.origin == qname && qname != "." {
+		// The DS RRset belongs to the parent side of a cut.
+		if p := s.zoneFor(parent(qname)); p != nil {
+			z = p
+		}
+	}
 	if z == nil {
 		m.Rcode = dns.RcodeRefused
 		return

@@ -36,9 +36,19 @@ func (r *Resolver) validate(req *request, zone string, c *outcome, qname string,
 	default:
 		return
 	}
-	if qtype == dns.TypeDNSKEY && qname == zone {
-		r.validateKeys(req, zone, c)
+	if qtype == dns.TypeDNSKEY && (qname == zone || c.kind == kindAnswer) {
+		// A zone's DNSKEY RRset is checked against its DS RRset, even
+		// when a server of an ancestor zone that also serves the child
+		// sent it.
+		r.validateKeys(req, qname, c)
 		return
+	}
+	if c.soa != nil {
+		// A negative answer comes from the zone of its SOA, which can be
+		// a child hosted on the same servers as zone.
+		if owner := dns.CanonicalName(c.soa.Hdr.Name); owner != zone && under(owner, zone) {
+			zone = owner
+		}
 	}
 	keys, sec, err := r.keysFor(req, zone)
 	if sec != dnssec.Secure {
@@ -80,7 +90,24 @@ func (r *Resolver) validateAnswer(req *request, zone string, c *outcome, keys []
 			continue
 		}
 		sigs := sigsFor(c.sigs, owner, h.Rrtype)
-		sig, err := dnssec.VerifyRRset(set, sigs, keys, r.validationTime(), req.budget)
+		setKeys := keys
+		if signer, ok := deeperSigner(sigs, zone, owner); ok {
+			// Signed by a child zone on the same servers as zone.
+			k, sec, err := r.keysFor(req, signer)
+			if sec != dnssec.Secure {
+				return sec, err
+			}
+			setKeys = k
+		}
+		if len(sigs) == 0 {
+			if cut, ok := r.insecureCutBetween(req, zone, owner); ok {
+				// The RRset lies below an unsigned delegation whose
+				// child is served by the same servers as zone.
+				r.log.Debug("unsigned RRset below an insecure delegation", "owner", owner, "cut", cut)
+				return dnssec.Insecure, nil
+			}
+		}
+		sig, err := dnssec.VerifyRRset(set, sigs, setKeys, r.validationTime(), req.budget)
 		if err != nil {
 			return dnssec.Bogus, dnssec.AsError(err)
 		}
@@ -92,6 +119,114 @@ func (r *Resolver) validateAnswer(req *request, zone string, c *outcome, keys []
 		}
 	}
 	return dnssec.Secure, nil
+}
+
+// deeperSigner returns the signer of sigs when every one names the same
+// zone strictly below zone and at or above owner.
+func deeperSigner(sigs []*dns.RRSIG, zone, owner string) (string, bool) {
+	signer := ""
+	for _, s := range sigs {
+		name := dns.CanonicalName(s.SignerName)
+		if signer != "" && name != signer {
+			return "", false
+		}
+		signer = name
+	}
+	if signer == "" || signer == zone || !under(signer, zone) || !under(owner, signer) {
+		return "", false
+	}
+	return signer, true
+}
+
+// maxCutSearch bounds the names between a zone and an unsigned RRset that
+// are checked for an insecure delegation.
+const maxCutSearch = 6
+
+// insecureCutBetween looks for a zone cut with a proven absent DS RRset
+// between zone (exclusive) and owner (inclusive), asking for the DS RRset of
+// each name in turn from the top, as an unsigned RRset from the servers of
+// a signed zone may come from an unsigned child that they serve too.
+func (r *Resolver) insecureCutBetween(req *request, zone, owner string) (string, bool) {
+	for i := 0; i < maxCutSearch && owner != zone; i++ {
+		n := childToward(zone, owner)
+		key := "cut:" + n
+		if req.stack[key] {
+			return "", false
+		}
+		req.stack[key] = true
+		res := r.resolve(req, n, dns.TypeDS)
+		delete(req.stack, key)
+		if res.Security == dnssec.Insecure {
+			return n, true
+		}
+		if res.Security != dnssec.Secure || res.Rcode != dns.RcodeSuccess || hasRR(res.Answer, dns.TypeDS) {
+			return "", false
+		}
+		if delegationProven(res.Authority, n, r.cfg.Limits.MaxNSEC3Iterations) {
+			return n, true
+		}
+		zone = n
+	}
+	return "", false
+}
+
+// childToward returns the child of zone that is owner or an ancestor of it.
+func childToward(zone, owner string) string {
+	keep := dns.CountLabel(zone) + 1
+	off, _ := dns.PrevLabel(owner, keep)
+	return owner[off:]
+}
+
+// delegationProven reports whether the NSEC or NSEC3 records in auth show
+// name as a delegation: its type bitmap has NS and no SOA. NSEC3 records
+// with more iterations than the limit, or other parameters than the first
+// one, are not hashed.
+func delegationProven(auth []dns.RR, name string, maxIterations int) bool {
+	hashed := ""
+	for _, rr := range auth {
+		switch rr := rr.(type) {
+		case *dns.NSEC:
+			if dns.CanonicalName(rr.Hdr.Name) == name {
+				return hasBit(rr.TypeBitMap, dns.TypeNS) && !hasBit(rr.TypeBitMap, dns.TypeSOA)
+			}
+		case *dns.NSEC3:
+			if rr.Hash != dns.SHA1 || int(rr.Iterations) > maxIterations || !under(name, parent(dns.CanonicalName(rr.Hdr.Name))) {
+				continue
+			}
+			if hashed == "" {
+				hashed = dns.HashName(name, dns.SHA1, rr.Iterations, rr.Salt)
+			}
+			if strings.EqualFold(firstLabelOf(rr.Hdr.Name), hashed) {
+				return hasBit(rr.TypeBitMap, dns.TypeNS) && !hasBit(rr.TypeBitMap, dns.TypeSOA)
+			}
+		}
+	}
+	return false
+}
+
+func firstLabelOf(name string) string {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return name[:i]
+	}
+	return name
+}
+
+func hasBit(bitmap []uint16, t uint16) bool {
+	for _, b := range bitmap {
+		if b == t {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRR(rrs []dns.RR, t uint16) bool {
+	for _, rr := range rrs {
+		if rr.Header().Rrtype == t {
+			return true
+		}
+	}
+	return false
 }
 
 // validateSOA checks the SOA of a negative answer, when there is one.
@@ -174,7 +309,12 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 		}
 	}
 	if len(t.DS) == 0 {
-		// A secure proof that the zone has no DS: an insecure delegation.
+		// A secure proof that the zone has no DS makes it insecure only
+		// at a delegation: a name inside a signed zone with a made-up SOA
+		// or missing signatures must not pass as an unsigned child.
+		if !delegationProven(res.Authority, zone, r.cfg.Limits.MaxNSEC3Iterations) {
+			return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: zone + " has no DS RRset and is not a delegation"}
+		}
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
 	return r.usableTrust(t)

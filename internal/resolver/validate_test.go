@@ -379,3 +379,85 @@ func TestProbeTrustAnchorsAcceptsNewKey(t *testing.T) {
 		t.Errorf("after the update: %v, want secure", res.Security)
 	}
 }
+
+func TestChildOnParentServers(t *testing.T) {
+	rootKey, exampleKey, childKey := newZoneKey(t, "."), newZoneKey(t, "example."), newZoneKey(t, "signedsub.example.")
+	n := newFakeNet()
+	n.serve(t, "10.0.0.1", ".", `
+. SOA a.root.test. admin.test. 1 3600 600 86400 300
+. NS a.root.test.
+a.root.test. A 10.0.0.1
+example. NS ns.example.
+ns.example. A 10.0.0.2
+`+exampleKey.ds())
+	// 10.0.0.2 serves example. and both children, so it answers for them
+	// without a referral.
+	n.serve(t, "10.0.0.2", "example.", `
+example. SOA ns.example. admin.example. 1 3600 600 86400 300
+example. NS ns.example.
+ns.example. A 10.0.0.2
+sub.example. NS ns.example.
+signedsub.example. NS ns.example.
+`+childKey.ds())
+	n.serve(t, "10.0.0.2", "sub.example.", `
+sub.example. SOA ns.example. admin.example. 1 3600 600 86400 300
+sub.example. NS ns.example.
+www.sub.example. A 192.0.2.20
+`)
+	n.serve(t, "10.0.0.2", "signedsub.example.", `
+signedsub.example. SOA ns.example. admin.example. 1 3600 600 86400 300
+signedsub.example. NS ns.example.
+www.signedsub.example. A 192.0.2.21
+`)
+	signZone(t, n, "10.0.0.2", "signedsub.example.", childKey)
+	signZone(t, n, "10.0.0.2", "example.", exampleKey)
+	signZone(t, n, "10.0.0.1", ".", rootKey)
+	r, _ := testResolver(t, n, validating([]dns.RR{rootKey.key.ToDS(dns.SHA256)}))
+
+	for _, tt := range []struct {
+		name  string
+		rcode int
+		want  dnssec.Security
+	}{
+		{"www.sub.example.", dns.RcodeSuccess, dnssec.Insecure},
+		{"nope.sub.example.", dns.RcodeNameError, dnssec.Insecure},
+		{"www.signedsub.example.", dns.RcodeSuccess, dnssec.Secure},
+		{"nope.signedsub.example.", dns.RcodeNameError, dnssec.Secure},
+	} {
+		res := r.Resolve(context.Background(), tt.name, dns.TypeA)
+		if res.Rcode != tt.rcode || res.Security != tt.want {
+			t.Errorf("%s: %s %v (EDE %+v), want %s %v", tt.name, dns.RcodeToString[res.Rcode], res.Security, res.EDE, dns.RcodeToString[tt.rcode], tt.want)
+		}
+	}
+}
+
+func TestDelegationProven(t *testing.T) {
+	rrs := func(lines ...string) []dns.RR {
+		var out []dns.RR
+		for _, l := range lines {
+			rr, err := dns.NewRR(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, rr)
+		}
+		return out
+	}
+	cut := rrs("sub.example. 300 IN NSEC z.example. NS RRSIG NSEC")
+	if !delegationProven(cut, "sub.example.", 50) {
+		t.Error("NSEC with NS and no SOA: not a delegation, want one")
+	}
+	inside := rrs("sub.example. 300 IN NSEC z.example. A RRSIG NSEC")
+	if delegationProven(inside, "sub.example.", 50) {
+		t.Error("NSEC without NS: a delegation, want none")
+	}
+	apex := rrs("sub.example. 300 IN NSEC z.sub.example. NS SOA RRSIG NSEC DNSKEY")
+	if delegationProven(apex, "sub.example.", 50) {
+		t.Error("child apex NSEC: a delegation, want none")
+	}
+	h := strings.ToLower(dns.HashName("sub.example.", dns.SHA1, 0, ""))
+	nsec3 := rrs(h + ".example. 300 IN NSEC3 1 0 0 - " + strings.ToUpper(h) + " NS")
+	if !delegationProven(nsec3, "sub.example.", 50) {
+		t.Error("matching NSEC3 with NS: not a delegation, want one")
+	}
+}

@@ -114,7 +114,9 @@ func TestCheckingDisabledReturnsBogusData(t *testing.T) {
 // TestKeyTrapBounded floods the resolver with names of the KeyTrap zone,
 // whose DNSKEY RRset holds many keys with one key tag and whose answers
 // carry many signatures naming it, and checks that each gets SERVFAIL within
-// the client timeout while a secure control name keeps answering.
+// the client timeout, with EDE 6 (DNSSEC Bogus) or 22 (No Reachable
+// Authority) when the attacker's own server is held down, while a secure
+// control name keeps answering.
 func TestKeyTrapBounded(t *testing.T) {
 	c := dnssecCase(t, "keytrap")
 	control := dnssecCase(t, "alg15").Queries[0]
@@ -138,7 +140,10 @@ func TestKeyTrapBounded(t *testing.T) {
 					mu.Lock()
 					failures = append(failures, err.Error())
 					mu.Unlock()
-				case r.Status != "SERVFAIL" || r.EDE != 6 || r.Elapsed > clientTimeout:
+				case r.Status != "SERVFAIL" || r.EDE != 6 && r.EDE != 22 || r.Elapsed > clientTimeout:
+					// EDE 22: on a loaded machine the zone's server can
+					// time out while the resolver validates, and is then
+					// held down; the answer is still a bounded SERVFAIL.
 					mu.Lock()
 					failures = append(failures, fmt.Sprintf("%s: %s EDE %d after %s", name, r.Status, r.EDE, r.Elapsed))
 					mu.Unlock()
@@ -163,7 +168,7 @@ func TestKeyTrapBounded(t *testing.T) {
 		t.Errorf("slowest control query took %s during the attack, want under 1s", slowest)
 	}
 	if len(failures) > 0 {
-		t.Errorf("%d of 400 KeyTrap queries were not SERVFAIL EDE 6 within %s; first: %s", len(failures), clientTimeout, failures[0])
+		t.Errorf("%d of 400 KeyTrap queries were not SERVFAIL with EDE 6 or 22 within %s; first: %s", len(failures), clientTimeout, failures[0])
 	}
 }
 
