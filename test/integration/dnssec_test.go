@@ -324,3 +324,18 @@ func TestTrustAnchorStateFile(t *testing.T) {
 	}
 	checkDNSSECQuery(t, resolver, dnsPort, dnssecCase(t, "alg13").Queries[0])
 }
+
+// TestDNSSECCasesColdAndWarm asks every DNSSEC scenario question of a fresh
+// resolver twice: once resolved and validated, once from the caches.
+func TestDNSSECCasesColdAndWarm(t *testing.T) {
+	addr := freshBulwark(t)
+	for round := range 2 {
+		for _, c := range lab.Info.DNSSECCases {
+			for _, q := range c.Queries {
+				t.Run(fmt.Sprintf("%s/round%d/%s_%s", c.Name, round, q.Name, q.Type), func(t *testing.T) {
+					checkDNSSECQuery(t, addr, port+90, q)
+				})
+			}
+		}
+	}
+}
