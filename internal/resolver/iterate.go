@@ -217,7 +217,10 @@ func (r *Resolver) prime(req *request) ([]dns.RR, error) {
 	if len(ns) == 0 {
 		return hints, nil
 	}
-	r.cache.StoreRRset(ns, cache.RankAnswer)
+	// The referral rank keeps this unvalidated copy from answering
+	// clients: a client's query for the root NS RRset is resolved and
+	// validated like any other.
+	r.cache.StoreRRset(ns, cache.RankReferral)
 	for _, set := range rrsets(glueFor(resp.Extra, ns, ".")) {
 		r.cache.StoreRRset(set, cache.RankGlue)
 	}

@@ -461,3 +461,16 @@ func TestDelegationProven(t *testing.T) {
 		t.Error("matching NSEC3 with NS: not a delegation, want one")
 	}
 }
+
+func TestRootNSValidatedAfterPriming(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	// Priming happens inside the first query, for another name.
+	if res := r.Resolve(context.Background(), "www.example.", dns.TypeA); res.Security != dnssec.Secure {
+		t.Fatalf("www.example.: %v, want secure", res.Security)
+	}
+	res := r.Resolve(context.Background(), ".", dns.TypeNS)
+	if res.Rcode != dns.RcodeSuccess || res.Security != dnssec.Secure {
+		t.Errorf(". NS after priming: %s %v, want a secure answer", dns.RcodeToString[res.Rcode], res.Security)
+	}
+}
