@@ -339,3 +339,49 @@ func TestDNSSECCasesColdAndWarm(t *testing.T) {
 		}
 	}
 }
+
+// TestClockFile runs the 2018 root with the resolver's clock read from a
+// file, as libfaketime writes it, then moves the file past the signatures'
+// expiry: cached data expires with the same clock and new answers fail with
+// Signature Expired.
+func TestClockFile(t *testing.T) {
+	r := lab.Info.Root2018
+	if r == nil {
+		t.Fatal("lab.json has no root2018 section")
+	}
+	cfg, err := os.ReadFile(r.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	clockPath := filepath.Join(dir, "clock")
+	if err := os.WriteFile(clockPath, []byte("@2018-02-01 12:00:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := string(cfg)
+	i := strings.Index(text, "  fixed_validation_time:")
+	if i < 0 {
+		t.Fatalf("%s has no fixed_validation_time line", r.Config)
+	}
+	text = text[:i] + "  clock_file: " + clockPath + "\n"
+	path := filepath.Join(dir, "clock.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(r.ResolverPort)), filepath.Join(dir, "clock.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver did not stop cleanly: %v", err)
+		}
+	}()
+	checkDNSSECQuery(t, resolver, r.ResolverPort, labspec.DNSSECQuery{Name: ".", Type: "DNSKEY", Rcode: "NOERROR", AD: true, EDE: -1})
+
+	if err := os.WriteFile(clockPath, []byte("@2018-03-01 12:00:00\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the file is checked every 100ms
+	checkDNSSECQuery(t, resolver, r.ResolverPort, labspec.DNSSECQuery{Name: ".", Type: "DNSKEY", Rcode: "SERVFAIL", AD: false, EDE: 7})
+}
