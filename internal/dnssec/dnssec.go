@@ -3,9 +3,9 @@
 // zone's DNSKEY RRset by DS records or trust anchors, and the proofs of
 // non-existence made of NSEC and NSEC3 records.
 //
-// The package does no I/O. The resolver fetches the records and decides the
-// chain of trust; this package says whether given records prove what they
-// claim, and why not. Every signature verification and NSEC3 hash is charged
+// The package does no I/O. The resolver fetches the records and builds the
+// chain of trust. This package reports whether given records prove what
+// they claim, and why not. Every signature verification and NSEC3 hash is charged
 // to a Budget, so a response built to cost much work (KeyTrap,
 // CVE-2023-50387, and the NSEC3 variant CVE-2023-50868) costs a bounded
 // amount.

@@ -99,7 +99,7 @@ func probeTimes(out outcome, now time.Time) (ttl, sigExpiry time.Duration) {
 }
 
 // RunTrustAnchorUpdates probes the trust points of st after first, then
-// whenever ProbeTrustAnchors says, until ctx ends.
+// at the interval that ProbeTrustAnchors returns, until ctx ends.
 func (r *Resolver) RunTrustAnchorUpdates(ctx context.Context, st *autotrust.State, first time.Duration) {
 	timer := time.NewTimer(first)
 	defer timer.Stop()
