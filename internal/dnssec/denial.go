@@ -19,6 +19,23 @@ type Denial struct {
 	Zone  string
 	NSEC  []*dns.NSEC
 	NSEC3 []*dns.NSEC3
+
+	// used collects the records that matched or covered a name, for Used.
+	used []dns.RR
+}
+
+// Used returns the NSEC and NSEC3 records that matched or covered a name
+// in the checks run so far, each once: the proof to send with an answer
+// synthesised from them.
+func (d *Denial) Used() []dns.RR { return d.used }
+
+func (d *Denial) use(rr dns.RR) {
+	for _, u := range d.used {
+		if u == rr {
+			return
+		}
+	}
+	d.used = append(d.used, rr)
 }
 
 // NXDomain checks a proof that qname does not exist: no such name and no
@@ -52,6 +69,7 @@ func (d *Denial) NoData(qname string, qtype uint16, b *Budget) (Security, *Error
 		if err := checkNoDataBitmap(n.TypeBitMap, qname, qtype); err != nil {
 			return Bogus, err
 		}
+		d.use(n)
 		return Secure, nil
 	}
 	n := d.coveringNSEC(qname)
@@ -72,6 +90,7 @@ func (d *Denial) NoData(qname string, qtype uint16, b *Budget) (Security, *Error
 		if err := checkNoDataBitmap(w.TypeBitMap, w.Hdr.Name, qtype); err != nil {
 			return Bogus, err
 		}
+		d.use(w)
 		return Secure, nil
 	}
 	return Bogus, newError(EDENSECMissing, "no NSEC proves that %s has no %s records", qname, dns.Type(qtype))
@@ -142,6 +161,7 @@ func (d *Denial) coveringNSEC(name string) *dns.NSEC {
 			}
 		}
 		if covers(owner, dns.CanonicalName(n.NextDomain), name) {
+			d.use(n)
 			return n
 		}
 	}

@@ -64,6 +64,7 @@ func (d *Denial) matchingNSEC3(name string, p nsec3Params, b *Budget, cache hash
 	}
 	for _, n := range d.NSEC3 {
 		if strings.EqualFold(firstLabel(n.Hdr.Name), h) {
+			d.use(n)
 			return n, nil
 		}
 	}
@@ -85,6 +86,7 @@ func (d *Denial) covering(name string, p nsec3Params, b *Budget, cache hashCache
 		owner := strings.ToUpper(firstLabel(n.Hdr.Name))
 		next := strings.ToUpper(n.NextDomain)
 		if owner < next && owner < h && h < next || owner >= next && (h > owner || h < next) {
+			d.use(n)
 			return n, nil
 		}
 	}

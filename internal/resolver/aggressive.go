@@ -1,7 +1,9 @@
 package resolver
 
 import (
+	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -10,14 +12,12 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Aggressive use of the DNSSEC-validated cache (RFC 8198): the NSEC records
-// of secure negative answers are kept per zone in canonical order, and a
-// later query for a name they cover is answered NXDOMAIN or NODATA without
+// Aggressive use of the DNSSEC-validated cache (RFC 8198): the NSEC and
+// NSEC3 records of secure negative answers are kept per zone, and a later
+// query for a name they prove absent is answered NXDOMAIN or NODATA without
 // asking the zone's servers. This stops random-subdomain floods against
-// signed zones at the resolver.
-//
-// NOTE: only NSEC is used. NSEC3 spans are not reused, so NSEC3-signed
-// zones are asked for every new name, as before.
+// signed zones at the resolver. NSEC3 opt-out spans prove nothing here, as
+// they may hide unsigned delegations.
 
 // Bounds of the NSEC index, so that a zone with many names or many zones
 // cannot grow it without limit.
@@ -26,40 +26,48 @@ const (
 	maxNSECZones   = 10000
 )
 
-// nsecIndex holds validated NSEC records by zone. It is safe for concurrent
-// use.
+// nsecIndex holds validated NSEC and NSEC3 records by zone. It is safe for
+// concurrent use.
 type nsecIndex struct {
 	mu    sync.Mutex
 	zones map[string]*zoneNSEC
 }
 
-// zoneNSEC is the validated NSEC records of one zone, sorted by owner, and
-// the zone's SOA with its RRSIGs for synthesised negative answers.
+// zoneNSEC is the validated denial records of one zone and the zone's SOA
+// with its RRSIGs, for synthesised negative answers. NSEC records are
+// sorted by owner; NSEC3 records are keyed by owner and share params.
 type zoneNSEC struct {
 	soa     *dns.SOA
 	soaSigs []dns.RR
-	entries []nsecEntry
+	entries []proofEntry
+	nsec3   map[string]proofEntry
+	params  string
 }
 
-type nsecEntry struct {
-	nsec    *dns.NSEC
+// proofEntry is one NSEC or NSEC3 record with its RRSIGs.
+type proofEntry struct {
+	rr      dns.RR
 	sigs    []dns.RR
 	expires time.Time
 }
 
-// learn stores the NSEC records of c, a secure answer from zone. Their
-// lifetime is the lower of their TTL and the SOA's negative TTL (RFC 9077).
+func (e proofEntry) nsec() *dns.NSEC { return e.rr.(*dns.NSEC) }
+
+// learn stores the NSEC and NSEC3 records of c, a secure answer from zone.
+// Their lifetime is the lower of their TTL and the SOA's negative TTL (RFC
+// 9077).
 func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	if c.soa == nil {
 		return
 	}
-	var nsecs []*dns.NSEC
+	var proofs []dns.RR
 	for _, rr := range c.auth {
-		if n, ok := rr.(*dns.NSEC); ok {
-			nsecs = append(nsecs, n)
+		switch rr.(type) {
+		case *dns.NSEC, *dns.NSEC3:
+			proofs = append(proofs, rr)
 		}
 	}
-	if len(nsecs) == 0 {
+	if len(proofs) == 0 {
 		return
 	}
 	x.mu.Lock()
@@ -80,52 +88,70 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	}
 	z.soa = c.soa
 	z.soaSigs = rrsOf(sigsFor(c.auth, dns.CanonicalName(c.soa.Hdr.Name), dns.TypeSOA))
-	for _, n := range nsecs {
-		ttl := min(n.Hdr.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl)
-		e := nsecEntry{
-			nsec:    n,
-			sigs:    rrsOf(sigsFor(c.auth, dns.CanonicalName(n.Hdr.Name), dns.TypeNSEC)),
-			expires: now.Add(time.Duration(ttl) * time.Second),
+	for _, rr := range proofs {
+		h := rr.Header()
+		owner := dns.CanonicalName(h.Name)
+		e := proofEntry{
+			rr:      rr,
+			sigs:    rrsOf(sigsFor(c.auth, owner, h.Rrtype)),
+			expires: now.Add(time.Duration(min(h.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl)) * time.Second),
 		}
-		z.insert(e)
+		if n3, ok := rr.(*dns.NSEC3); ok {
+			z.insertNSEC3(owner, n3, e)
+		} else {
+			z.insert(e)
+		}
 	}
 }
 
+// insertNSEC3 adds e. Records with other hash parameters than those stored
+// replace them all, since proofs cannot mix parameters.
+func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {
+	params := fmt.Sprintf("%d/%d/%s", n.Hash, n.Iterations, strings.ToLower(n.Salt))
+	if z.nsec3 == nil || z.params != params {
+		z.nsec3, z.params = map[string]proofEntry{}, params
+	}
+	if _, ok := z.nsec3[owner]; !ok && len(z.nsec3) >= maxNSECPerZone {
+		return
+	}
+	z.nsec3[owner] = e
+}
+
 // insert adds e in canonical order, replacing an entry with the same owner.
-func (z *zoneNSEC) insert(e nsecEntry) {
-	owner := e.nsec.Hdr.Name
+func (z *zoneNSEC) insert(e proofEntry) {
+	owner := e.rr.Header().Name
 	i := sort.Search(len(z.entries), func(i int) bool {
-		return dnssec.Compare(z.entries[i].nsec.Hdr.Name, owner) >= 0
+		return dnssec.Compare(z.entries[i].rr.Header().Name, owner) >= 0
 	})
-	if i < len(z.entries) && dnssec.Compare(z.entries[i].nsec.Hdr.Name, owner) == 0 {
+	if i < len(z.entries) && dnssec.Compare(z.entries[i].rr.Header().Name, owner) == 0 {
 		z.entries[i] = e
 		return
 	}
 	if len(z.entries) >= maxNSECPerZone {
 		return
 	}
-	z.entries = append(z.entries, nsecEntry{})
+	z.entries = append(z.entries, proofEntry{})
 	copy(z.entries[i+1:], z.entries[i:])
 	z.entries[i] = e
 }
 
-// span returns the unexpired entry whose owner is name or precedes it most
-// closely; before the first owner, the last entry, whose span wraps.
-func (z *zoneNSEC) span(name string, now time.Time) (nsecEntry, bool) {
+// span returns the unexpired NSEC entry whose owner is name or precedes it
+// most closely; before the first owner, the last entry, whose span wraps.
+func (z *zoneNSEC) span(name string, now time.Time) (proofEntry, bool) {
 	if len(z.entries) == 0 {
-		return nsecEntry{}, false
+		return proofEntry{}, false
 	}
 	i := sort.Search(len(z.entries), func(i int) bool {
-		return dnssec.Compare(z.entries[i].nsec.Hdr.Name, name) > 0
+		return dnssec.Compare(z.entries[i].rr.Header().Name, name) > 0
 	})
 	e := z.entries[(i-1+len(z.entries))%len(z.entries)]
 	if !now.Before(e.expires) {
-		return nsecEntry{}, false
+		return proofEntry{}, false
 	}
 	return e, true
 }
 
-// answer synthesises a negative answer for name and qtype from the NSEC
+// answer synthesises a negative answer for name and qtype from the denial
 // records of the deepest indexed zone above name, when they prove one.
 func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.Budget) (Result, bool) {
 	x.mu.Lock()
@@ -141,23 +167,32 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	if z == nil || z.soa == nil || qtype == dns.TypeDS && name == zone {
 		return Result{}, false
 	}
-	used := map[string]nsecEntry{}
-	e, ok := z.span(name, now)
-	if !ok {
-		return Result{}, false
-	}
-	used[e.nsec.Hdr.Name] = e
-	d := dnssec.Denial{Zone: zone, NSEC: []*dns.NSEC{e.nsec}}
-	rcode := dns.RcodeSuccess
-	sec, _ := d.NoData(name, qtype, b)
-	if sec != dnssec.Secure {
-		// Try NXDOMAIN: the closest encloser's wildcard must be covered
-		// too, by the same span or another cached one.
-		ce := commonAncestorOf(name, e.nsec)
-		if w, ok := z.span("*."+ce, now); ok {
-			used[w.nsec.Hdr.Name] = w
-			d.NSEC = append(d.NSEC, w.nsec)
+	d := &dnssec.Denial{Zone: zone}
+	entries := map[dns.RR]proofEntry{}
+	if len(z.nsec3) > 0 {
+		for _, e := range z.nsec3 {
+			if now.Before(e.expires) {
+				d.NSEC3 = append(d.NSEC3, e.rr.(*dns.NSEC3))
+				entries[e.rr] = e
+			}
 		}
+	} else {
+		e, ok := z.span(name, now)
+		if !ok {
+			return Result{}, false
+		}
+		entries[e.rr] = e
+		d.NSEC = append(d.NSEC, e.nsec())
+		// The closest encloser's wildcard must be covered too, by the
+		// same span or another cached one.
+		ce := commonAncestorOf(name, e.nsec())
+		if w, ok := z.span("*."+ce, now); ok && w.rr != e.rr {
+			entries[w.rr] = w
+			d.NSEC = append(d.NSEC, w.nsec())
+		}
+	}
+	rcode := dns.RcodeSuccess
+	if sec, _ := d.NoData(name, qtype, b); sec != dnssec.Secure {
 		if sec, _ = d.NXDomain(name, b); sec != dnssec.Secure {
 			return Result{}, false
 		}
@@ -167,11 +202,11 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	soa := dns.Copy(z.soa).(*dns.SOA)
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	var proof []dns.RR
-	for _, u := range used {
-		left := uint32(u.expires.Sub(now) / time.Second)
-		ttl = min(ttl, left)
-		proof = append(proof, u.nsec)
-		proof = append(proof, u.sigs...)
+	for _, rr := range d.Used() {
+		e := entries[rr]
+		ttl = min(ttl, uint32(e.expires.Sub(now)/time.Second))
+		proof = append(proof, e.rr)
+		proof = append(proof, e.sigs...)
 	}
 	soa.Hdr.Ttl = ttl
 	proof = append(proof, z.soaSigs...)

@@ -37,6 +37,8 @@ type fakeServer struct {
 type fakeZone struct {
 	origin string
 	rrs    []dns.RR
+	// nsec3 is set when the zone is signed with NSEC3 instead of NSEC.
+	nsec3 bool
 }
 
 func newFakeNet() *fakeNet {
@@ -150,7 +152,11 @@ func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 		}
 		soa := append(z.get(z.origin, dns.TypeSOA), z.sigs(z.origin, dns.TypeSOA)...)
 		if z.exists(cur) && !s.nxdomainFor[cur] {
-			m.Ns = append(soa, z.proof(cur)...)
+			if z.nsec3 {
+				m.Ns = append(soa, z.nsec3Proof(cur, false)...)
+			} else {
+				m.Ns = append(soa, z.proof(cur)...)
+			}
 			return
 		}
 		if w := z.get("*."+parent(cur), qtype); len(w) > 0 {
@@ -159,15 +165,78 @@ func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 				rr.Header().Name = cur
 				m.Answer = append(m.Answer, rr)
 			}
-			m.Ns = z.proof(cur)
+			if z.nsec3 {
+				m.Ns = z.nsec3Proof(cur, true)
+			} else {
+				m.Ns = z.proof(cur)
+			}
 			return
 		}
 		m.Rcode = dns.RcodeNameError
+		if z.nsec3 {
+			m.Ns = append(soa, z.nsec3Proof(cur, true)...)
+			m.Ns = append(m.Ns, z.nsec3Proof("*."+z.closestEncloser(cur), true)...)
+			return
+		}
 		m.Ns = append(soa, z.proof(cur)...)
 		m.Ns = append(m.Ns, z.proof("*."+parent(cur))...)
 		return
 	}
 	m.Rcode = dns.RcodeServerFailure
+}
+
+// closestEncloser returns the deepest existing ancestor of name.
+func (z *fakeZone) closestEncloser(name string) string {
+	for n := parent(name); n != ""; n = parent(n) {
+		if z.exists(n) || n == z.origin {
+			return n
+		}
+	}
+	return z.origin
+}
+
+// nsec3Proof returns, with RRSIGs, the NSEC3 record matching name, or for a
+// name that does not exist (absent set) the closest encloser's matching
+// record and the one covering the next closer name.
+func (z *fakeZone) nsec3Proof(name string, absent bool) []dns.RR {
+	var out []dns.RR
+	add := func(n *dns.NSEC3) {
+		if n != nil {
+			out = append(out, n)
+			out = append(out, z.sigs(n.Hdr.Name, dns.TypeNSEC3)...)
+		}
+	}
+	if !absent {
+		add(z.nsec3For(name, false))
+		return out
+	}
+	ce := z.closestEncloser(name)
+	add(z.nsec3For(ce, false))
+	keep := dns.CountLabel(ce) + 1
+	off, _ := dns.PrevLabel(name, keep)
+	add(z.nsec3For(name[off:], true))
+	return out
+}
+
+// nsec3For returns the NSEC3 record that matches name, or with cover set the
+// one whose span holds its hash.
+func (z *fakeZone) nsec3For(name string, cover bool) *dns.NSEC3 {
+	h := dns.HashName(name, dns.SHA1, 0, "")
+	for _, rr := range z.rrs {
+		n, ok := rr.(*dns.NSEC3)
+		if !ok {
+			continue
+		}
+		owner := strings.ToUpper(strings.SplitN(n.Hdr.Name, ".", 2)[0])
+		next := strings.ToUpper(n.NextDomain)
+		if !cover && owner == h {
+			return n
+		}
+		if cover && (owner < next && owner < h && h < next || owner >= next && (h > owner || h < next)) {
+			return n
+		}
+	}
+	return nil
 }
 
 // sigs returns the RRSIGs over name's RRset of type t.

@@ -34,7 +34,7 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 			name = next
 			continue
 		}
-		if res, ok := r.fromNSEC(req, name, qtype); ok {
+		if res, ok := r.fromNSEC(name, qtype); ok {
 			res.Answer = chain
 			state.add(res.Security, nil)
 			return state.apply(res)
@@ -63,11 +63,13 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 
 // fromNSEC answers from the validated NSEC records of earlier answers
 // (RFC 8198) when they prove that name or qtype does not exist.
-func (r *Resolver) fromNSEC(req *request, name string, qtype uint16) (Result, bool) {
+func (r *Resolver) fromNSEC(name string, qtype uint16) (Result, bool) {
 	if !r.cfg.Validation || !r.cfg.AggressiveNSEC || r.underNegativeAnchor(name) {
 		return Result{}, false
 	}
-	return r.nsec.answer(name, qtype, r.now(), req.budget)
+	// A budget of its own: a failed attempt must not leave the query less
+	// work for validating the servers' answer.
+	return r.nsec.answer(name, qtype, r.now(), dnssec.NewBudget(r.cfg.Limits))
 }
 
 // withSigs returns the answer chain of out followed by its RRSIGs.

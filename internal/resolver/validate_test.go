@@ -474,3 +474,148 @@ func TestRootNSValidatedAfterPriming(t *testing.T) {
 		t.Errorf(". NS after priming: %s %v, want a secure answer", dns.RcodeToString[res.Rcode], res.Security)
 	}
 }
+
+// signZoneNSEC3 signs the zone like signZone, with an NSEC3 chain
+// (iterations 0, empty salt) and, when optOut is set, the opt-out flag.
+func signZoneNSEC3(t *testing.T, n *fakeNet, addr, origin string, k zoneKey, optOut bool) {
+	t.Helper()
+	signZone(t, n, addr, origin, k)
+	var z *fakeZone
+	for _, cand := range n.server(addr).zones {
+		if cand.origin == origin {
+			z = cand
+		}
+	}
+	// Replace the NSEC chain and its signatures by an NSEC3 chain.
+	type hashed struct {
+		hash  string
+		types []uint16
+	}
+	var kept []dns.RR
+	var list []hashed
+	names := map[string]bool{}
+	for _, rr := range z.rrs {
+		if nsec, ok := rr.(*dns.NSEC); ok {
+			types := []uint16{}
+			for _, typ := range nsec.TypeBitMap {
+				if typ != dns.TypeNSEC {
+					types = append(types, typ)
+				}
+			}
+			list = append(list, hashed{dns.HashName(nsec.Hdr.Name, dns.SHA1, 0, ""), types})
+			names[nsec.Hdr.Name] = true
+			continue
+		}
+		if s, ok := rr.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeNSEC {
+			continue
+		}
+		kept = append(kept, rr)
+	}
+	// Empty non-terminals get NSEC3 records too (RFC 5155 section 7.1).
+	for name := range names {
+		for p := parent(name); p != "" && dns.IsSubDomain(origin, p) && p != origin; p = parent(p) {
+			if !names[p] {
+				names[p] = true
+				list = append(list, hashed{dns.HashName(p, dns.SHA1, 0, ""), nil})
+			}
+		}
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].hash < list[j].hash })
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, h := range list {
+		rec := &dns.NSEC3{
+			Hdr:  dns.RR_Header{Name: strings.ToLower(h.hash) + "." + origin, Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+			Hash: dns.SHA1, NextDomain: list[(i+1)%len(list)].hash, HashLength: 20, TypeBitMap: h.types,
+		}
+		if optOut {
+			rec.Flags = 1
+		}
+		sig := &dns.RRSIG{
+			Hdr:       dns.RR_Header{Name: rec.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
+			KeyTag:    k.key.KeyTag(), SignerName: origin, Algorithm: k.key.Algorithm,
+			Inception: uint32(start.Add(-90 * 24 * time.Hour).Unix()), Expiration: uint32(start.Add(90 * 24 * time.Hour).Unix()),
+		}
+		if err := sig.Sign(k.priv, []dns.RR{rec}); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, rec, sig)
+	}
+	z.rrs = kept
+	z.nsec3 = true
+}
+
+func TestAggressiveNSEC3(t *testing.T) {
+	for _, optOut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("opt-out %v", optOut), func(t *testing.T) {
+			rootKey, zoneKeyA := newZoneKey(t, "."), newZoneKey(t, "hashed.")
+			n := newFakeNet()
+			n.serve(t, "10.0.0.1", ".", `
+. SOA a.root.test. admin.test. 1 3600 600 86400 300
+. NS a.root.test.
+a.root.test. A 10.0.0.1
+hashed. NS ns.hashed.
+ns.hashed. A 10.0.0.5
+`+zoneKeyA.ds())
+			n.serve(t, "10.0.0.5", "hashed.", `
+hashed. SOA ns.hashed. admin.hashed. 1 3600 600 86400 300
+hashed. NS ns.hashed.
+ns.hashed. A 10.0.0.5
+www.hashed. A 192.0.2.50
+b.c.hashed. A 192.0.2.51
+`)
+			signZoneNSEC3(t, n, "10.0.0.5", "hashed.", zoneKeyA, optOut)
+			signZone(t, n, "10.0.0.1", ".", rootKey)
+			r, _ := testResolver(t, n, validating([]dns.RR{rootKey.key.ToDS(dns.SHA256)}))
+
+			first := r.Resolve(context.Background(), "www.hashed.", dns.TypeAAAA)
+			want := dnssec.Secure
+			if first.Rcode != dns.RcodeSuccess || first.Security != want {
+				t.Fatalf("www.hashed. AAAA: %s %v (%+v), want a secure NODATA", dns.RcodeToString[first.Rcode], first.Security, first.EDE)
+			}
+			nx := r.Resolve(context.Background(), "nope.hashed.", dns.TypeA)
+			if optOut {
+				want = dnssec.Insecure
+			}
+			if nx.Rcode != dns.RcodeNameError || nx.Security != want {
+				t.Fatalf("nope.hashed.: %s %v (%+v), want NXDOMAIN %v", dns.RcodeToString[nx.Rcode], nx.Security, nx.EDE, want)
+			}
+
+			// The NODATA proof matched www.hashed., so TXT needs no query.
+			sent := n.count("10.0.0.5")
+			res := r.Resolve(context.Background(), "www.hashed.", dns.TypeTXT)
+			if res.Rcode != dns.RcodeSuccess || res.Security != dnssec.Secure || len(res.Answer) != 0 {
+				t.Errorf("www.hashed. TXT: %s %v, want a secure NODATA", dns.RcodeToString[res.Rcode], res.Security)
+			}
+			if got := n.count("10.0.0.5"); got != sent {
+				t.Errorf("www.hashed. TXT sent %d queries, want 0 (answered from NSEC3)", got-sent)
+			}
+			if !hasType(res.Authority, dns.TypeNSEC3) {
+				t.Errorf("synthesised NODATA has no NSEC3 in %v", res.Authority)
+			}
+
+			// Names whose hash falls in a learned span are NXDOMAIN at
+			// once, unless the span is opt-out.
+			synthesised := 0
+			for i := range 40 {
+				sent := n.count("10.0.0.5")
+				res := r.Resolve(context.Background(), fmt.Sprintf("n%d.hashed.", i), dns.TypeA)
+				if res.Rcode != dns.RcodeNameError {
+					t.Fatalf("n%d.hashed.: %s, want NXDOMAIN", i, dns.RcodeToString[res.Rcode])
+				}
+				if n.count("10.0.0.5") == sent {
+					synthesised++
+					if res.Security != dnssec.Secure {
+						t.Errorf("synthesised NXDOMAIN for n%d.hashed.: %v, want secure", i, res.Security)
+					}
+				}
+			}
+			if optOut && synthesised > 0 {
+				t.Errorf("%d NXDOMAIN answers synthesised from opt-out spans, want 0", synthesised)
+			}
+			if !optOut && synthesised == 0 {
+				t.Error("no NXDOMAIN synthesised from 40 names, want some")
+			}
+			t.Logf("%d of 40 NXDOMAIN answers synthesised", synthesised)
+		})
+	}
+}
