@@ -531,8 +531,8 @@ func signZoneNSEC3(t *testing.T, n *fakeNet, addr, origin string, k zoneKey, opt
 			rec.Flags = 1
 		}
 		sig := &dns.RRSIG{
-			Hdr:       dns.RR_Header{Name: rec.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
-			KeyTag:    k.key.KeyTag(), SignerName: origin, Algorithm: k.key.Algorithm,
+			Hdr:    dns.RR_Header{Name: rec.Hdr.Name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 300},
+			KeyTag: k.key.KeyTag(), SignerName: origin, Algorithm: k.key.Algorithm,
 			Inception: uint32(start.Add(-90 * 24 * time.Hour).Unix()), Expiration: uint32(start.Add(90 * 24 * time.Hour).Unix()),
 		}
 		if err := sig.Sign(k.priv, []dns.RR{rec}); err != nil {
