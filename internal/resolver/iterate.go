@@ -178,13 +178,18 @@ func (r *Resolver) sigTTLCap(sigs []*dns.RRSIG, maxTTL uint32) uint32 {
 	return maxTTL
 }
 
-// logBogus logs why an outcome failed validation.
+// logBogus logs why an outcome failed validation, at most bogusLogLimit
+// lines a second; each line counts the ones suppressed before it.
 func (r *Resolver) logBogus(c outcome, name string, qtype uint16) {
 	if c.sec != dnssec.Bogus || c.secErr == nil {
 		return
 	}
+	ok, suppressed := r.bogusLog.allow(time.Now())
+	if !ok {
+		return
+	}
 	r.log.Info("validation failed", "qname", name, "qtype", dns.Type(qtype).String(),
-		"ede", c.secErr.EDE, "reason", c.secErr.Text)
+		"ede", c.secErr.EDE, "reason", c.secErr.Text, "suppressed_before", suppressed)
 }
 
 func rrsOf(sigs []*dns.RRSIG) []dns.RR {

@@ -127,7 +127,12 @@ type Resolver struct {
 	anchors atomic.Pointer[anchorSet]
 	ntas    negativeAnchors
 	nsec    nsecIndex
+	// bogusLog limits the lines logged for bogus answers.
+	bogusLog logLimiter
 }
+
+// bogusLogLimit is the most "validation failed" lines logged per second.
+const bogusLogLimit = 20
 
 // New returns a Resolver that stores into c and queries through ex. now may
 // be nil for time.Now.
@@ -137,8 +142,9 @@ func New(cfg Config, c *cache.Cache, ex exchange.Exchanger, log *slog.Logger, no
 	}
 	r := &Resolver{
 		cfg: cfg, cache: c, ex: ex, now: now,
-		log:   log.With("component", "resolver"),
-		infra: newInfra(cfg.ServerHoldDown, now),
+		log:      log.With("component", "resolver"),
+		infra:    newInfra(cfg.ServerHoldDown, now),
+		bogusLog: logLimiter{limit: bogusLogLimit},
 	}
 	r.SetTrustAnchors(cfg.Anchors)
 	for _, n := range cfg.NegativeTrustAnchors {
