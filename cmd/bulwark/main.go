@@ -269,6 +269,28 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	return n, nil
 }
 
+// watchClockFile logs when the clock file becomes unreadable or malformed,
+// and when it is good again; the clock keeps its last good time meanwhile.
+// It runs for the life of the process, which ends with the server.
+func watchClockFile(fc *clock.FileClock, log *slog.Logger) {
+	last := ""
+	for range time.Tick(time.Second) {
+		fc.Now() // makes the clock check the file
+		msg := ""
+		if err := fc.Err(); err != nil {
+			msg = err.Error()
+		}
+		switch {
+		case msg == last:
+		case msg != "":
+			log.Warn("testing: cannot read the clock file; keeping the last good time", "file", fc.Path(), "error", msg)
+		default:
+			log.Info("testing: the clock file is readable again", "file", fc.Path())
+		}
+		last = msg
+	}
+}
+
 // clocks returns the clock of the cache, resolver and pipeline, and the
 // time signatures are checked against; nil means the system clock. Only the
 // testing section changes them.
@@ -280,6 +302,9 @@ func clocks(t config.Testing, log *slog.Logger) (now, validationTime func() time
 			return nil, nil, fmt.Errorf("testing.clock_file: %w", err)
 		}
 		log.Warn("testing: the clock follows a file", "file", t.ClockFile, "now", clk.Now().UTC().Format(time.RFC3339))
+		if fc, ok := clk.(*clock.FileClock); ok {
+			go watchClockFile(fc, log)
+		}
 		return clk.Now, clk.Now, nil
 	case t.FixedValidationTime != "":
 		at, err := time.Parse(time.RFC3339, t.FixedValidationTime)
