@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo test unit-test deps vet clean
+.PHONY: all build run demo test unit-test fuzz deps vet clean
 
 all: build
 
@@ -35,6 +35,11 @@ test: deps build
 	$(GO) vet ./...
 	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
 	$(GO) test -race -count=1 -p 1 -timeout 30m ./test/oracle/ ./test/integration/
+
+# fuzz runs every fuzz target for FUZZTIME each.
+FUZZTIME ?= 10s
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
 
 unit-test:
 	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
