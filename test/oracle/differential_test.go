@@ -25,7 +25,8 @@ var differentialTypes = []uint16{
 }
 
 // TestBulwarkMatchesUnbound sends the same questions to Bulwark and Unbound
-// on one lab and compares the rcodes and answer sections, TTLs aside. The
+// on one lab and compares the rcodes, AD bits and answer sections, TTLs
+// aside. Both validate with the lab's trust anchor. The
 // questions are a fixed sample of the lab's popular names, names below them
 // that do not exist and their parents, each with several types.
 func TestBulwarkMatchesUnbound(t *testing.T) {
@@ -38,7 +39,7 @@ func TestBulwarkMatchesUnbound(t *testing.T) {
 	}
 
 	var mu sync.Mutex
-	diffs := 0
+	diffs, secure := 0, 0
 	var wg sync.WaitGroup
 	jobs := make(chan dns.Question)
 	for range workers {
@@ -47,6 +48,11 @@ func TestBulwarkMatchesUnbound(t *testing.T) {
 			defer wg.Done()
 			for q := range jobs {
 				got, want := summary(q, bulwarkAddr), summary(q, unboundAddr)
+				if strings.Contains(got, " ad ") {
+					mu.Lock()
+					secure++
+					mu.Unlock()
+				}
 				if got != want {
 					mu.Lock()
 					diffs++
@@ -61,7 +67,10 @@ func TestBulwarkMatchesUnbound(t *testing.T) {
 	}
 	close(jobs)
 	wg.Wait()
-	t.Logf("compared %d questions, %d differences", len(questions), diffs)
+	t.Logf("compared %d questions, %d differences, %d secure answers", len(questions), diffs, secure)
+	if secure == 0 {
+		t.Error("no answer had the AD bit: the comparison says nothing about validation")
+	}
 }
 
 // differentialQuestions picks the questions from the lab's query list with a
@@ -106,12 +115,14 @@ func differentialQuestions(path string) ([]dns.Question, error) {
 	return qs, nil
 }
 
-// summary asks server q and returns the rcode and the sorted answer section
-// without TTLs, in lower case, or the error.
+// summary asks server q with the AD bit set and returns the rcode, the AD
+// bit and the sorted answer section without TTLs, in lower case, or the
+// error.
 func summary(q dns.Question, server string) string {
 	msg := new(dns.Msg)
 	msg.Question = []dns.Question{q}
 	msg.RecursionDesired = true
+	msg.AuthenticatedData = true
 	msg.SetEdns0(4096, false)
 	client := &dns.Client{Net: "udp", Timeout: queryTimeout}
 	resp, _, err := client.Exchange(msg, server)
@@ -129,7 +140,11 @@ func summary(q dns.Question, server string) string {
 		records = append(records, strings.ToLower(rr.String()))
 	}
 	slices.Sort(records)
-	return dns.RcodeToString[resp.Rcode] + " [" + strings.Join(records, "; ") + "]"
+	ad := ""
+	if resp.AuthenticatedData {
+		ad = " ad"
+	}
+	return dns.RcodeToString[resp.Rcode] + ad + " [" + strings.Join(records, "; ") + "]"
 }
 
 // startBulwark builds Bulwark, runs it on the lab config and stops it when
