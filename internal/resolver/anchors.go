@@ -139,3 +139,34 @@ func (r *Resolver) underNegativeAnchor(zone string) bool {
 	}
 	return found
 }
+
+// maxInsecureDelegations bounds the delegations remembered as unsigned.
+const maxInsecureDelegations = 100000
+
+// delegationSet holds the zones proven unsigned by the NSEC or NSEC3
+// records of a referral, until the records' TTL ends. It is safe for
+// concurrent use.
+type delegationSet struct {
+	mu    sync.Mutex
+	zones map[string]time.Time
+}
+
+func (s *delegationSet) add(zone string, expires time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.zones == nil || len(s.zones) >= maxInsecureDelegations {
+		s.zones = map[string]time.Time{}
+	}
+	s.zones[zone] = expires
+}
+
+func (s *delegationSet) has(zone string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	exp, ok := s.zones[zone]
+	if ok && !now.Before(exp) {
+		delete(s.zones, zone)
+		return false
+	}
+	return ok
+}

@@ -52,6 +52,8 @@ type outcome struct {
 	// wildcard is set when an answer RRset was expanded from a wildcard,
 	// so that auth holds its proof.
 	wildcard bool
+	// ds is the DS RRset of a referral's child, from the authority section.
+	ds []dns.RR
 }
 
 func failed(code uint16, text string) outcome {
@@ -69,6 +71,10 @@ func classify(resp *dns.Msg, zone, qname string, qtype uint16) outcome {
 	case kindAnswer, kindCNAME, kindNXDomain, kindNoData:
 		out.sigs = dnssecRecords(resp.Answer, zone)
 		out.auth = dnssecRecords(resp.Ns, zone)
+	case kindReferral:
+		// The parent's DS RRset or its proof that there is none.
+		out.auth = dnssecRecords(resp.Ns, zone)
+		out.ds = find(resp.Ns, out.zone, dns.TypeDS)
 	}
 	return out
 }

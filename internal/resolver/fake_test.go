@@ -32,6 +32,8 @@ type fakeServer struct {
 	silent bool
 	// nxdomainFor answers NXDOMAIN for these names instead of NODATA.
 	nxdomainFor map[string]bool
+	// plainReferrals leaves DS records and their proofs out of referrals.
+	plainReferrals bool
 }
 
 type fakeZone struct {
@@ -124,6 +126,17 @@ func (s *fakeServer) answer(m *dns.Msg, qname string, qtype uint16) {
 	for cur, steps := qname, 0; steps < 8; steps++ {
 		if cut := z.cutAbove(cur); cut != "" && !(cut == cur && qtype == dns.TypeDS) {
 			m.Ns = append(m.Ns, z.get(cut, dns.TypeNS)...)
+			if !s.plainReferrals {
+				// A signed parent adds the DS RRset or proves its absence
+				// (RFC 4035 section 3.1.4).
+				if ds := z.get(cut, dns.TypeDS); len(ds) > 0 {
+					m.Ns = append(append(m.Ns, ds...), z.sigs(cut, dns.TypeDS)...)
+				} else if z.nsec3 {
+					m.Ns = append(m.Ns, z.nsec3Proof(cut, false)...)
+				} else if len(z.get(cut, dns.TypeNSEC)) > 0 {
+					m.Ns = append(m.Ns, z.proof(cut)...)
+				}
+			}
 			for _, ns := range z.get(cut, dns.TypeNS) {
 				m.Extra = append(m.Extra, z.get(ns.(*dns.NS).Ns, dns.TypeA)...)
 				m.Extra = append(m.Extra, z.get(ns.(*dns.NS).Ns, dns.TypeAAAA)...)

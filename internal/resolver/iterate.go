@@ -43,6 +43,7 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 				return failed(EDEOther, fmt.Sprintf("more than %d referrals for %s", r.cfg.MaxReferrals, name))
 			}
 			r.storeReferral(c)
+			r.learnDelegation(req, zone, c)
 			zone, nsset, extra = c.zone, c.ns, 1
 			continue
 		}

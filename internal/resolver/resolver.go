@@ -127,6 +127,8 @@ type Resolver struct {
 	anchors atomic.Pointer[anchorSet]
 	ntas    negativeAnchors
 	nsec    nsecIndex
+	// insecureDelegations are children proven unsigned by referrals.
+	insecureDelegations delegationSet
 	// bogusLog limits the lines logged for bogus answers.
 	bogusLog logLimiter
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
@@ -229,6 +230,49 @@ func hasRR(rrs []dns.RR, t uint16) bool {
 	return false
 }
 
+// learnDelegation validates the DS RRset, or the proof that there is
+// none, that a referral from parent carried for its child, so that the
+// chain of trust needs no DS query of its own. Anything that does not
+// validate is ignored: the DS query is then sent as usual.
+func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
+	child := c.zone
+	if !r.cfg.Validation || len(c.ds) == 0 && len(c.auth) == 0 || r.underNegativeAnchor(child) {
+		return
+	}
+	if s, ok := r.cache.Set(child, dns.TypeDS); ok && s.Rank >= cache.RankAnswer {
+		return
+	}
+	if r.insecureDelegations.has(child, r.now()) {
+		return
+	}
+	keys, sec, _ := r.keysFor(req, parent)
+	if sec != dnssec.Secure {
+		return
+	}
+	if len(c.ds) > 0 {
+		sigs := sigsFor(c.auth, child, dns.TypeDS)
+		if _, err := dnssec.VerifyRRset(c.ds, sigs, keys, r.validationTime(), req.budget); err != nil {
+			return
+		}
+		s := cache.Set{RRs: c.ds, Sigs: rrsOf(sigs), Rank: cache.RankAnswer, Security: dnssec.Secure}
+		r.cache.StoreSet(s, r.sigTTLCap(sigs, 0))
+		return
+	}
+	d := r.denialIn(req, parent, c.auth, keys)
+	if d.err != nil {
+		return
+	}
+	sec, err := d.NoData(child, dns.TypeDS, req.budget)
+	optOut := sec == dnssec.Insecure && err == nil
+	if optOut || sec == dnssec.Secure && delegationProven(c.auth, child, r.cfg.Limits.MaxNSEC3Iterations) {
+		ttl := uint32(3600)
+		for _, rr := range c.auth {
+			ttl = min(ttl, rr.Header().Ttl)
+		}
+		r.insecureDelegations.add(child, r.now().Add(time.Duration(ttl)*time.Second))
+	}
+}
+
 // validateSOA checks the SOA of a negative answer, when there is one.
 func (r *Resolver) validateSOA(req *request, zone string, c *outcome, keys []*dns.DNSKEY) (dnssec.Security, *dnssec.Error) {
 	if c.soa == nil {
@@ -283,6 +327,9 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 		return r.usableTrust(t)
 	}
 	if !anchors.above(zone) {
+		return dnssec.Trust{}, dnssec.Insecure, nil
+	}
+	if r.insecureDelegations.has(zone, r.now()) {
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
 	key := "ds:" + zone

@@ -619,3 +619,35 @@ b.c.hashed. A 192.0.2.51
 		})
 	}
 }
+
+func TestReferralDSSavesQueries(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		t.Run(fmt.Sprintf("plain referrals %v", plain), func(t *testing.T) {
+			n, anchors := signedNet(t)
+			for _, srv := range n.servers {
+				srv.plainReferrals = plain
+			}
+			r, _ := testResolver(t, n, validating(anchors))
+			for _, name := range []string{"www.example.", "www.insecure.example."} {
+				r.Resolve(context.Background(), name, dns.TypeA)
+			}
+			ds := 0
+			for _, q := range n.queries {
+				if strings.HasSuffix(q, " DS") {
+					ds++
+				}
+			}
+			if plain && ds != 2 {
+				t.Errorf("%d DS queries with plain referrals, want 2 (example. and insecure.example.)", ds)
+			}
+			if !plain && ds != 0 {
+				t.Errorf("%d DS queries, want 0: the referrals carried the DS RRset or its absence", ds)
+			}
+			for name, want := range map[string]dnssec.Security{"www.example.": dnssec.Secure, "www.insecure.example.": dnssec.Insecure} {
+				if got := r.Resolve(context.Background(), name, dns.TypeA).Security; got != want {
+					t.Errorf("%s: %v, want %v", name, got, want)
+				}
+			}
+		})
+	}
+}
