@@ -3,8 +3,8 @@
 #
 # Usage: scripts/fuzz.sh [DURATION]   (default 10s, a Go duration)
 # go test saves a failing input under the package's testdata/fuzz directory
-# and prints its path; the script then exits non-zero after the other
-# targets have run.
+# and prints its path. The script runs the other targets, then exits
+# non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-10s}"

@@ -13,9 +13,9 @@ import (
 )
 
 // Aggressive use of the DNSSEC-validated cache (RFC 8198): the NSEC and
-// NSEC3 records of secure negative answers are kept per zone, and a later
-// query for a name they prove absent is answered NXDOMAIN or NODATA without
-// asking the zone's servers. This stops random-subdomain floods against
+// NSEC3 records of secure negative answers are kept per zone. A later query
+// for a name they prove absent is answered NXDOMAIN or NODATA without
+// querying the zone's servers. This stops random-subdomain floods against
 // signed zones at the resolver. NSEC3 opt-out spans prove nothing here, as
 // they may hide unsigned delegations.
 

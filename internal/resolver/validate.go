@@ -11,9 +11,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// This file builds the chain of trust (RFC 4035 section 5): the DS RRset of
+// This file builds the chain of trust (RFC 4035 section 5). The DS RRset of
 // a zone comes from its parent and is validated with the parent's keys, down
-// from a trust anchor; the zone's DNSKEY RRset must match it; the zone's
+// from a trust anchor. The zone's DNSKEY RRset must match it, and the zone's
 // other data must be signed by those keys. Every step goes through resolve,
 // so DS and DNSKEY RRsets are cached with their validation state like any
 // other data.
@@ -144,9 +144,9 @@ func deeperSigner(sigs []*dns.RRSIG, zone, owner string) (string, bool) {
 const maxCutSearch = 6
 
 // insecureCutBetween looks for a zone cut with a proven absent DS RRset
-// between zone (exclusive) and owner (inclusive), asking for the DS RRset of
-// each name in turn from the top, as an unsigned RRset from the servers of
-// a signed zone may come from an unsigned child that they serve too.
+// between zone (exclusive) and owner (inclusive), querying the DS RRset of
+// each name in turn from the top. An unsigned RRset from the servers of a
+// signed zone may come from an unsigned child that they serve too.
 func (r *Resolver) insecureCutBetween(req *request, zone, owner string) (string, bool) {
 	for i := 0; i < maxCutSearch && owner != zone; i++ {
 		n := childToward(zone, owner)
@@ -245,10 +245,12 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 	if r.insecureDelegations.has(child, r.now()) {
 		return
 	}
+
 	keys, sec, _ := r.keysFor(req, parent)
 	if sec != dnssec.Secure {
 		return
 	}
+
 	if len(c.ds) > 0 {
 		sigs := sigsFor(c.auth, child, dns.TypeDS)
 		if _, err := dnssec.VerifyRRset(c.ds, sigs, keys, r.validationTime(), req.budget); err != nil {
@@ -258,6 +260,7 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 		r.cache.StoreSet(s, r.sigTTLCap(sigs, 0))
 		return
 	}
+
 	d := r.denialIn(req, parent, c.auth, keys)
 	if d.err != nil {
 		return
@@ -374,8 +377,8 @@ func (r *Resolver) usableTrust(t dnssec.Trust) (dnssec.Trust, dnssec.Security, *
 	return t, dnssec.Secure, nil
 }
 
-// keysFor returns the validated DNSKEYs of zone, or the state that stands
-// in for them: Insecure below an insecure delegation, Bogus when the chain
+// keysFor returns the validated DNSKEYs of zone, or the state that replaces
+// them: Insecure below an insecure delegation, Bogus when the chain
 // of trust is broken.
 func (r *Resolver) keysFor(req *request, zone string) ([]*dns.DNSKEY, dnssec.Security, *dnssec.Error) {
 	if _, sec, err := r.trustFor(req, zone); sec != dnssec.Secure {
