@@ -27,6 +27,8 @@ var (
 	binary   string
 	resolver string // address of the resolver under test
 	port     int
+	// bulwarkPID is the process of the resolver under test.
+	bulwarkPID int
 	// defaultErr is the outcome of starting the embedded default config,
 	// checked before the lab resolver takes port 5300.
 	defaultErr error
@@ -62,6 +64,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	bulwarkPID = proc.Process.Pid
 	code := m.Run()
 	if err := labkit.StopProcess(proc); err != nil {
 		fmt.Fprintf(os.Stderr, "bulwark did not stop cleanly: %v\n", err)
