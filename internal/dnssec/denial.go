@@ -133,6 +133,16 @@ func (d *Denial) Wildcard(owner string, labels int, b *Budget) (Security, *Error
 // checkNoDataBitmap checks the type bitmap of a record matching name in a
 // NODATA proof for qtype.
 func checkNoDataBitmap(bitmap []uint16, name string, qtype uint16) *Error {
+	if qtype == dns.TypeANY {
+		// A name with any record has data for ANY: only a name without
+		// records, whose bitmap lists no more than the proof's own types,
+		// has none.
+		for _, t := range bitmap {
+			if t != dns.TypeNSEC && t != dns.TypeNSEC3 && t != dns.TypeRRSIG {
+				return newError(EDEBogus, "the proof for %s lists type %s, so ANY has data", name, dns.Type(t))
+			}
+		}
+	}
 	if hasType(bitmap, qtype) {
 		return newError(EDEBogus, "the proof for %s lists the type %s it should deny", name, dns.Type(qtype))
 	}

@@ -164,7 +164,9 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 			break
 		}
 	}
-	if z == nil || z.soa == nil || qtype == dns.TypeDS && name == zone {
+	if z == nil || z.soa == nil || qtype == dns.TypeDS && name == zone || qtype == dns.TypeANY {
+		// ANY is left to the servers: a proof that some types are absent
+		// does not replace their answer (RFC 8482).
 		return Result{}, false
 	}
 	d := &dnssec.Denial{Zone: zone}

@@ -29,7 +29,9 @@ func (r *Resolver) validationTime() time.Time {
 // validate sets the validation state of c, the final outcome of asking the
 // servers of zone for qname and qtype.
 func (r *Resolver) validate(req *request, zone string, c *outcome, qname string, qtype uint16) {
-	if !r.cfg.Validation {
+	if !r.cfg.Validation || qtype == dns.TypeRRSIG {
+		// RRSIG records are not signed themselves, so an answer of them
+		// stays indeterminate and never gets AD.
 		return
 	}
 	switch c.kind {

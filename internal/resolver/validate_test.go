@@ -214,6 +214,7 @@ func TestValidationStates(t *testing.T) {
 		{"www.insecure.example.", dns.TypeA, dns.RcodeSuccess, dnssec.Insecure, 0},
 		{"www.broken.", dns.TypeA, dns.RcodeSuccess, dnssec.Bogus, dnssec.EDEBogus},
 		{"nope.", dns.TypeA, dns.RcodeNameError, dnssec.Secure, 0},
+		{"www.example.", dns.TypeRRSIG, dns.RcodeSuccess, dnssec.Indeterminate, 0},
 	} {
 		t.Run(tt.name+dns.Type(tt.qtype).String(), func(t *testing.T) {
 			res := r.Resolve(context.Background(), tt.name, tt.qtype)
@@ -291,6 +292,13 @@ func TestAggressiveNSEC(t *testing.T) {
 	}
 	if got := n.count("10.0.0.2"); got != sent {
 		t.Errorf("d2.example sent %d queries to example's server, want 0 (answered from NSEC)", got-sent)
+	}
+
+	// A NODATA proof for one type says nothing about ANY.
+	r.Resolve(context.Background(), "www.example.", dns.TypeTXT)
+	anyRes := r.Resolve(context.Background(), "www.example.", dns.TypeANY)
+	if !hasType(anyRes.Answer, dns.TypeA) {
+		t.Errorf("www.example. ANY after a TXT NODATA: answer %v, want the A record", anyRes.Answer)
 	}
 
 	off, _ := testResolver(t, n, func(c *Config) { validating(anchors)(c); c.AggressiveNSEC = false })
