@@ -264,7 +264,7 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	}
 	if cfg.Admin.Listen != "" {
 		// Negative trust anchors expire by the validation time.
-		n.admin = admin.New(res, c, log, validationTime)
+		n.admin = admin.New(res, res, log, validationTime)
 	}
 	return n, nil
 }

@@ -42,23 +42,26 @@ type Resolver interface {
 	NegativeTrustAnchors() []resolver.NegativeTrustAnchor
 }
 
-// Cache is the part of the cache the API changes.
-type Cache interface {
+// Flusher drops cached data at and below a zone and returns how many
+// entries it removed; the resolver's Flush also drops validated NSEC spans
+// and proven unsigned delegations.
+type Flusher interface {
 	Flush(zone string) int
 }
 
 // Server is the administration API server.
 type Server struct {
 	res   Resolver
-	cache Cache
+	cache Flusher
 	log   *slog.Logger
 	now   func() time.Time
 	http  *http.Server
 	ln    net.Listener
 }
 
-// New returns a Server for res and cache. now may be nil for time.Now.
-func New(res Resolver, cache Cache, log *slog.Logger, now func() time.Time) *Server {
+// New returns a Server for res, whose cached data cache flushes. now may be
+// nil for time.Now.
+func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *Server {
 	if now == nil {
 		now = time.Now
 	}

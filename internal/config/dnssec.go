@@ -10,6 +10,7 @@ import (
 	"bulwark/internal/anchor"
 	"bulwark/internal/autotrust"
 	"bulwark/internal/clock"
+	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
 )
@@ -121,7 +122,7 @@ func (v *validator) trustAnchors() error {
 		path := v.cfg.resolvePath(name)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return v.errorf(key, "cannot read trust anchor file: %w", err)
+			return v.errorf(key, "cannot read trust anchor file: %w: check the path, which is relative to the config file's directory", err)
 		}
 		rrs, err := anchor.Parse(data, now)
 		if err != nil {
@@ -130,6 +131,34 @@ func (v *validator) trustAnchors() error {
 		anchors = append(anchors, rrs...)
 	}
 	d.Anchors = anchor.Dedup(anchors)
+	return v.usableAnchors()
+}
+
+// usableAnchors rejects a zone whose anchors all use algorithms or digest
+// types that the validator does not support: the zone would be treated as
+// unsigned, which turns validation off for it without a word.
+func (v *validator) usableAnchors() error {
+	byZone := map[string]dnssec.Trust{}
+	var zones []string
+	for _, rr := range v.cfg.DNSSEC.Anchors {
+		zone := rr.Header().Name
+		t, seen := byZone[zone]
+		if !seen {
+			zones = append(zones, zone)
+		}
+		switch rr := rr.(type) {
+		case *dns.DS:
+			t.DS = append(t.DS, rr)
+		case *dns.DNSKEY:
+			t.DNSKEYs = append(t.DNSKEYs, rr)
+		}
+		byZone[zone] = t
+	}
+	for _, zone := range zones {
+		if ok, _ := byZone[zone].Usable(); !ok {
+			return v.errorf("dnssec.trust_anchors", "no trust anchor for %s uses a supported algorithm (8, 10, 13, 14, 15 or 16) and, for DS records, digest type (2 or 4): add one, or validation is off for %s", zone, zone)
+		}
+	}
 	return nil
 }
 

@@ -219,6 +219,7 @@ func TestDNSSECErrors(t *testing.T) {
 		{"fixed time and clock file", "testing:\n  enabled: true\n  fixed_validation_time: 2018-01-29T12:00:00Z\n  clock_file: /tmp/clock\n", 4, "both set"},
 		{"bad fixed time", "testing:\n  enabled: true\n  fixed_validation_time: 2018-01-29\n", 3, `invalid time "2018-01-29"`},
 		{"missing clock file", "testing:\n  enabled: true\n  clock_file: /nonexistent/clock\n", 3, "no such file"},
+		{"unsupported anchor only", "dnssec:\n  trust_anchors:\n    - \". IN DS 6410 5 1 461625DFBDB3D330682C8DEEC013F85EC8986700\"\n", 3, "no trust anchor for . uses a supported algorithm"},
 		{"nta without domain", "dnssec:\n  negative_trust_anchors:\n    - expires: 2099-01-01T00:00:00Z\n", 3, "missing domain"},
 		{"nta bad domain", "dnssec:\n  negative_trust_anchors:\n    - domain: a..b\n", 3, `invalid domain name "a..b"`},
 		{"nta twice", "dnssec:\n  negative_trust_anchors:\n    - domain: a.example\n    - domain: A.example.\n", 4, "listed twice"},

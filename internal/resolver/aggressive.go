@@ -104,6 +104,51 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	}
 }
 
+// flush forgets the spans that concern names at and below name: the
+// indexes of zones below it, and in the zones above it the NSEC records
+// owned below it or covering it, and every NSEC3 record, whose hashes do
+// not show which names they cover. It returns how many records it dropped.
+func (x *nsecIndex) flush(name string) int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := 0
+	for zone, z := range x.zones {
+		if dns.IsSubDomain(name, zone) {
+			n += len(z.entries) + len(z.nsec3)
+			delete(x.zones, zone)
+			continue
+		}
+		if !dns.IsSubDomain(zone, name) {
+			continue
+		}
+		n += len(z.nsec3)
+		z.nsec3 = nil
+		kept := z.entries[:0]
+		for _, e := range z.entries {
+			owner := dns.CanonicalName(e.rr.Header().Name)
+			next := dns.CanonicalName(e.nsec().NextDomain)
+			if dns.IsSubDomain(name, owner) || covers(owner, next, name) {
+				n++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		z.entries = kept
+	}
+	return n
+}
+
+// covers reports whether name sorts strictly between owner and next, the
+// span of an NSEC record; the last span of a zone wraps to the apex.
+func covers(owner, next, name string) bool {
+	afterOwner := dnssec.Compare(owner, name) < 0
+	beforeNext := dnssec.Compare(name, next) < 0
+	if dnssec.Compare(owner, next) < 0 {
+		return afterOwner && beforeNext
+	}
+	return afterOwner || beforeNext
+}
+
 // insertNSEC3 adds e. Records with other hash parameters than those stored
 // replace them all, since proofs cannot mix parameters.
 func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {

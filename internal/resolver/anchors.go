@@ -59,6 +59,8 @@ func (s anchorSet) above(zone string) bool {
 type negativeAnchors struct {
 	mu      sync.RWMutex
 	domains map[string]time.Time
+	// timers flush each expiring domain's cached data when it expires.
+	timers map[string]*time.Timer
 }
 
 // NegativeTrustAnchor is a domain at and below which validation is off
@@ -69,24 +71,58 @@ type NegativeTrustAnchor struct {
 }
 
 // AddNegativeTrustAnchor turns validation off at and below domain until
-// expires (never when zero), replacing an entry for the same domain.
+// expires (never when zero), replacing an entry for the same domain. When
+// the entry expires, the data cached for the domain without validation is
+// flushed.
 func (r *Resolver) AddNegativeTrustAnchor(domain string, expires time.Time) {
+	name := dns.CanonicalName(domain)
 	r.ntas.mu.Lock()
 	defer r.ntas.mu.Unlock()
 	if r.ntas.domains == nil {
 		r.ntas.domains = map[string]time.Time{}
+		r.ntas.timers = map[string]*time.Timer{}
 	}
-	r.ntas.domains[dns.CanonicalName(domain)] = expires
+	r.ntas.domains[name] = expires
+	if t := r.ntas.timers[name]; t != nil {
+		t.Stop()
+		delete(r.ntas.timers, name)
+	}
+	if !expires.IsZero() {
+		r.ntas.timers[name] = time.AfterFunc(expires.Sub(r.validationTime()), func() {
+			r.expireNegativeAnchor(name, expires)
+		})
+	}
+}
+
+// expireNegativeAnchor removes the entry for name if it still expires at
+// expires, and flushes what was cached for it without validation.
+func (r *Resolver) expireNegativeAnchor(name string, expires time.Time) {
+	r.ntas.mu.Lock()
+	exp, ok := r.ntas.domains[name]
+	current := ok && exp.Equal(expires)
+	if current {
+		delete(r.ntas.domains, name)
+		delete(r.ntas.timers, name)
+	}
+	r.ntas.mu.Unlock()
+	if current {
+		n := r.Flush(name)
+		r.log.Info("negative trust anchor expired", "domain", name, "cache_entries_flushed", n)
+	}
 }
 
 // RemoveNegativeTrustAnchor turns validation back on for domain and reports
-// whether it had an entry.
+// whether it had an entry. The caller flushes the domain's cached data.
 func (r *Resolver) RemoveNegativeTrustAnchor(domain string) bool {
 	r.ntas.mu.Lock()
 	defer r.ntas.mu.Unlock()
 	name := dns.CanonicalName(domain)
 	_, ok := r.ntas.domains[name]
 	delete(r.ntas.domains, name)
+	if t := r.ntas.timers[name]; t != nil {
+		t.Stop()
+		delete(r.ntas.timers, name)
+	}
 	return ok
 }
 
@@ -127,17 +163,25 @@ func (r *Resolver) underNegativeAnchor(zone string) bool {
 		expired = append(expired, n)
 	}
 	r.ntas.mu.RUnlock()
-	if len(expired) > 0 {
-		r.ntas.mu.Lock()
-		for _, n := range expired {
-			if exp, ok := r.ntas.domains[n]; ok && !exp.IsZero() && !now.Before(exp) {
-				delete(r.ntas.domains, n)
-				r.log.Info("negative trust anchor expired", "domain", n)
-			}
-		}
-		r.ntas.mu.Unlock()
+	for _, n := range expired {
+		// Found before its timer fired, as under a testing clock.
+		r.expireNegativeAnchor(n, r.negativeAnchorExpiry(n))
 	}
 	return found
+}
+
+func (r *Resolver) negativeAnchorExpiry(name string) time.Time {
+	r.ntas.mu.RLock()
+	defer r.ntas.mu.RUnlock()
+	return r.ntas.domains[name]
+}
+
+// Flush removes the data cached at and below zone: RRsets, negative
+// answers, packed responses, validated NSEC and NSEC3 spans, and proven
+// unsigned delegations. It returns how many entries it removed.
+func (r *Resolver) Flush(zone string) int {
+	zone = dns.CanonicalName(zone)
+	return r.cache.Flush(zone) + r.nsec.flush(zone) + r.insecureDelegations.flush(zone)
 }
 
 // maxInsecureDelegations bounds the delegations remembered as unsigned.
@@ -169,4 +213,18 @@ func (s *delegationSet) has(zone string, now time.Time) bool {
 		return false
 	}
 	return ok
+}
+
+// flush forgets the delegations at and below zone and returns how many.
+func (s *delegationSet) flush(zone string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for z := range s.zones {
+		if dns.IsSubDomain(zone, z) {
+			delete(s.zones, z)
+			n++
+		}
+	}
+	return n
 }

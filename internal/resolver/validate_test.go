@@ -659,3 +659,44 @@ func TestReferralDSSavesQueries(t *testing.T) {
 		})
 	}
 }
+
+func TestNegativeTrustAnchorExpiryFlushes(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, c := testResolver(t, n, func(cfg *Config) {
+		validating(anchors)(cfg)
+		// Real time, so that the expiry timer and the check agree.
+		cfg.ValidationTime = time.Now
+	})
+	r.AddNegativeTrustAnchor("broken.", time.Now().Add(200*time.Millisecond))
+	if res := r.Resolve(context.Background(), "www.broken.", dns.TypeA); res.Security != dnssec.Insecure {
+		t.Fatalf("under the negative anchor: %v, want insecure", res.Security)
+	}
+	if _, _, ok := c.RRset("www.broken.", dns.TypeA); !ok {
+		t.Fatal("the unvalidated answer was not cached")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, _, ok := c.RRset("www.broken.", dns.TypeA); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the unvalidated answer is still cached 5s after the anchor expired")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(r.NegativeTrustAnchors()) != 0 {
+		t.Error("expired negative anchor still listed")
+	}
+}
+
+func TestFlushForgetsNSECSpans(t *testing.T) {
+	n, anchors := signedNet(t)
+	r, _ := testResolver(t, n, validating(anchors))
+	r.Resolve(context.Background(), "d1.example.", dns.TypeA)
+	r.Flush("d2.example.")
+	sent := n.count("10.0.0.2")
+	r.Resolve(context.Background(), "d2.example.", dns.TypeA)
+	if n.count("10.0.0.2") == sent {
+		t.Error("d2.example. answered from an NSEC span after a flush of d2.example.")
+	}
+}
