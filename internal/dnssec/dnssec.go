@@ -84,6 +84,9 @@ const (
 type Error struct {
 	EDE  uint16
 	Text string
+	// limit marks a failure caused by a work limit, which is the reason
+	// to report over any signature that failed before it.
+	limit bool
 }
 
 func (e *Error) Error() string { return e.Text }
@@ -125,7 +128,7 @@ var DefaultLimits = Limits{
 }
 
 // errWorkLimit is returned when a Budget is spent.
-var errWorkLimit = &Error{EDE: EDEBogus, Text: "validation work limit reached"}
+var errWorkLimit = &Error{EDE: EDEBogus, Text: "validation work limit reached", limit: true}
 
 // Budget counts the validation work left for one client query. A nil
 // *Budget has no limit. It is not safe for concurrent use.

@@ -189,7 +189,9 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, now time
 				continue
 			}
 			if tried >= b.keyTagCollisions() {
-				reasons.add(newError(EDEBogus, "RRSIG for %s %s: more than %d keys with tag %d", owner, dns.Type(h.Rrtype), tried, sig.KeyTag))
+				e := newError(EDEBogus, "validation work limit reached: more than %d keys with tag %d for the RRSIG over %s %s", tried, sig.KeyTag, owner, dns.Type(h.Rrtype))
+				e.limit = true
+				reasons.add(e)
 				break
 			}
 			tried++
@@ -245,13 +247,20 @@ type failures struct{ errs []*Error }
 
 func (f *failures) add(e *Error) { f.errs = append(f.errs, e) }
 
-// worst returns the reason to report: a signature that does not verify wins
-// over a time window, which wins over an unsupported algorithm.
+// worst returns the reason to report: a work limit wins over a signature
+// that does not verify, which wins over a time window, which wins over an
+// unsupported algorithm.
 func (f *failures) worst() *Error {
 	rank := map[uint16]int{EDEBogus: 4, EDESignatureExpired: 3, EDESignatureNotYetValid: 3, EDEUnsupportedAlgorithm: 1}
+	score := func(e *Error) int {
+		if e.limit {
+			return 5
+		}
+		return rank[e.EDE]
+	}
 	var best *Error
 	for _, e := range f.errs {
-		if best == nil || rank[e.EDE] > rank[best.EDE] {
+		if best == nil || score(e) > score(best) {
 			best = e
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,8 +191,12 @@ func TestKeyTagCollisionsCapped(t *testing.T) {
 	}
 	keys = append(keys, real.key)
 	b := NewBudget(DefaultLimits)
-	if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, keys, testNow, b); err == nil {
+	_, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, keys, testNow, b)
+	if err == nil {
 		t.Fatal("verified through more colliding keys than the limit")
+	}
+	if !strings.Contains(err.Error(), "work limit") {
+		t.Errorf("error %q, want it to name the work limit", err)
 	}
 	if b.Signatures() > DefaultLimits.MaxKeyTagCollisions {
 		t.Errorf("%d verifications, want at most %d", b.Signatures(), DefaultLimits.MaxKeyTagCollisions)
