@@ -105,6 +105,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if source == "" {
 		source = "embedded default"
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
 	fmt.Fprintf(stdout, "config %s is valid\n", source)
 	return 0
 }

@@ -7,6 +7,7 @@
 //	GET    /v1/dnssec/negative-trust-anchors          list the negative trust anchors
 //	POST   /v1/dnssec/negative-trust-anchors          add one: {"domain": "...", "lifetime": "1h"}
 //	DELETE /v1/dnssec/negative-trust-anchors/{domain} remove one
+//	DELETE /v1/dnssec/negative-trust-anchors?domain=. remove one, such as the root
 //	POST   /v1/cache/flush                            {"zone": "..."}: drop cached data at and below zone
 package admin
 
@@ -20,6 +21,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 
 	"bulwark/internal/resolver"
@@ -70,7 +72,11 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("GET /v1/dnssec/negative-trust-anchors", s.listNTAs)
 	mux.HandleFunc("POST /v1/dnssec/negative-trust-anchors", s.addNTA)
 	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
+	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors", s.removeNTA)
 	mux.HandleFunc("POST /v1/cache/flush", s.flush)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
+	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	return s
 }
@@ -99,13 +105,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }
 
-// ntaJSON is a negative trust anchor in requests and responses.
+// ntaJSON is a negative trust anchor in responses.
 type ntaJSON struct {
 	Domain string `json:"domain"`
-	// Lifetime is a Go duration such as "90m"; only in requests.
-	Lifetime string `json:"lifetime,omitempty"`
-	// Expires is an RFC 3339 time.
+	// Expires is an RFC 3339 time, absent for no expiry.
 	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// ntaRequest is a negative trust anchor to add.
+type ntaRequest struct {
+	Domain string `json:"domain"`
+	// Lifetime is a Go duration such as "90m".
+	Lifetime string `json:"lifetime"`
+	// Expires is an RFC 3339 time, parsed here for a clear error.
+	Expires string `json:"expires"`
 }
 
 func (s *Server) listNTAs(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +128,7 @@ func (s *Server) listNTAs(w http.ResponseWriter, r *http.Request) {
 	for _, n := range list {
 		j := ntaJSON{Domain: n.Domain}
 		if !n.Expires.IsZero() {
-			exp := n.Expires.UTC()
+			exp := n.Expires.UTC().Truncate(time.Second)
 			j.Expires = &exp
 		}
 		out = append(out, j)
@@ -124,18 +137,18 @@ func (s *Server) listNTAs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addNTA(w http.ResponseWriter, r *http.Request) {
-	var req ntaJSON
+	var req ntaRequest
 	if !readJSON(w, r, &req) {
 		return
 	}
-	domain, ok := parseDomain(w, req.Domain)
+	domain, ok := parseDomain(w, "domain", req.Domain)
 	if !ok {
 		return
 	}
 	now := s.now()
 	expires := now.Add(DefaultLifetime)
 	switch {
-	case req.Lifetime != "" && req.Expires != nil:
+	case req.Lifetime != "" && req.Expires != "":
 		writeError(w, http.StatusBadRequest, "give lifetime or expires, not both")
 		return
 	case req.Lifetime != "":
@@ -145,8 +158,13 @@ func (s *Server) addNTA(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		expires = now.Add(d)
-	case req.Expires != nil:
-		expires = *req.Expires
+	case req.Expires != "":
+		t, err := time.Parse(time.RFC3339, req.Expires)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid expires %q: give an RFC 3339 time such as \"2030-01-02T15:04:05Z\"", req.Expires))
+			return
+		}
+		expires = t
 		if !expires.After(now) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("expires %s is not in the future", expires.Format(time.RFC3339)))
 			return
@@ -159,12 +177,16 @@ func (s *Server) addNTA(w http.ResponseWriter, r *http.Request) {
 	s.res.AddNegativeTrustAnchor(domain, expires)
 	flushed := s.cache.Flush(domain)
 	s.log.Info("negative trust anchor added", "domain", domain, "expires", expires.UTC().Format(time.RFC3339), "cache_entries_flushed", flushed)
-	exp := expires.UTC()
+	exp := expires.UTC().Truncate(time.Second)
 	writeJSON(w, http.StatusCreated, ntaJSON{Domain: domain, Expires: &exp})
 }
 
 func (s *Server) removeNTA(w http.ResponseWriter, r *http.Request) {
-	domain, ok := parseDomain(w, r.PathValue("domain"))
+	name := r.PathValue("domain")
+	if name == "" {
+		name = r.URL.Query().Get("domain")
+	}
+	domain, ok := parseDomain(w, "domain", name)
 	if !ok {
 		return
 	}
@@ -184,7 +206,7 @@ func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req) {
 		return
 	}
-	zone, ok := parseDomain(w, req.Zone)
+	zone, ok := parseDomain(w, "zone", req.Zone)
 	if !ok {
 		return
 	}
@@ -193,14 +215,15 @@ func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"zone": zone, "entries_removed": n})
 }
 
-// parseDomain checks a domain name from a request and returns it canonical.
-func parseDomain(w http.ResponseWriter, name string) (string, bool) {
+// parseDomain checks the domain name in the request field named field and
+// returns it canonical.
+func parseDomain(w http.ResponseWriter, field, name string) (string, bool) {
 	if name == "" {
-		writeError(w, http.StatusBadRequest, "missing domain: give a domain name such as \"example.com\"")
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing %s: give a domain name such as \"example.com\"", field))
 		return "", false
 	}
-	if _, ok := dns.IsDomainName(name); !ok {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q", name))
+	if _, ok := dns.IsDomainName(name); !ok || strings.ContainsAny(name, " \t\r\n") {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q: use labels of 1 to 63 letters, digits or hyphens, 253 characters in all", name))
 		return "", false
 	}
 	return dns.CanonicalName(name), true
@@ -213,6 +236,10 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "invalid JSON body: more data after the object")
 		return false
 	}
 	return true

@@ -113,6 +113,9 @@ func TestBadRequests(t *testing.T) {
 		{"both", `{"domain": "example.com", "lifetime": "1h", "expires": "2030-01-01T00:00:00Z"}`, "not both"},
 		{"unknown field", `{"domain": "example.com", "ttl": 5}`, "unknown field"},
 		{"not JSON", `domain=example.com`, "invalid JSON body"},
+		{"bad expires", `{"domain": "example.com", "expires": "tomorrow"}`, `invalid expires \"tomorrow\"`},
+		{"space in domain", `{"domain": "a b.example"}`, "invalid domain name"},
+		{"trailing data", `{"domain": "example.com"} {}`, "more data after the object"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body := do(t, s, "POST", "/v1/dnssec/negative-trust-anchors", tt.body)
@@ -137,5 +140,34 @@ func TestFlush(t *testing.T) {
 	}
 	if len(c.flushed) != 1 || c.flushed[0] != "example.org." {
 		t.Errorf("flushed %v, want [example.org.]", c.flushed)
+	}
+}
+
+func TestRemoveRootByQuery(t *testing.T) {
+	s, res, _ := newTestServer()
+	if code, body := do(t, s, "POST", "/v1/dnssec/negative-trust-anchors", `{"domain": "."}`); code != http.StatusCreated {
+		t.Fatalf("add root: %d %s", code, body)
+	}
+	if code, body := do(t, s, "DELETE", "/v1/dnssec/negative-trust-anchors?domain=.", ""); code != http.StatusNoContent {
+		t.Errorf("remove root: %d %s, want 204", code, body)
+	}
+	if len(res.ntas) != 0 {
+		t.Errorf("anchors left: %v", res.ntas)
+	}
+}
+
+func TestUnknownEndpointIsJSON(t *testing.T) {
+	s, _, _ := newTestServer()
+	code, body := do(t, s, "GET", "/v1/nothing", "")
+	if code != http.StatusNotFound || !strings.Contains(body, `"error"`) {
+		t.Errorf("unknown endpoint: %d %s, want 404 with a JSON error", code, body)
+	}
+}
+
+func TestFlushWithoutZone(t *testing.T) {
+	s, _, _ := newTestServer()
+	code, body := do(t, s, "POST", "/v1/cache/flush", `{}`)
+	if code != http.StatusBadRequest || !strings.Contains(body, "missing zone") {
+		t.Errorf("flush without zone: %d %s, want 400 naming the zone field", code, body)
 	}
 }

@@ -80,6 +80,9 @@ func (v *validator) admin() error {
 		return v.errorf("admin.listen", "invalid address %q: write IP:port, such as 127.0.0.1:9154, or remove the key to turn the API off", a.Listen)
 	}
 	a.AddrPort = ap
+	if !ap.Addr().IsLoopback() {
+		v.warnf("admin.listen", "%s is not a loopback address, and the API has no authentication: make sure only operators can reach it", ap)
+	}
 	return nil
 }
 
