@@ -160,3 +160,19 @@ func TestEmptyConfigIsDefault(t *testing.T) {
 		t.Errorf("empty config has %d listeners, want the 2 default ones", len(c.Server.Listen))
 	}
 }
+
+func TestTypeErrorsNameTheKey(t *testing.T) {
+	for _, tt := range []struct {
+		yaml, want string
+	}{
+		{"cache:\n  max_negative_ttl: [1]\n", "where a duration or size is expected"},
+		{"server:\n  listen:\n    - address: 127.0.0.1:53\n      transports: udp\n", "server.listen[0].transports: invalid value: want a list"},
+		{"testing:\n  enabled: maybe\n", "testing.enabled: invalid value: want true or false"},
+		{"resolver:\n  max_referrals: many\n", "resolver.max_referrals: invalid value: want a whole number"},
+	} {
+		_, err := Parse([]byte(tt.yaml), "test.yaml")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want it to contain %q", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -210,7 +210,7 @@ func TestDNSSECErrors(t *testing.T) {
 		{"key tag collisions too many", "dnssec:\n  max_key_tag_collisions: 65\n", 2, "use 1 to 64"},
 		{"signature validations zero", "dnssec:\n  max_signature_validations: 0\n", 2, "use 1 to 1000"},
 		{"nsec3 hashes too many", "dnssec:\n  max_nsec3_hashes: 1001\n", 2, "use 1 to 1000"},
-		{"validation not boolean", "dnssec:\n  validation: maybe\n", 2, "bool"},
+		{"validation not boolean", "dnssec:\n  validation: maybe\n", 2, "dnssec.validation: invalid value: want true or false"},
 		{"unknown dnssec key", "dnssec:\n  validate: true\n", 2, `unknown field "validate"`},
 		{"unknown testing key", "testing:\n  enabled: true\n  fake_time: x\n", 3, `unknown field "fake_time"`},
 		{"fixed time without enabled", "testing:\n  fixed_validation_time: 2018-01-29T12:00:00Z\n", 2, "set testing.enabled: true"},

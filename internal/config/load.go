@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -119,8 +120,21 @@ func decodeError(file string, data []byte, err error) error {
 		var uf *yaml.UnknownFieldError
 		if errors.As(err, &uf) {
 			msg += ": remove it or check its spelling against docs/configuration.md"
+			return &Error{File: file, Line: line, Err: errors.New(msg)}
 		}
-		return &Error{File: file, Line: line, Err: errors.New(msg)}
+		// Type mismatches name Go types; name the key and the YAML type
+		// wanted instead.
+		tree, _ := parser.ParseBytes(data, 0)
+		key := keyAtLine(tree, line)
+		if want := wantedType(msg); want != "" && key != "" {
+			msg = "invalid value: want " + want + " (see docs/configuration.md)"
+		}
+		return &Error{File: file, Line: line, Key: key, Err: errors.New(msg)}
+	}
+	if strings.Contains(err.Error(), "does not implemented Unmarshaler") {
+		// The YAML library gives no position for a list or section where
+		// a duration or size is expected.
+		return &Error{File: file, Err: errors.New("invalid value: a list or section where a duration or size is expected; check the keys against docs/configuration.md")}
 	}
 	var ve *valueError
 	if errors.As(err, &ve) {
@@ -129,6 +143,65 @@ func decodeError(file string, data []byte, err error) error {
 		return &Error{File: file, Line: line, Key: key, Err: err}
 	}
 	return &Error{File: file, Err: err}
+}
+
+// wantedType returns the kind of value that a YAML type error asks for, or
+// "" when msg is not such an error.
+func wantedType(msg string) string {
+	switch {
+	case strings.Contains(msg, "of type bool"):
+		return "true or false"
+	case strings.Contains(msg, "of type int"), strings.Contains(msg, "of type uint"):
+		return "a whole number"
+	case strings.Contains(msg, "sequence is expected"), strings.Contains(msg, "of type []"):
+		return "a list"
+	case strings.Contains(msg, "mapping"), strings.Contains(msg, "of type config."):
+		return "a section of keys"
+	case strings.Contains(msg, "of type string"):
+		return "a string"
+	}
+	return ""
+}
+
+// keyAtLine returns the dotted path, such as dnssec.validation or
+// server.listen[0].address, of the key written on line, or "".
+func keyAtLine(tree *ast.File, line int) string {
+	if tree == nil || line == 0 {
+		return ""
+	}
+	for _, doc := range tree.Docs {
+		if path, ok := findKeyLine(doc.Body, "", line); ok {
+			return path
+		}
+	}
+	return ""
+}
+
+func findKeyLine(n ast.Node, path string, line int) (string, bool) {
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, v := range n.Values {
+			if p, ok := findKeyLine(v, path, line); ok {
+				return p, true
+			}
+		}
+	case *ast.MappingValueNode:
+		key := n.Key.String()
+		if path != "" {
+			key = path + "." + key
+		}
+		if tk := n.Key.GetToken(); tk != nil && tk.Position != nil && tk.Position.Line == line {
+			return key, true
+		}
+		return findKeyLine(n.Value, key, line)
+	case *ast.SequenceNode:
+		for i, v := range n.Values {
+			if p, ok := findKeyLine(v, fmt.Sprintf("%s[%d]", path, i), line); ok {
+				return p, true
+			}
+		}
+	}
+	return "", false
 }
 
 // findValue returns the key and line of the first mapping value whose text
