@@ -40,7 +40,7 @@ func (v *validator) testing() error {
 	t.ClockFile = v.cfg.resolvePath(t.ClockFile)
 	c, err := v.cfg.ValidationClock()
 	if err != nil {
-		return v.errorf("testing.clock_file", "%w", err)
+		return v.errorf("testing.clock_file", "%w: create it with a time such as @2018-02-01 12:00:00 (UTC), or fix the path, which is relative to the config file's directory", err)
 	}
 	v.clock = c
 	return nil
