@@ -1,0 +1,210 @@
+package policy
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Action is what a matching rule does to a query.
+type Action uint8
+
+const (
+	// Allow lets the query through: allowlists and RPZ PASSTHRU.
+	Allow Action = iota + 1
+	// NXDomain answers that the name does not exist.
+	NXDomain
+	// NoData answers that the name has no records of the type asked.
+	NoData
+	// Redirect answers with the block page's addresses.
+	Redirect
+	// Drop sends no response.
+	Drop
+	// TCPOnly answers UDP queries with TC set, so that clients retry over
+	// TCP (RPZ rpz-tcp-only).
+	TCPOnly
+	// LocalData answers with the rule's own records (RPZ local data).
+	LocalData
+)
+
+var actionNames = map[Action]string{
+	Allow: "allow", NXDomain: "nxdomain", NoData: "nodata", Redirect: "redirect",
+	Drop: "drop", TCPOnly: "tcp-only", LocalData: "local-data",
+}
+
+func (a Action) String() string { return actionNames[a] }
+
+// ParseAction returns the action named s, as written in configs.
+func ParseAction(s string) (Action, bool) {
+	for a, name := range actionNames {
+		if name == s {
+			return a, true
+		}
+	}
+	return 0, false
+}
+
+// Categories of lists. Lawful lists hold names blocked by law, such as
+// court orders; the others are threats or content that clients choose to
+// filter.
+const (
+	CategoryMalware  = "malware"
+	CategoryPhishing = "phishing"
+	CategoryBotnet   = "botnet"
+	CategoryAdult    = "adult"
+	CategoryAds      = "ads"
+	CategoryTracking = "tracking"
+	CategoryLawful   = "lawful"
+)
+
+// Categories lists every category.
+var Categories = []string{
+	CategoryMalware, CategoryPhishing, CategoryBotnet, CategoryAdult,
+	CategoryAds, CategoryTracking, CategoryLawful,
+}
+
+// Verdict is the action of one rule, with its records for LocalData.
+type Verdict struct {
+	Action Action
+	Data   []dns.RR
+}
+
+// List is one compiled list with what it does and where it came from.
+type List struct {
+	Name     string
+	Category string
+	// Verdicts is indexed by the verdicts of the rules in Set; verdict 0
+	// is the list's own action.
+	Verdicts []Verdict
+	Set      *Set
+	// Loaded is when the list was compiled; Rules counts its rules.
+	Loaded time.Time
+	Rules  int
+}
+
+// Flavour is a named policy: the lists it applies, allowlists first.
+type Flavour struct {
+	Name  string
+	lists []*List
+}
+
+// NewFlavour returns a flavour that applies lists: every list whose
+// verdict 0 is Allow first, in order, then the others in order. The first
+// list that matches decides (the order of RPZ zones), and an allowlist
+// match stops the search.
+func NewFlavour(name string, lists []*List) *Flavour {
+	f := &Flavour{Name: name}
+	for _, l := range lists {
+		if l.isAllowlist() {
+			f.lists = append(f.lists, l)
+		}
+	}
+	for _, l := range lists {
+		if !l.isAllowlist() {
+			f.lists = append(f.lists, l)
+		}
+	}
+	return f
+}
+
+func (l *List) isAllowlist() bool {
+	return len(l.Verdicts) > 0 && l.Verdicts[0].Action == Allow
+}
+
+// Lists returns the flavour's lists in the order they are checked.
+func (f *Flavour) Lists() []*List { return slices.Clone(f.lists) }
+
+// Empty reports whether the flavour applies no list, so that queries can
+// skip the checks.
+func (f *Flavour) Empty() bool { return f == nil || len(f.lists) == 0 }
+
+// Decision is the outcome of a check that matched.
+type Decision struct {
+	List    *List
+	Verdict Verdict
+	// Trigger is the name or address that matched.
+	Trigger string
+}
+
+// Blocked reports whether the decision blocks the query.
+func (d Decision) Blocked() bool { return d.List != nil && d.Verdict.Action != Allow }
+
+// CheckName checks name against the flavour's lists. ok is false when no
+// list matches.
+func (f *Flavour) CheckName(name string) (d Decision, ok bool) {
+	if f.Empty() {
+		return Decision{}, false
+	}
+	for _, l := range f.lists {
+		if v, matched, hit := l.Set.MatchName(name); hit {
+			return Decision{List: l, Verdict: l.verdict(v), Trigger: matched}, true
+		}
+	}
+	return Decision{}, false
+}
+
+// CheckAddr checks an answer address against the flavour's lists.
+func (f *Flavour) CheckAddr(addr netip.Addr) (d Decision, ok bool) {
+	if f.Empty() {
+		return Decision{}, false
+	}
+	for _, l := range f.lists {
+		if v, matched, hit := l.Set.MatchAddr(addr); hit {
+			return Decision{List: l, Verdict: l.verdict(v), Trigger: matched.String()}, true
+		}
+	}
+	return Decision{}, false
+}
+
+func (l *List) verdict(i uint32) Verdict {
+	if int(i) < len(l.Verdicts) {
+		return l.Verdicts[i]
+	}
+	return l.Verdicts[0]
+}
+
+// Builtin flavours and the categories they block. Lawful lists apply to
+// every flavour, unfiltered included, since the law binds the operator
+// whatever the client chose.
+var Builtin = map[string][]string{
+	"unfiltered":           {CategoryLawful},
+	"protective":           {CategoryLawful, CategoryMalware, CategoryPhishing, CategoryBotnet},
+	"protective-child":     {CategoryLawful, CategoryMalware, CategoryPhishing, CategoryBotnet, CategoryAdult},
+	"protective-ads":       {CategoryLawful, CategoryMalware, CategoryPhishing, CategoryBotnet, CategoryAds, CategoryTracking},
+	"protective-child-ads": {CategoryLawful, CategoryMalware, CategoryPhishing, CategoryBotnet, CategoryAdult, CategoryAds, CategoryTracking},
+}
+
+// Snapshot is one immutable version of every flavour. A new version is
+// built off the query path and swapped in whole.
+type Snapshot struct {
+	// Generation increases with every new snapshot; caches of answers
+	// made under a policy key on it.
+	Generation uint32
+	flavours   []*Flavour
+	index      map[string]uint8
+}
+
+// NewSnapshot returns a snapshot of flavours; at most 255 fit.
+func NewSnapshot(generation uint32, flavours []*Flavour) *Snapshot {
+	s := &Snapshot{Generation: generation, flavours: flavours, index: map[string]uint8{}}
+	for i, f := range flavours {
+		s.index[f.Name] = uint8(i)
+	}
+	return s
+}
+
+// Flavour returns the flavour with id i, or nil.
+func (s *Snapshot) Flavour(i uint8) *Flavour {
+	if s == nil || int(i) >= len(s.flavours) {
+		return nil
+	}
+	return s.flavours[i]
+}
+
+// ID returns the id of the flavour named name.
+func (s *Snapshot) ID(name string) (uint8, bool) {
+	i, ok := s.index[name]
+	return i, ok
+}
