@@ -26,6 +26,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Admin sets the HTTP listener of the administration API.
 	Admin Admin `yaml:"admin"`
+	// Policy holds the blocklists and the flavours that apply them.
+	Policy Policy `yaml:"policy"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 
@@ -75,6 +77,9 @@ type Listener struct {
 	// Transports is the list of protocols served on Address: udp, tcp.
 	// Default: [udp, tcp].
 	Transports []string `yaml:"transports"`
+	// Flavour is the policy applied to clients of this listener: a
+	// built-in flavour or one of policy.flavours. Default: unfiltered.
+	Flavour string `yaml:"flavour"`
 
 	// AddrPort is Address, parsed.
 	AddrPort netip.AddrPort `yaml:"-"`

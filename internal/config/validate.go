@@ -28,7 +28,7 @@ func (v *validator) validate() error {
 	steps := []func() error{
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
-		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin,
+		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.policy,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -1,0 +1,184 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"bulwark/internal/policy"
+
+	"github.com/miekg/dns"
+)
+
+// Policy holds the blocklists and the flavours that apply them.
+type Policy struct {
+	// BlockPage holds the addresses that redirect actions answer with.
+	BlockPage BlockPage `yaml:"block_page"`
+	// Contact is a URI for questions about blocks, such as
+	// mailto:abuse@example.net, sent in the text of blocked answers'
+	// Extended DNS Errors. Default "": none.
+	Contact string `yaml:"contact"`
+	// Organization is the operator's name in that text. Default "": none.
+	Organization string `yaml:"organization"`
+	// Lists are the blocklists and allowlists.
+	Lists []PolicyList `yaml:"lists"`
+	// Flavours define flavours beyond the built-in ones, or replace a
+	// built-in one of the same name.
+	Flavours []Flavour `yaml:"flavours"`
+}
+
+// BlockPage holds the addresses of the block page.
+type BlockPage struct {
+	// IPv4 answers A queries for redirected names. Default "": redirect
+	// lists answer NXDOMAIN for A.
+	IPv4 string `yaml:"ipv4"`
+	// IPv6 answers AAAA queries for redirected names. Default "".
+	IPv6 string `yaml:"ipv6"`
+
+	// Addr4 and Addr6 are IPv4 and IPv6, parsed.
+	Addr4, Addr6 netip.Addr `yaml:"-"`
+}
+
+// PolicyList is one list and how it applies.
+type PolicyList struct {
+	// Name identifies the list in flavours, logs and block answers.
+	// Required.
+	Name string `yaml:"name"`
+	// File is the path of the list, relative to the config file's
+	// directory. Required.
+	File string `yaml:"file"`
+	// Format is hosts, domains, adguard, rpz or csv. Required.
+	Format string `yaml:"format"`
+	// Category is malware, phishing, botnet, adult, ads, tracking or
+	// lawful. Required.
+	Category string `yaml:"category"`
+	// Action is what a match does: nxdomain, nodata, redirect, or allow
+	// for an allowlist. RPZ lists keep the actions of their records and
+	// use this one for plain names. Default: nxdomain.
+	Action string `yaml:"action"`
+}
+
+// Flavour is a named policy.
+type Flavour struct {
+	// Name identifies the flavour in listeners. Required.
+	Name string `yaml:"name"`
+	// Categories are the list categories the flavour applies.
+	Categories []string `yaml:"categories"`
+	// Lists are lists the flavour applies besides those of its
+	// categories, by name.
+	Lists []string `yaml:"lists"`
+}
+
+func (v *validator) policy() error {
+	p := &v.cfg.Policy
+	var err error
+	if p.BlockPage.Addr4, err = parseOptionalAddr(p.BlockPage.IPv4, true); err != nil {
+		return v.errorf("policy.block_page.ipv4", "%v", err)
+	}
+	if p.BlockPage.Addr6, err = parseOptionalAddr(p.BlockPage.IPv6, false); err != nil {
+		return v.errorf("policy.block_page.ipv6", "%v", err)
+	}
+	names := map[string]bool{}
+	for i := range p.Lists {
+		l := &p.Lists[i]
+		key := fmt.Sprintf("policy.lists[%d]", i)
+		if err := v.policyList(key, l); err != nil {
+			return err
+		}
+		if names[l.Name] {
+			return v.errorf(key+".name", "list %q is defined twice: give each list its own name", l.Name)
+		}
+		names[l.Name] = true
+	}
+	flavours := map[string]bool{}
+	for name := range policy.Builtin {
+		flavours[name] = true
+	}
+	defined := map[string]bool{}
+	for i, f := range p.Flavours {
+		key := fmt.Sprintf("policy.flavours[%d]", i)
+		if f.Name == "" {
+			return v.errorf(key+".name", "missing name: give the flavour a name")
+		}
+		if defined[f.Name] {
+			return v.errorf(key+".name", "flavour %q is defined twice", f.Name)
+		}
+		defined[f.Name], flavours[f.Name] = true, true
+		for _, c := range f.Categories {
+			if !slices.Contains(policy.Categories, c) {
+				return v.errorf(key+".categories", "unknown category %q: use %s", c, strings.Join(policy.Categories, ", "))
+			}
+		}
+		for _, l := range f.Lists {
+			if !names[l] {
+				return v.errorf(key+".lists", "unknown list %q: name one of policy.lists", l)
+			}
+		}
+	}
+	for i, l := range v.cfg.Server.Listen {
+		if l.Flavour != "" && !flavours[l.Flavour] {
+			return v.errorf(fmt.Sprintf("server.listen[%d].flavour", i), "unknown flavour %q: use a built-in one (%s) or define it in policy.flavours", l.Flavour, strings.Join(builtinFlavourNames(), ", "))
+		}
+	}
+	return nil
+}
+
+func (v *validator) policyList(key string, l *PolicyList) error {
+	if l.Name == "" {
+		return v.errorf(key+".name", "missing name: give the list a name")
+	}
+	if _, ok := dns.IsDomainName(l.Name + ".example"); !ok || strings.ContainsAny(l.Name, " \t") {
+		return v.errorf(key+".name", "invalid name %q: use letters, digits and hyphens", l.Name)
+	}
+	if l.File == "" {
+		return v.errorf(key+".file", "missing file: give the path of the list")
+	}
+	l.File = v.cfg.resolvePath(l.File)
+	if _, err := os.Stat(l.File); err != nil {
+		return v.errorf(key+".file", "cannot read list: %v: check the path, which is relative to the config file's directory", err)
+	}
+	if !slices.Contains(listFormats, l.Format) {
+		return v.errorf(key+".format", "unknown format %q: use %s", l.Format, strings.Join(listFormats, ", "))
+	}
+	if !slices.Contains(policy.Categories, l.Category) {
+		return v.errorf(key+".category", "unknown category %q: use %s", l.Category, strings.Join(policy.Categories, ", "))
+	}
+	if l.Action == "" {
+		l.Action = "nxdomain"
+	}
+	if !slices.Contains(listActions, l.Action) {
+		return v.errorf(key+".action", "unknown action %q: use %s", l.Action, strings.Join(listActions, ", "))
+	}
+	return nil
+}
+
+var (
+	listFormats = []string{"hosts", "domains", "adguard", "rpz", "csv"}
+	listActions = []string{"nxdomain", "nodata", "redirect", "allow"}
+)
+
+func parseOptionalAddr(s string, v4 bool) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Is4() != v4 {
+		family := "IPv6"
+		if v4 {
+			family = "IPv4"
+		}
+		return netip.Addr{}, fmt.Errorf("invalid %s address %q", family, s)
+	}
+	return a, nil
+}
+
+func builtinFlavourNames() []string {
+	var names []string
+	for n := range policy.Builtin {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,81 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeList(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "list.txt")
+	if err := os.WriteFile(path, []byte("bad.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestPolicyConfig(t *testing.T) {
+	path := writeList(t)
+	yaml := `server:
+  listen:
+    - address: 127.0.0.2:5300
+      flavour: protective
+    - address: 127.0.0.3:5300
+      flavour: family
+policy:
+  block_page:
+    ipv4: 192.0.2.80
+  lists:
+    - name: urlhaus
+      file: ` + path + `
+      format: domains
+      category: malware
+  flavours:
+    - name: family
+      categories: [adult]
+      lists: [urlhaus]
+`
+	c, err := Parse([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Policy.Lists[0].Action; got != "nxdomain" {
+		t.Errorf("default action %q, want nxdomain", got)
+	}
+	if got := c.Policy.BlockPage.Addr4.String(); got != "192.0.2.80" {
+		t.Errorf("block page %s, want 192.0.2.80", got)
+	}
+	if c.Server.Listen[1].Flavour != "family" {
+		t.Errorf("listener flavour %q", c.Server.Listen[1].Flavour)
+	}
+}
+
+func TestPolicyErrors(t *testing.T) {
+	path := writeList(t)
+	list := func(extra string) string {
+		return "policy:\n  lists:\n    - name: l1\n      file: " + path + "\n      format: domains\n      category: malware\n" + extra
+	}
+	tests := []struct {
+		name, yaml string
+		line       int
+		text       string
+	}{
+		{"missing file", "policy:\n  lists:\n    - name: l1\n      file: /nonexistent/list\n      format: domains\n      category: malware\n", 4, "cannot read list"},
+		{"bad format", strings.Replace(list(""), "format: domains", "format: csvx", 1), 5, `unknown format "csvx"`},
+		{"bad category", strings.Replace(list(""), "category: malware", "category: spam", 1), 6, `unknown category "spam"`},
+		{"bad action", list("      action: block\n"), 7, `unknown action "block"`},
+		{"list twice", list("    - name: l1\n      file: " + path + "\n      format: hosts\n      category: ads\n"), 7, "defined twice"},
+		{"unknown list in flavour", list("  flavours:\n    - name: f\n      lists: [nope]\n"), 9, `unknown list "nope"`},
+		{"unknown category in flavour", list("  flavours:\n    - name: f\n      categories: [spam]\n"), 9, `unknown category "spam"`},
+		{"unknown listener flavour", "server:\n  listen:\n    - address: 127.0.0.1:5300\n      flavour: strict\n", 4, `unknown flavour "strict"`},
+		{"bad block page", "policy:\n  block_page:\n    ipv4: ::1\n", 3, `invalid IPv4 address "::1"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "test.yaml")
+			checkConfigError(t, err, tt.line, tt.text)
+		})
+	}
+}
