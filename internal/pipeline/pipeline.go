@@ -12,10 +12,12 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
+	"bulwark/internal/policy"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -48,6 +50,10 @@ type Pipeline struct {
 	now     func() time.Time
 	slots   chan struct{}
 	flights flights
+	// policy is the current version of the flavours, and blockCfg what
+	// blocked answers say.
+	policy   atomic.Pointer[policy.Snapshot]
+	blockCfg atomic.Pointer[BlockConfig]
 }
 
 // New returns a Pipeline. now may be nil for time.Now.
@@ -76,8 +82,10 @@ const (
 )
 
 // HandleFast answers pkt from the answer cache, appending the response to
-// out[:0]. udp selects the UDP size limits.
-func (p *Pipeline) HandleFast(pkt, out []byte, udp bool) ([]byte, Outcome) {
+// out[:0]. udp selects the UDP size limits, and flavour the policy of the
+// client (see FlavourID). Responses are cached per flavour and policy
+// version, so a cached one has had its policy applied already.
+func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8) ([]byte, Outcome) {
 	q, ok := parseFast(pkt)
 	if !ok {
 		if len(pkt) < 12 || pkt[2]&0x80 != 0 {
@@ -87,7 +95,7 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool) ([]byte, Outcome) {
 	}
 	var keyBuf [300]byte
 	now := p.now()
-	pk, ok := p.cache.Answer(q.key(keyBuf[:0]), now)
+	pk, ok := p.cache.Answer(p.appendPolicyKey(q.key(keyBuf[:0]), flavour), now)
 	if !ok {
 		return nil, Slow
 	}
@@ -111,18 +119,21 @@ func (p *Pipeline) Release() { <-p.slots }
 // HandleSlow answers pkt in full: errors for malformed or unsupported
 // queries, and resolution for the rest. It returns nil when nothing should be
 // sent. pkt is not kept after the call.
-func (p *Pipeline) HandleSlow(pkt []byte, udp bool) []byte {
+func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8) []byte {
 	q, ok := parseFast(pkt)
 	if !ok {
 		return p.errorResponse(pkt)
 	}
 	var keyBuf [300]byte
-	key := q.key(keyBuf[:0])
+	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour)
 	now := p.now()
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
-		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key) })
+		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, udp) })
 		now = p.now()
+	}
+	if pk == dropped {
+		return nil
 	}
 	if pk == nil {
 		return p.Busy(pkt) // the response could not be built: SERVFAIL
@@ -144,8 +155,9 @@ func (p *Pipeline) Busy(pkt []byte) []byte {
 	return wire
 }
 
-// resolve resolves q, packs the response and caches it.
-func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
+// resolve resolves q under the policy of flavour, packs the response and
+// caches it.
+func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache.Packed {
 	name, _, err := dns.UnpackDomainName(q.QName, 0)
 	if err != nil {
 		return nil
@@ -153,7 +165,10 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	name = strings.ToLower(name)
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
 	defer cancel()
-	res := p.res.Resolve(ctx, name, q.QType)
+	res, verdict := p.resolvePolicy(ctx, name, q.QType, flavour, udp)
+	if verdict == verdictDrop {
+		return dropped
+	}
 	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
 	}
@@ -168,9 +183,17 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 		res.Authority = withoutDNSSEC(res.Authority, q.QType)
 	}
 
+	ttl := p.responseTTL(res)
+	switch verdict {
+	case verdictBlocked:
+		ttl = blockTTL
+	case verdictNoCache, verdictTruncate:
+		ttl = 0
+	}
 	m := new(dns.Msg)
 	m.Question = []dns.Question{{Name: name, Qtype: q.QType, Qclass: dns.ClassINET}}
 	m.Response, m.RecursionAvailable, m.Rcode = true, true, res.Rcode
+	m.Truncated = verdict == verdictTruncate
 	m.AuthenticatedData = res.Security == dnssec.Secure
 	// Fresh answers carry the servers' TTLs: clamp them as the cache does.
 	for _, rr := range res.Answer {
@@ -178,7 +201,6 @@ func (p *Pipeline) resolve(q *Query, key []byte) *cache.Packed {
 	}
 	m.Answer, m.Ns = res.Answer, res.Authority
 
-	ttl := p.responseTTL(res)
 	now := p.now()
 	pk, err := cache.Pack(m, ttl, now, edeOption(res.EDE))
 	if err != nil {

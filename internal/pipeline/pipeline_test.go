@@ -45,6 +45,15 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 		}
 		return res
 	}
+	switch name {
+	case "to-bad.example.":
+		c, _ := dns.NewRR("to-bad.example. 300 IN CNAME www.bad.example.")
+		a, _ := dns.NewRR("www.bad.example. 300 IN A 192.0.2.1")
+		return resolver.Result{Answer: []dns.RR{c, a}}
+	case "ip66.example.":
+		a, _ := dns.NewRR("ip66.example. 300 IN A 192.0.2.66")
+		return resolver.Result{Answer: []dns.RR{a}}
+	}
 	if name == "long.example." {
 		rr, _ := dns.NewRR(name + " 604800 IN A 192.0.2.2")
 		return resolver.Result{Answer: []dns.RR{rr}}
@@ -91,12 +100,12 @@ func query(t *testing.T, name string, qtype uint16, edns bool, bufsize uint16) [
 
 // handle runs a packet through the fast path and, on a miss, the slow path.
 func handle(p *Pipeline, pkt []byte, udp bool) []byte {
-	resp, outcome := p.HandleFast(pkt, nil, udp)
+	resp, outcome := p.HandleFast(pkt, nil, udp, 0)
 	switch outcome {
 	case Answered:
 		return resp
 	case Slow:
-		return p.HandleSlow(pkt, udp)
+		return p.HandleSlow(pkt, udp, 0)
 	}
 	return nil
 }
@@ -117,7 +126,7 @@ func TestCacheHitEchoesCaseAndCountsTTLDown(t *testing.T) {
 		t.Fatalf("first response = %v, want ID beef and one A", first)
 	}
 	clk.t = clk.t.Add(30 * time.Second)
-	resp, outcome := p.HandleFast(query(t, "WwW.ExAmPlE.", dns.TypeA, false, 0), nil, true)
+	resp, outcome := p.HandleFast(query(t, "WwW.ExAmPlE.", dns.TypeA, false, 0), nil, true, 0)
 	if outcome != Answered {
 		t.Fatalf("HandleFast outcome = %d for a cached name, want Answered", outcome)
 	}
@@ -274,7 +283,7 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	handle(p, pkt, true)
 	out := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, outcome := p.HandleFast(pkt, out, true); outcome != Answered {
+		if _, outcome := p.HandleFast(pkt, out, true, 0); outcome != Answered {
 			t.Fatal("cache miss on the fast path")
 		}
 	})

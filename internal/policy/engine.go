@@ -205,6 +205,9 @@ func (s *Snapshot) Flavour(i uint8) *Flavour {
 
 // ID returns the id of the flavour named name.
 func (s *Snapshot) ID(name string) (uint8, bool) {
+	if s == nil {
+		return 0, false
+	}
 	i, ok := s.index[name]
 	return i, ok
 }

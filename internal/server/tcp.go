@@ -23,11 +23,11 @@ func (s *Server) startTCP(l config.Listener) error {
 	s.tcp = append(s.tcp, ln)
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.acceptTCP(ln)
+	go s.acceptTCP(ln, s.pipe.FlavourID(l.Flavour))
 	return nil
 }
 
-func (s *Server) acceptTCP(ln net.Listener) {
+func (s *Server) acceptTCP(ln net.Listener, flavour uint8) {
 	defer s.wg.Done()
 	for {
 		c, err := ln.Accept()
@@ -44,7 +44,7 @@ func (s *Server) acceptTCP(ln net.Listener) {
 			continue
 		}
 		s.wg.Add(1)
-		go s.serveTCP(c)
+		go s.serveTCP(c, flavour)
 	}
 }
 
@@ -74,7 +74,7 @@ const maxPipelined = 64
 // serveTCP reads length-prefixed queries (RFC 1035 section 4.2.2) until the
 // client closes, stays idle too long, or sends a bad frame. Queries are
 // answered concurrently and each response is written as it is ready.
-func (s *Server) serveTCP(c net.Conn) {
+func (s *Server) serveTCP(c net.Conn, flavour uint8) {
 	defer s.wg.Done()
 	w := &tcpWriter{conn: c, timeout: s.idleTimeout()}
 	inflight := make(chan struct{}, maxPipelined)
@@ -93,7 +93,7 @@ func (s *Server) serveTCP(c net.Conn) {
 		if _, err := io.ReadFull(c, pkt); err != nil {
 			return
 		}
-		resp, outcome := s.pipe.HandleFast(pkt, nil, false)
+		resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour)
 		switch outcome {
 		case pipeline.Answered:
 			if !w.send(resp) {
@@ -113,7 +113,7 @@ func (s *Server) serveTCP(c net.Conn) {
 				defer s.work.Done()
 				defer pending.Done()
 				defer func() { <-inflight }()
-				if resp := s.answerSlow(pkt, false); resp != nil {
+				if resp := s.answerSlow(pkt, false, flavour); resp != nil {
 					w.send(resp)
 				}
 			}()
@@ -124,10 +124,10 @@ func (s *Server) serveTCP(c net.Conn) {
 // answerSlow resolves pkt holding a resolution slot, and gives the slot back
 // before the response is written, so that a client that does not read holds
 // no slot.
-func (s *Server) answerSlow(pkt []byte, udp bool) []byte {
+func (s *Server) answerSlow(pkt []byte, udp bool, flavour uint8) []byte {
 	defer s.pipe.Release()
 	defer s.recoverQuery()
-	return s.pipe.HandleSlow(pkt, udp)
+	return s.pipe.HandleSlow(pkt, udp, flavour)
 }
 
 // tcpWriter writes length-prefixed responses to one connection. After a

@@ -37,7 +37,7 @@ func (s *Server) startUDP(l config.Listener) error {
 		s.udp = append(s.udp, conn)
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go s.serveUDP(conn)
+		go s.serveUDP(conn, s.pipe.FlavourID(l.Flavour))
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (s *Server) startUDP(l config.Listener) error {
 //
 // TODO: read and write in batches (recvmmsg, sendmmsg) to cut system calls
 // per packet.
-func (s *Server) serveUDP(conn *net.UDPConn) {
+func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)
 	out := make([]byte, 0, 65535)
@@ -60,19 +60,19 @@ func (s *Server) serveUDP(conn *net.UDPConn) {
 			continue
 		}
 		pkt := buf[:n]
-		resp, outcome := s.pipe.HandleFast(pkt, out, true)
+		resp, outcome := s.pipe.HandleFast(pkt, out, true, flavour)
 		switch outcome {
 		case pipeline.Answered:
 			conn.WriteToUDPAddrPort(resp, addr)
 		case pipeline.Slow:
-			s.slowUDP(conn, addr, pkt)
+			s.slowUDP(conn, addr, pkt, flavour)
 		}
 	}
 }
 
 // slowUDP answers a cache miss on a goroutine of its own, or SERVFAIL at once
 // when every resolution slot is taken.
-func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte) {
+func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, flavour uint8) {
 	if !s.pipe.TryAcquire() {
 		if resp := s.pipe.Busy(pkt); resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
@@ -83,7 +83,7 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte) {
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		if resp := s.answerSlow(pkt, true); resp != nil {
+		if resp := s.answerSlow(pkt, true, flavour); resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 	}()

@@ -1,0 +1,211 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+
+	"bulwark/internal/cache"
+	"bulwark/internal/policy"
+	"bulwark/internal/resolver"
+
+	"github.com/miekg/dns"
+)
+
+// blockTTL is the TTL of blocked answers, in seconds. A new policy version
+// makes them unreachable in the cache at once, whatever their TTL.
+const blockTTL = 60
+
+// Extended DNS Error codes for blocked answers (RFC 8914 section 4).
+const (
+	edeBlocked  = 15 // by the operator, against threats
+	edeCensored = 16 // by law
+	edeFiltered = 17 // at the client's choice of flavour
+)
+
+// BlockConfig is what blocked answers carry.
+type BlockConfig struct {
+	// BlockPage4 and BlockPage6 answer A and AAAA queries for names of
+	// redirect lists; without them those answer NXDOMAIN.
+	BlockPage4, BlockPage6 netip.Addr
+	// Contact and Organization go into the EDE text.
+	Contact, Organization string
+}
+
+// verdict is what the policy made of a query.
+type verdict uint8
+
+const (
+	verdictNone     verdict = iota // resolved normally
+	verdictBlocked                 // a blocked answer, cached for blockTTL
+	verdictNoCache                 // an answer that must not be cached
+	verdictTruncate                // TC over UDP (RPZ rpz-tcp-only), not cached
+	verdictDrop                    // no response
+)
+
+// dropped is the response of a dropped query: HandleSlow sends nothing.
+var dropped = &cache.Packed{}
+
+// SetPolicy installs a new policy version. Cached answers of the old one
+// are no longer found, since answer keys hold the version.
+func (p *Pipeline) SetPolicy(s *policy.Snapshot, b BlockConfig) {
+	p.blockCfg.Store(&b)
+	p.policy.Store(s)
+}
+
+// FlavourID returns the id of the flavour named name in the current policy;
+// unknown names and "" get the first flavour, as does a nil Pipeline.
+func (p *Pipeline) FlavourID(name string) uint8 {
+	if p == nil {
+		return 0
+	}
+	if id, ok := p.policy.Load().ID(name); ok {
+		return id
+	}
+	return 0
+}
+
+// appendPolicyKey appends the flavour and the policy version to an answer
+// key. Flavours without lists share one key, so they share answers.
+func (p *Pipeline) appendPolicyKey(key []byte, flavour uint8) []byte {
+	s := p.policy.Load()
+	if s.Flavour(flavour).Empty() {
+		return append(key, 0, 0, 0)
+	}
+	g := s.Generation
+	return append(key, flavour+1, byte(g>>8), byte(g))
+}
+
+// resolvePolicy resolves name and qtype and applies the flavour's lists to
+// the name, every CNAME target and every address of the answer. An
+// allowlist match on the name skips the other checks.
+func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, udp bool) (resolver.Result, verdict) {
+	f := p.policy.Load().Flavour(flavour)
+	if f.Empty() {
+		return p.res.Resolve(ctx, name, qtype), verdictNone
+	}
+	if d, ok := f.CheckName(name); ok {
+		if !d.Blocked() {
+			return p.res.Resolve(ctx, name, qtype), verdictNone
+		}
+		return p.blocked(ctx, d, name, qtype, udp)
+	}
+	res := p.res.Resolve(ctx, name, qtype)
+	for _, rr := range res.Answer {
+		var d policy.Decision
+		var ok bool
+		switch rr := rr.(type) {
+		case *dns.CNAME:
+			d, ok = f.CheckName(rr.Target)
+		case *dns.DNAME:
+			d, ok = f.CheckName(rr.Target)
+		case *dns.A:
+			if a, valid := netip.AddrFromSlice(rr.A.To4()); valid {
+				d, ok = f.CheckAddr(a)
+			}
+		case *dns.AAAA:
+			if a, valid := netip.AddrFromSlice(rr.AAAA); valid {
+				d, ok = f.CheckAddr(a)
+			}
+		}
+		if ok && d.Blocked() {
+			return p.blocked(ctx, d, name, qtype, udp)
+		}
+	}
+	return res, verdictNone
+}
+
+// blocked returns the answer that decision d gives for name and qtype.
+func (p *Pipeline) blocked(ctx context.Context, d policy.Decision, name string, qtype uint16, udp bool) (resolver.Result, verdict) {
+	p.log.Debug("blocked", "qname", name, "list", d.List.Name, "category", d.List.Category,
+		"action", d.Verdict.Action.String(), "trigger", d.Trigger)
+	ede := p.blockEDE(d)
+	res := resolver.Result{Rcode: dns.RcodeSuccess, EDE: ede}
+	switch d.Verdict.Action {
+	case policy.NXDomain:
+		res.Rcode = dns.RcodeNameError
+	case policy.NoData:
+	case policy.Redirect:
+		b := p.blockCfg.Load()
+		switch {
+		case qtype == dns.TypeA && b.BlockPage4.IsValid():
+			res.Answer = []dns.RR{&dns.A{Hdr: header(name, dns.TypeA), A: b.BlockPage4.AsSlice()}}
+		case qtype == dns.TypeAAAA && b.BlockPage6.IsValid():
+			res.Answer = []dns.RR{&dns.AAAA{Hdr: header(name, dns.TypeAAAA), AAAA: b.BlockPage6.AsSlice()}}
+		case !b.BlockPage4.IsValid() && !b.BlockPage6.IsValid():
+			res.Rcode = dns.RcodeNameError
+		}
+	case policy.Drop:
+		return res, verdictDrop
+	case policy.TCPOnly:
+		if udp {
+			return resolver.Result{Rcode: dns.RcodeSuccess}, verdictTruncate
+		}
+		return p.res.Resolve(ctx, name, qtype), verdictNoCache
+	case policy.LocalData:
+		return p.localData(ctx, d, name, qtype, ede)
+	}
+	return res, verdictBlocked
+}
+
+// localData answers from the records of an RPZ rule: a CNAME is followed,
+// other records of the type asked are returned with the query name.
+func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string, qtype uint16, ede *resolver.EDE) (resolver.Result, verdict) {
+	res := resolver.Result{Rcode: dns.RcodeSuccess, EDE: ede}
+	for _, rr := range d.Verdict.Data {
+		h := rr.Header()
+		if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+			cname := &dns.CNAME{Hdr: header(name, dns.TypeCNAME), Target: dns.CanonicalName(c.Target)}
+			target := p.res.Resolve(ctx, cname.Target, qtype)
+			target.Answer = append([]dns.RR{cname}, target.Answer...)
+			target.EDE, target.Security = ede, 0
+			return target, verdictBlocked
+		}
+		if h.Rrtype == qtype || qtype == dns.TypeANY {
+			rr = dns.Copy(rr)
+			rr.Header().Name = name
+			rr.Header().Ttl = blockTTL
+			res.Answer = append(res.Answer, rr)
+		}
+	}
+	return res, verdictBlocked
+}
+
+func header(name string, t uint16) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: blockTTL}
+}
+
+// blockEDE returns the Extended DNS Error of a block: Censored for lawful
+// lists, Filtered for content the client's flavour filters, Blocked for
+// threats. Its text is JSON in the shape of the IETF draft on structured
+// DNS errors: a justification, the operator's contact and name, and the
+// list, category and trigger.
+func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
+	code := uint16(edeBlocked)
+	switch d.List.Category {
+	case policy.CategoryLawful:
+		code = edeCensored
+	case policy.CategoryAdult, policy.CategoryAds, policy.CategoryTracking:
+		code = edeFiltered
+	}
+	b := p.blockCfg.Load()
+	text := struct {
+		Justification string   `json:"j"`
+		Contact       []string `json:"c,omitempty"`
+		Organization  string   `json:"o,omitempty"`
+		List          string   `json:"list"`
+		Category      string   `json:"category"`
+		Trigger       string   `json:"trigger"`
+	}{
+		Justification: d.List.Category + " listed in " + d.List.Name,
+		Organization:  b.Organization,
+		List:          d.List.Name,
+		Category:      d.List.Category,
+		Trigger:       d.Trigger,
+	}
+	if b.Contact != "" {
+		text.Contact = []string{b.Contact}
+	}
+	data, _ := json.Marshal(text)
+	return &resolver.EDE{Code: code, Text: string(data)}
+}

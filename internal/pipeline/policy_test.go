@@ -1,0 +1,162 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"bulwark/internal/policy"
+
+	"github.com/miekg/dns"
+)
+
+// testPolicy makes flavour 0 unfiltered and flavour 1 protective, with
+// lists of each kind of trigger and action.
+func testPolicy(t *testing.T, p *Pipeline, generation uint32) {
+	t.Helper()
+	list := func(name, category string, action policy.Action, rules ...policy.Rule) *policy.List {
+		return &policy.List{Name: name, Category: category, Verdicts: []policy.Verdict{
+			{Action: action},
+			{Action: policy.Drop},
+			{Action: policy.TCPOnly},
+		}, Set: policy.Compile(rules)}
+	}
+	malware := list("urlhaus", policy.CategoryMalware, policy.NXDomain,
+		policy.Rule{Name: "bad.example.", Match: policy.Exact | policy.Below},
+		policy.Rule{Name: "drop.example.", Match: policy.Exact, Verdict: 1},
+		policy.Rule{Name: "tcp.example.", Match: policy.Exact, Verdict: 2},
+		policy.Rule{Prefix: netip.MustParsePrefix("192.0.2.66/32")})
+	allow := list("allow", policy.CategoryMalware, policy.Allow, policy.Rule{Name: "good.bad.example.", Match: policy.Exact})
+	ads := list("ads", policy.CategoryAds, policy.Redirect, policy.Rule{Name: "ads.example.", Match: policy.Exact | policy.Below})
+	court := list("court", policy.CategoryLawful, policy.NXDomain, policy.Rule{Name: "casino.example.", Match: policy.Exact})
+	s := policy.NewSnapshot(generation, []*policy.Flavour{
+		policy.NewFlavour("unfiltered", nil),
+		policy.NewFlavour("protective", []*policy.List{malware, ads, allow, court}),
+	})
+	p.SetPolicy(s, BlockConfig{BlockPage4: netip.MustParseAddr("192.0.2.80"), Contact: "mailto:abuse@example.net", Organization: "Example"})
+}
+
+func ask(t *testing.T, p *Pipeline, name string, qtype uint16, flavour uint8, udp bool) *dns.Msg {
+	t.Helper()
+	pkt := query(t, name, qtype, true, 1232)
+	resp, outcome := p.HandleFast(pkt, nil, udp, flavour)
+	if outcome == Slow {
+		resp = p.HandleSlow(pkt, udp, flavour)
+	}
+	if resp == nil {
+		return nil
+	}
+	return unpack(t, resp)
+}
+
+// ede returns the EDE code and text of m, or -1.
+func ede(m *dns.Msg) (int, string) {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return int(e.InfoCode), e.ExtraText
+			}
+		}
+	}
+	return -1, ""
+}
+
+func TestPolicyDecisions(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	for _, tt := range []struct {
+		name    string
+		qtype   uint16
+		flavour uint8
+		rcode   int
+		ede     int
+		answer  string
+	}{
+		{"www.bad.example.", dns.TypeA, 0, dns.RcodeSuccess, -1, "192.0.2.1"},
+		{"www.bad.example.", dns.TypeA, 1, dns.RcodeNameError, edeBlocked, ""},
+		{"good.bad.example.", dns.TypeA, 1, dns.RcodeSuccess, -1, "192.0.2.1"},
+		{"to-bad.example.", dns.TypeA, 1, dns.RcodeNameError, edeBlocked, ""},
+		{"ip66.example.", dns.TypeA, 1, dns.RcodeNameError, edeBlocked, ""},
+		{"ip66.example.", dns.TypeA, 0, dns.RcodeSuccess, -1, "192.0.2.66"},
+		{"t.ads.example.", dns.TypeA, 1, dns.RcodeSuccess, edeFiltered, "192.0.2.80"},
+		{"t.ads.example.", dns.TypeAAAA, 1, dns.RcodeSuccess, edeFiltered, ""},
+		{"casino.example.", dns.TypeA, 1, dns.RcodeNameError, edeCensored, ""},
+		{"fine.example.", dns.TypeA, 1, dns.RcodeSuccess, -1, "192.0.2.1"},
+	} {
+		for round := range 2 { // resolved, then from the answer cache
+			m := ask(t, p, tt.name, tt.qtype, tt.flavour, true)
+			where := tt.name + " " + dns.TypeToString[tt.qtype]
+			if m.Rcode != tt.rcode {
+				t.Errorf("%s flavour %d round %d: rcode %s, want %s", where, tt.flavour, round, dns.RcodeToString[m.Rcode], dns.RcodeToString[tt.rcode])
+			}
+			if code, _ := ede(m); code != tt.ede {
+				t.Errorf("%s flavour %d round %d: EDE %d, want %d", where, tt.flavour, round, code, tt.ede)
+			}
+			got := ""
+			for _, rr := range m.Answer {
+				if a, ok := rr.(*dns.A); ok {
+					got = a.A.String()
+				}
+			}
+			if got != tt.answer {
+				t.Errorf("%s flavour %d round %d: answer %q, want %q", where, tt.flavour, round, got, tt.answer)
+			}
+		}
+	}
+}
+
+func TestBlockEDEText(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	m := ask(t, p, "www.bad.example.", dns.TypeA, 1, true)
+	_, text := ede(m)
+	var got map[string]any
+	if err := json.Unmarshal([]byte(text), &got); err != nil {
+		t.Fatalf("EDE text %q is not JSON: %v", text, err)
+	}
+	for key, want := range map[string]string{"list": "urlhaus", "category": "malware", "trigger": "bad.example.", "o": "Example"} {
+		if got[key] != want {
+			t.Errorf("EDE %s = %v, want %q (text %s)", key, got[key], want, text)
+		}
+	}
+	if !strings.Contains(text, "mailto:abuse@example.net") {
+		t.Errorf("EDE text %s lacks the contact", text)
+	}
+}
+
+func TestDropAndTCPOnly(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	if m := ask(t, p, "drop.example.", dns.TypeA, 1, true); m != nil {
+		t.Errorf("dropped name got a response: %v", m)
+	}
+	m := ask(t, p, "tcp.example.", dns.TypeA, 1, true)
+	if m == nil || !m.Truncated || len(m.Answer) != 0 {
+		t.Fatalf("tcp-only name over UDP: %v, want TC set and no answer", m)
+	}
+	m = ask(t, p, "tcp.example.", dns.TypeA, 1, false)
+	if m == nil || m.Truncated || len(m.Answer) != 1 {
+		t.Errorf("tcp-only name over TCP: %v, want the answer", m)
+	}
+	// The TCP answer is not cached for UDP clients.
+	if m := ask(t, p, "tcp.example.", dns.TypeA, 1, true); m == nil || !m.Truncated {
+		t.Errorf("tcp-only name over UDP after TCP: %v, want TC again", m)
+	}
+}
+
+func TestNewPolicyVersionDropsCachedBlocks(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	if m := ask(t, p, "www.bad.example.", dns.TypeA, 1, true); m.Rcode != dns.RcodeNameError {
+		t.Fatalf("blocked name: %s", dns.RcodeToString[m.Rcode])
+	}
+	p.SetPolicy(policy.NewSnapshot(2, []*policy.Flavour{
+		policy.NewFlavour("unfiltered", nil),
+		policy.NewFlavour("protective", []*policy.List{{Name: "other", Category: policy.CategoryMalware,
+			Verdicts: []policy.Verdict{{Action: policy.NXDomain}}, Set: policy.Compile([]policy.Rule{{Name: "else.example.", Match: policy.Exact}})}}),
+	}), BlockConfig{})
+	if m := ask(t, p, "www.bad.example.", dns.TypeA, 1, true); m.Rcode != dns.RcodeSuccess {
+		t.Errorf("after the list was removed: %s, want NOERROR", dns.RcodeToString[m.Rcode])
+	}
+}
