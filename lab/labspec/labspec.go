@@ -129,6 +129,32 @@ type Info struct {
 	// Root2018 describes the servers of the real signed root zone of
 	// 2018-01-29 and the Bulwark configs that use them.
 	Root2018 *Root2018 `json:"root2018,omitempty"`
+
+	// Policy describes the protective flavour of the lab's config.
+	Policy Policy `json:"policy"`
+}
+
+// Policy is the protective flavour served on ProtectiveAddress, with the
+// names that test each kind of trigger. Its lists are the real feeds of
+// lab/data/feeds in hosts, domain-list, AdGuard and RPZ forms, and an
+// allowlist in AllowFile.
+type Policy struct {
+	ProtectiveAddress string   `json:"protective_address"`
+	Lists             []string `json:"lists"`
+	// ListedName is in the lists; AllowedName is too, but also in the
+	// allowlist.
+	ListedName  string `json:"listed_name"`
+	AllowedName string `json:"allowed_name"`
+	// ListedAddress is an address entry of the domain list.
+	ListedAddress string `json:"listed_address"`
+	// CNAMEToListed and CNAMEToAllowed are lab names whose CNAMEs point
+	// at ListedName and AllowedName; ListedAddressName has ListedAddress
+	// as its A record; CleanName is in no list.
+	CNAMEToListed     string `json:"cname_to_listed"`
+	CNAMEToAllowed    string `json:"cname_to_allowed"`
+	ListedAddressName string `json:"listed_address_name"`
+	CleanName         string `json:"clean_name"`
+	AllowFile         string `json:"allow_file"`
 }
 
 // DNSSECCase is one DNSSEC scenario zone and the questions that test it.

@@ -18,6 +18,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"bulwark/lab/labspec"
 )
 
 // seed is the fixed PRNG seed of the generator. Changing it changes every
@@ -45,7 +47,9 @@ const (
 
 // Lab is the whole generated lab in memory.
 type Lab struct {
-	opts      Options
+	opts Options
+	// policy names the cases of the protective flavour.
+	policy    labspec.Policy
 	zones     map[string]*Zone
 	instances []*instance
 	byInst    map[string]*instance

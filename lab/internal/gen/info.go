@@ -58,6 +58,7 @@ func (l *Lab) writeInfo() error {
 		RootHints:       l.path(labspec.HintsFile),
 		Queries:         l.path(labspec.QueriesFile),
 		Expected:        l.path(labspec.ExpectedFile),
+		Policy:          l.policy,
 		ZoneDir:         l.path(zonesDir),
 		ZoneCount:       len(l.zones),
 		PopularZones:    len(l.popular),

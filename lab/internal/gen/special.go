@@ -71,7 +71,7 @@ func reservedZones() map[string]bool {
 	}
 	for _, z := range []string{infraZone, lameZone, partLameZone, silentZone, tcZone, entZone,
 		cycleZoneA, cycleZoneB, noGlueZone, nxnsZone, nxnsVictimZone, manyNSZone, nsFarmZone,
-		v6OnlyZone, negTTLZone, bigTXTZone, dnameZone, slowZone, wildZone, deepZone, secZone} {
+		v6OnlyZone, negTTLZone, bigTXTZone, dnameZone, slowZone, wildZone, deepZone, secZone, policyZone} {
 		set[z] = true
 	}
 	return set
@@ -112,6 +112,9 @@ func (l *Lab) buildSpecial() error {
 	l.buildNXNS()
 	l.buildManyNS()
 	l.buildRecordCases()
+	if err := l.buildPolicy(); err != nil {
+		return err
+	}
 	return l.buildDeepChain()
 }
 

@@ -194,6 +194,9 @@ func (l *Lab) writeBulwarkConfig() error {
   listen:
     - address: 127.0.0.1:%d
       transports: [udp, tcp]
+    - address: 127.0.0.2:%d
+      transports: [udp, tcp]
+      flavour: protective
 resolver:
   root_hints: %s
   upstream_port: %d
@@ -203,8 +206,8 @@ cache:
 log:
   level: info
   format: text
-`, l.resolverPort(), l.path(labspec.HintsFile), l.authPort())
-		return nil
+`, l.resolverPort(), l.resolverPort(), l.path(labspec.HintsFile), l.authPort())
+		return l.writePolicyConfig(w)
 	})
 }
 
