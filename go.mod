@@ -9,6 +9,8 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
+require golang.org/x/text v0.44.0 // indirect
+
 require (
 	github.com/cloudflare/circl v1.6.5
 	golang.org/x/crypto v0.59.0 // indirect
