@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -132,20 +133,22 @@ func invalidCharReason(rest []byte) string {
 }
 
 // looksLikeAddress reports whether an entry should be read as an IP address
-// or prefix rather than a name: it has a colon, or holds only digits and
-// dots with an optional "/length".
+// or prefix rather than a name: it has a colon, or holds only digits, dots
+// and slashes with at least one digit.
 func looksLikeAddress(b []byte) bool {
-	numeric := len(b) > 0
+	numeric, digit := true, false
 	for _, c := range b {
 		switch {
 		case c == ':':
 			return true
-		case '0' <= c && c <= '9', c == '.', c == '/':
+		case '0' <= c && c <= '9':
+			digit = true
+		case c == '.', c == '/':
 		default:
 			numeric = false
 		}
 	}
-	return numeric
+	return numeric && digit
 }
 
 // parseAddressEntry reads an IP address or CIDR prefix from a list entry. A
@@ -178,6 +181,9 @@ func parseAddressEntry(s string) (netip.Prefix, string) {
 // address or a CIDR prefix. Names match their subdomains too, "*." names
 // match only their subdomains, and addresses become ResponseIP rules.
 func parseEntry(b []byte, line int) (Rule, string) {
+	if bytes.Contains(b, []byte("://")) {
+		return Rule{}, "URL instead of a name or address"
+	}
 	if looksLikeAddress(b) {
 		p, reason := parseAddressEntry(string(b))
 		if reason != "" {
