@@ -453,9 +453,9 @@ func TestParseCSV(t *testing.T) {
 			rules: []string{"qname first.example. sub block (A)", "qname second.example. sub block (B)"},
 		},
 		{
-			name:  "other column",
-			input: "id,domain\n1,col.example\n2\n",
-			opts:  Options{CSVColumn: 1, CSVCategoryColumn: -1},
+			name:     "other column",
+			input:    "id,domain\n1,col.example\n2\n",
+			opts:     Options{CSVColumn: 1, CSVCategoryColumn: -1},
 			rules:    []string{"qname col.example. sub block"},
 			bad:      []string{"3: missing column 2: the row has 1"},
 			comments: 1,
