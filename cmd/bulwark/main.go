@@ -27,6 +27,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/exchange"
 	"bulwark/internal/pipeline"
+	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
 	"bulwark/internal/server"
 )
@@ -255,6 +256,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
 	}, c, res, log, now)
+	snapshot, block, _, err := policyload.Load(cfg, 1, log)
+	if err != nil {
+		return nil, err
+	}
+	pipe.SetPolicy(snapshot, block)
 	n := &node{server: server.New(cfg.Server, pipe, log)}
 	switch {
 	case anchorState != nil && cfg.Testing.Enabled:

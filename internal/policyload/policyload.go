@@ -1,0 +1,197 @@
+// Package policyload builds a policy snapshot from the configuration: it
+// reads and parses every list file, compiles the lists and assembles the
+// flavours. It runs off the query path; the result is swapped in whole.
+package policyload
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"time"
+
+	"bulwark/internal/config"
+	"bulwark/internal/feed"
+	"bulwark/internal/pipeline"
+	"bulwark/internal/policy"
+)
+
+// maxBadLinesLogged caps the malformed lines logged per list; the count of
+// all of them is logged too.
+const maxBadLinesLogged = 5
+
+// ListReport is what loading one list found.
+type ListReport struct {
+	Name        string
+	File        string
+	Rules       int
+	Lines       int
+	Bad         int
+	Duplicates  int
+	Unsupported int
+	Skipped     int // rules of triggers not applied yet
+	Duration    time.Duration
+}
+
+// Load reads every list of cfg and returns the snapshot of all flavours,
+// with generation, the block answer settings and a report per list. A list
+// that cannot be read is an error; malformed lines are counted and logged,
+// never fatal.
+func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snapshot, pipeline.BlockConfig, []ListReport, error) {
+	p := cfg.Policy
+	lists := map[string]*policy.List{}
+	var reports []ListReport
+	for _, l := range p.Lists {
+		compiled, report, err := loadList(l, log)
+		if err != nil {
+			return nil, pipeline.BlockConfig{}, nil, err
+		}
+		lists[l.Name] = compiled
+		reports = append(reports, report)
+	}
+	snapshot := policy.NewSnapshot(generation, flavours(cfg, lists))
+	block := pipeline.BlockConfig{
+		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,
+		Contact: p.Contact, Organization: p.Organization,
+	}
+	return snapshot, block, reports, nil
+}
+
+// flavours returns every flavour: "unfiltered" first, so that it has id 0,
+// then the other built-in ones and the configured ones by name. A
+// configured flavour replaces a built-in one of the same name. Each applies
+// the lists of its categories, then its named lists, in config order.
+func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavour {
+	type def struct {
+		categories []string
+		lists      []string
+	}
+	defs := map[string]def{}
+	for name, cats := range policy.Builtin {
+		defs[name] = def{categories: cats}
+	}
+	for _, f := range cfg.Policy.Flavours {
+		defs[f.Name] = def{categories: f.Categories, lists: f.Lists}
+	}
+	var names []string
+	for name := range defs {
+		if name != "unfiltered" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	names = append([]string{"unfiltered"}, names...)
+
+	var out []*policy.Flavour
+	for _, name := range names {
+		d := defs[name]
+		var applied []*policy.List
+		for _, l := range cfg.Policy.Lists {
+			if slices.Contains(d.categories, l.Category) || slices.Contains(d.lists, l.Name) {
+				applied = append(applied, lists[l.Name])
+			}
+		}
+		out = append(out, policy.NewFlavour(name, applied))
+	}
+	return out
+}
+
+// loadList reads, parses and compiles one list.
+func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, error) {
+	start := time.Now()
+	report := ListReport{Name: l.Name, File: l.File}
+	format, err := feed.ParseFormat(l.Format)
+	if err != nil {
+		return nil, report, fmt.Errorf("policy list %s: %w", l.Name, err)
+	}
+	f, err := os.Open(l.File)
+	if err != nil {
+		return nil, report, fmt.Errorf("policy list %s: %w", l.Name, err)
+	}
+	defer f.Close()
+	res, err := feed.Parse(f, format, feed.Options{})
+	if err != nil {
+		return nil, report, fmt.Errorf("policy list %s: read %s: %w", l.Name, l.File, err)
+	}
+	action, _ := policy.ParseAction(l.Action)
+	list := &policy.List{Name: l.Name, Category: l.Category, Verdicts: []policy.Verdict{{Action: action}}}
+	verdictOf := map[policy.Action]uint32{}
+	b := policy.NewBuilder()
+	for _, r := range res.Rules {
+		pr, ok := toPolicyRule(r)
+		if !ok {
+			report.Skipped++
+			continue
+		}
+		pr.Verdict = verdictIndex(list, r, verdictOf)
+		b.Add(pr)
+		report.Rules++
+	}
+	list.Set = b.Build()
+	list.Loaded, list.Rules = time.Now(), report.Rules
+
+	report.Lines, report.Bad = res.Lines, res.BadCount
+	report.Duplicates, report.Unsupported = res.Duplicates, res.Unsupported
+	report.Duration = time.Since(start)
+	for i, bad := range res.Bad {
+		if i >= maxBadLinesLogged {
+			break
+		}
+		log.Warn("malformed line in list", "list", l.Name, "file", l.File, "line", bad.Line, "reason", bad.Reason)
+	}
+	log.Info("list loaded", "list", l.Name, "file", l.File, "rules", report.Rules, "lines", report.Lines,
+		"malformed", report.Bad, "duplicates", report.Duplicates, "unsupported", report.Unsupported,
+		"skipped_triggers", report.Skipped, "seconds", report.Duration.Seconds())
+	return list, report, nil
+}
+
+// toPolicyRule converts a parsed rule. ok is false for triggers the policy
+// does not apply yet.
+//
+// TODO: apply client-IP, NSDNAME and NSIP triggers; they are counted as
+// skipped.
+func toPolicyRule(r feed.Rule) (policy.Rule, bool) {
+	switch r.Trigger {
+	case feed.QName:
+		m := policy.Exact
+		switch {
+		case r.Subdomains:
+			m = policy.Exact | policy.Below
+		case r.Wildcard:
+			m = policy.Below
+		}
+		return policy.Rule{Name: r.Name, Match: m}, true
+	case feed.ResponseIP:
+		return policy.Rule{Prefix: r.Prefix}, true
+	}
+	return policy.Rule{}, false
+}
+
+// verdictIndex returns the index in list.Verdicts of r's verdict, adding
+// it when new. Rules without an action of their own take the list's, at 0.
+func verdictIndex(list *policy.List, r feed.Rule, seen map[policy.Action]uint32) uint32 {
+	var a policy.Action
+	switch r.Action {
+	case feed.NXDomain:
+		a = policy.NXDomain
+	case feed.NoData:
+		a = policy.NoData
+	case feed.Passthru:
+		a = policy.Allow
+	case feed.Drop:
+		a = policy.Drop
+	case feed.TCPOnly:
+		a = policy.TCPOnly
+	case feed.LocalData:
+		list.Verdicts = append(list.Verdicts, policy.Verdict{Action: policy.LocalData, Data: r.Data})
+		return uint32(len(list.Verdicts) - 1)
+	default:
+		return 0
+	}
+	if i, ok := seen[a]; ok {
+		return i
+	}
+	list.Verdicts = append(list.Verdicts, policy.Verdict{Action: a})
+	seen[a] = uint32(len(list.Verdicts) - 1)
+	return seen[a]
+}

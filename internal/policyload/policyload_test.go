@@ -1,0 +1,115 @@
+package policyload
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"bulwark/internal/config"
+	"bulwark/internal/policy"
+)
+
+func write(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "malware.hosts", "# comment\n0.0.0.0 bad.example\n0.0.0.0 bad..name\n")
+	write(t, dir, "adult.txt", "adult.example\n")
+	write(t, dir, "court.rpz", `$TTL 60
+@ SOA ns. hostmaster. 1 3600 600 86400 60
+@ NS ns.
+casino.example CNAME .
+*.casino.example CNAME .
+quiet.example CNAME *.
+ok.casino.example CNAME rpz-passthru.
+`)
+	write(t, dir, "allow.txt", "good.bad.example\n")
+	yaml := `policy:
+  lists:
+    - name: malware
+      file: malware.hosts
+      format: hosts
+      category: malware
+    - name: adult
+      file: adult.txt
+      format: domains
+      category: adult
+      action: nodata
+    - name: court
+      file: court.rpz
+      format: rpz
+      category: lawful
+    - name: allow
+      file: allow.txt
+      format: domains
+      category: malware
+      action: allow
+  flavours:
+    - name: family
+      categories: [adult]
+`
+	cfgPath := write(t, dir, "bulwark.yaml", yaml)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, _, reports, err := Load(cfg, 7, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Generation != 7 {
+		t.Errorf("generation %d, want 7", s.Generation)
+	}
+	if id, _ := s.ID("unfiltered"); id != 0 {
+		t.Errorf("unfiltered has id %d, want 0", id)
+	}
+	if reports[0].Bad != 1 || reports[0].Rules != 1 {
+		t.Errorf("malware report %+v, want 1 rule and 1 malformed line", reports[0])
+	}
+
+	check := func(flavour, name string, want policy.Action, blocked bool) {
+		t.Helper()
+		id, ok := s.ID(flavour)
+		if !ok {
+			t.Fatalf("no flavour %s", flavour)
+		}
+		d, hit := s.Flavour(id).CheckName(name)
+		if hit && d.Blocked() != blocked || !hit && blocked {
+			t.Errorf("%s %s: hit %v blocked %v, want blocked %v", flavour, name, hit, hit && d.Blocked(), blocked)
+			return
+		}
+		if blocked && d.Verdict.Action != want {
+			t.Errorf("%s %s: action %s, want %s", flavour, name, d.Verdict.Action, want)
+		}
+	}
+	check("unfiltered", "bad.example.", 0, false)
+	check("unfiltered", "casino.example.", policy.NXDomain, true) // lawful everywhere
+	check("unfiltered", "www.casino.example.", policy.NXDomain, true)
+	check("unfiltered", "ok.casino.example.", 0, false) // passthru
+	check("unfiltered", "quiet.example.", policy.NoData, true)
+	check("protective", "www.bad.example.", policy.NXDomain, true)
+	check("protective", "good.bad.example.", 0, false) // allowlist
+	check("protective", "adult.example.", 0, false)
+	check("protective-child", "adult.example.", policy.NoData, true)
+	check("family", "adult.example.", policy.NoData, true)
+	check("family", "bad.example.", 0, false)
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	cfg := &config.Config{Policy: config.Policy{Lists: []config.PolicyList{{Name: "x", File: "/nonexistent/list", Format: "domains", Category: "malware", Action: "nxdomain"}}}}
+	_, _, _, err := Load(cfg, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "policy list x") {
+		t.Errorf("missing file: %v, want an error naming the list", err)
+	}
+}
