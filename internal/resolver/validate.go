@@ -352,7 +352,7 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 	case dnssec.Bogus:
 		return dnssec.Trust{}, dnssec.Bogus, res.validationError()
 	default:
-		return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEIndeterminate, Text: "the DS RRset of " + zone + " could not be fetched"}
+		return dnssec.Trust{}, dnssec.Bogus, fetchFailure(res, dnssec.EDEIndeterminate, "the DS RRset of "+zone+" could not be fetched")
 	}
 	var t dnssec.Trust
 	for _, rr := range res.Answer {
@@ -401,7 +401,7 @@ func (r *Resolver) keysFor(req *request, zone string) ([]*dns.DNSKEY, dnssec.Sec
 	case dnssec.Bogus:
 		return nil, dnssec.Bogus, res.validationError()
 	default:
-		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "the DNSKEY RRset of " + zone + " could not be fetched"}
+		return nil, dnssec.Bogus, fetchFailure(res, dnssec.EDEDNSKEYMissing, "the DNSKEY RRset of "+zone+" could not be fetched")
 	}
 	var keys []*dns.DNSKEY
 	for _, rr := range res.Answer {
@@ -413,6 +413,16 @@ func (r *Resolver) keysFor(req *request, zone string) ([]*dns.DNSKEY, dnssec.Sec
 		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "no DNSKEY records for " + zone}
 	}
 	return keys, dnssec.Secure, nil
+}
+
+// fetchFailure returns the reason a DS or DNSKEY lookup failed: the
+// lookup's own EDE when it has one, such as No Reachable Authority for
+// servers that did not answer, or else code with text.
+func fetchFailure(res Result, code uint16, text string) *dnssec.Error {
+	if res.Rcode == dns.RcodeServerFailure && res.EDE != nil {
+		return &dnssec.Error{EDE: res.EDE.Code, Text: text + ": " + res.EDE.Text}
+	}
+	return &dnssec.Error{EDE: code, Text: text}
 }
 
 // denial is the verified NSEC and NSEC3 records of one response, or why

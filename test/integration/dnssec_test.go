@@ -184,18 +184,9 @@ func TestKeyTrapBounded(t *testing.T) {
 // administration API on, and returns the DNS port and the API's base URL.
 func adminBulwark(t *testing.T) (int, string) {
 	t.Helper()
-	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := "127.0.0.1:" + strconv.Itoa(port)
 	dnsPort, adminPort := port+91, port+92
-	text := strings.Replace(string(cfg), listen, "127.0.0.1:"+strconv.Itoa(dnsPort), 1)
-	text += fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n", adminPort)
 	path := filepath.Join(t.TempDir(), "admin.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDerivedConfig(t, path, dnsPort, fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n", adminPort))
 	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(t.TempDir(), "admin.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -288,17 +279,16 @@ func TestRoot2018(t *testing.T) {
 // anchor in an RFC 5011 state file, and checks that the first probe of the
 // root's DNSKEY RRset turns the seeded DS record into the key it matches.
 func TestTrustAnchorStateFile(t *testing.T) {
-	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
+	dir := t.TempDir()
+	state := filepath.Join(dir, "root.state")
+	dnsPort := port + 93
+	path := filepath.Join(dir, "autotrust.yaml")
+	writeDerivedConfig(t, path, dnsPort, "")
+	cfg, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	state := filepath.Join(dir, "root.state")
-	listen := "127.0.0.1:" + strconv.Itoa(port)
-	dnsPort := port + 93
-	text := strings.Replace(string(cfg), listen, "127.0.0.1:"+strconv.Itoa(dnsPort), 1)
-	text = strings.Replace(text, "dnssec:\n", "dnssec:\n  auto_trust_anchor_file: "+state+"\n", 1)
-	path := filepath.Join(dir, "autotrust.yaml")
+	text := strings.Replace(string(cfg), "dnssec:\n", "dnssec:\n  auto_trust_anchor_file: "+state+"\n", 1)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}

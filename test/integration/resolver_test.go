@@ -221,19 +221,8 @@ func TestQNAMEMinimisationSeenByServers(t *testing.T) {
 // lab's resolver port plus 90, and stops it when the test ends.
 func freshBulwark(t *testing.T) string {
 	t.Helper()
-	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	listen := "127.0.0.1:" + strconv.Itoa(port)
-	if !strings.Contains(string(cfg), listen) {
-		t.Fatalf("lab config does not listen on %s", listen)
-	}
-	text := strings.Replace(string(cfg), listen, "127.0.0.1:"+strconv.Itoa(port+90), 1)
 	path := filepath.Join(t.TempDir(), "fresh.yaml")
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeDerivedConfig(t, path, port+90, "")
 	addr := net.JoinHostPort(resolver, strconv.Itoa(port+90))
 	cmd, err := labkit.StartBulwark(binary, path, addr, filepath.Join(t.TempDir(), "fresh.log"))
 	if err != nil {
@@ -245,6 +234,28 @@ func freshBulwark(t *testing.T) string {
 		}
 	})
 	return resolver
+}
+
+// writeDerivedConfig writes to path the lab config with its listeners
+// moved from port to newPort, so that a second resolver can run beside
+// the one under test, and extra appended.
+func writeDerivedConfig(t *testing.T, path string, newPort int, extra string) {
+	t.Helper()
+	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(cfg)
+	for _, host := range []string{"127.0.0.1", "127.0.0.2"} {
+		listen := host + ":" + strconv.Itoa(port) + "\n"
+		if host == "127.0.0.1" && !strings.Contains(text, listen) {
+			t.Fatalf("lab config does not listen on %s", listen)
+		}
+		text = strings.Replace(text, listen, host+":"+strconv.Itoa(newPort)+"\n", 1)
+	}
+	if err := os.WriteFile(path, []byte(text+extra), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // readLog returns the qnames of a lab query log: lines of
