@@ -7,6 +7,8 @@ import (
 	"io"
 )
 
+// readBufferBytes is the largest read buffer. The buffer is no larger than
+// a maximum-length line needs, which keeps Parse cheap for short inputs.
 const readBufferBytes = 64 << 10
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -25,7 +27,8 @@ type lineReader struct {
 }
 
 func newLineReader(r io.Reader, maxLineBytes int) *lineReader {
-	return &lineReader{r: bufio.NewReaderSize(r, readBufferBytes), max: maxLineBytes}
+	size := min(readBufferBytes, maxLineBytes+2)
+	return &lineReader{r: bufio.NewReaderSize(r, size), max: maxLineBytes}
 }
 
 // next returns the next line, valid until the following call. tooLong reports

@@ -181,10 +181,10 @@ func parseAddressEntry(s string) (netip.Prefix, string) {
 // address or a CIDR prefix. Names match their subdomains too, "*." names
 // match only their subdomains, and addresses become ResponseIP rules.
 func parseEntry(b []byte, line int) (Rule, string) {
-	if bytes.Contains(b, []byte("://")) {
-		return Rule{}, "URL instead of a name or address"
-	}
 	if looksLikeAddress(b) {
+		if bytes.Contains(b, []byte("://")) {
+			return Rule{}, "URL instead of a name or address"
+		}
 		p, reason := parseAddressEntry(string(b))
 		if reason != "" {
 			return Rule{}, reason

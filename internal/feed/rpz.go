@@ -54,13 +54,12 @@ type rpzParser struct {
 	// line starts with a blank.
 	prevOwner string
 
-	// owners maps the lower-case owner name of every rule to its index in
-	// the result.
-	owners map[string]int
+	// owners maps the lower-case owner name of every rule to the rule.
+	owners map[string]*Rule
 }
 
 func parseRPZ(lr *lineReader, b *builder, opts Options) error {
-	p := &rpzParser{b: b, lr: lr, owners: make(map[string]int)}
+	p := &rpzParser{b: b, lr: lr, owners: make(map[string]*Rule)}
 	if opts.Origin != "" {
 		origin := dns.CanonicalName(opts.Origin)
 		if _, ok := dns.IsDomainName(origin); !ok {
@@ -457,16 +456,14 @@ func (p *rpzParser) policyRecord(first zoneLine, rr dns.RR) {
 		h.Name = dataOwner(rule, trigger)
 	}
 
-	index, seen := p.owners[owner]
+	prev, seen := p.owners[owner]
 	if !seen {
 		if rule.Action == LocalData {
 			rule.Data = []dns.RR{rr}
 		}
-		p.owners[owner] = len(p.b.res.Rules)
-		p.b.res.Rules = append(p.b.res.Rules, rule)
+		p.owners[owner] = p.b.appendRule(rule)
 		return
 	}
-	prev := &p.b.res.Rules[index]
 	switch {
 	case rule.Action != LocalData && rule.Action == prev.Action:
 		p.b.res.Duplicates++
