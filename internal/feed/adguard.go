@@ -48,8 +48,8 @@ func parseAdGuardLine(b *builder, text []byte, line int) {
 		}
 	}
 	if s[0] == '#' {
-		// A hosts-style comment; "##" and the other cosmetic markers were
-		// handled above.
+		// A hosts-style comment. The cosmetic markers that start with "#"
+		// were handled above.
 		b.res.Comments++
 		return
 	}
@@ -84,10 +84,10 @@ func parseAdGuardLine(b *builder, text []byte, line int) {
 		pattern = pattern[1:]
 		subdomains = false
 	}
-	// NOTE: "name" and "name^" without a leading "||" also match names
-	// that end in "name" without a dot before it (badname.com for name.com)
-	// in AdGuard Home. A Rule cannot express that, so they match the name
-	// and its subdomains only.
+	// NOTE: without "||" or "|", the Adblock Plus syntax matches a pattern
+	// anywhere in a host, so "name.com^" also matches "badname.com". A Rule
+	// cannot express that, so these rules match the name and its subdomains
+	// only.
 	pattern = bytes.TrimSuffix(pattern, []byte("|"))
 	pattern = bytes.TrimSuffix(pattern, []byte("^"))
 

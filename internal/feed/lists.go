@@ -152,8 +152,8 @@ func parseDomainsLine(b *builder, text []byte, line int) {
 
 // parseCSV reads a CSV feed with the name or address in opts.CSVColumn. Lines
 // starting with "#" are comments. The first row is a header, and skipped,
-// when its name column contains no dot and no colon, as no domain name or IP
-// address in a threat feed does.
+// when its name column contains no dot and no colon, which rules out every
+// IP address and every name below a top-level domain.
 func parseCSV(lr *lineReader, b *builder, opts Options) {
 	column := max(opts.CSVColumn, 0)
 	categoryColumn := opts.CSVCategoryColumn

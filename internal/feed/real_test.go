@@ -198,8 +198,8 @@ func TestRealThreatFoxCategories(t *testing.T) {
 			t.Errorf("%s has no category", name)
 		}
 	}
-	// Rows whose first column is no name: "user@host" forms, port numbers
-	// and a "host=>port" pair.
+	// Rows whose first column is no name: two "user@host" forms, two bare
+	// numbers and a "host=>port" pair.
 	var badLines []int
 	for _, b := range res.Bad {
 		badLines = append(badLines, b.Line)

@@ -13,8 +13,8 @@ import (
 // lines after its first are read again as records of their own.
 const maxRecordLines = 100
 
-// Owner labels that select a trigger other than QName (ISC RPZ specification,
-// draft-vixie-dnsop-dns-rpz).
+// Owner labels, right below the zone name, that select a trigger other than
+// QName.
 const (
 	labelResponseIP = "rpz-ip"
 	labelClientIP   = "rpz-client-ip"
@@ -201,6 +201,7 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 		}
 		text = strings.Join(lines, "\n")
 	}
+
 	trimmed := strings.TrimLeft(text, " \t")
 	if strings.HasPrefix(trimmed, "$") {
 		p.directive(first, trimmed)
@@ -214,6 +215,7 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 		}
 		text = p.prevOwner + text
 	}
+
 	rr, reason := p.parseRR(text)
 	if reason != "" {
 		p.b.bad(first.number, []byte(first.text), reason)
@@ -222,6 +224,7 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 	p.recordSeen = true
 	p.prevOwner = rr.Header().Name
 	p.updateTTL(rr)
+
 	if rr.Header().Rrtype == dns.TypeSOA {
 		p.soa(first, rr)
 		return nil
@@ -265,8 +268,9 @@ func zoneErrorReason(err error) string {
 	return msg
 }
 
-// updateTTL keeps the default TTL for records that give none. As in BIND, a
-// zone without $TTL whose SOA record has no TTL uses the SOA minimum.
+// updateTTL keeps the default TTL for records that give none. In a zone
+// with no $TTL and no TTL on the SOA record, the SOA minimum field is the
+// default.
 func (p *rpzParser) updateTTL(rr dns.RR) {
 	h := rr.Header()
 	if soa, ok := rr.(*dns.SOA); ok && !p.ttlKnown && h.Ttl == 0 {
@@ -440,8 +444,8 @@ func (p *rpzParser) policyRecord(first zoneLine, rr dns.RR) {
 		case "rpz-tcp-only.":
 			rule.Action = TCPOnly
 		case trigger:
-			// The PASSTHRU encoding of BIND 9.9 and older: a CNAME to the
-			// owner name without the zone name.
+			// The older PASSTHRU encoding that the BIND 9 manual gave in
+			// 2011: a CNAME to the owner name without the zone name.
 			rule.Action = Passthru
 		default:
 			if dns.CountLabel(target) == 1 && strings.HasPrefix(target, "rpz-") {
