@@ -179,7 +179,7 @@ type Options struct {
 	// SOA record, which then has to be the first record.
 	Origin string
 	// MaxLineBytes is the longest line accepted, without its line ending.
-	// Longer lines are malformed. Default 4096.
+	// Longer lines are malformed. Default 4096, at most 1 GiB.
 	MaxLineBytes int
 	// CSVColumn is the 0-based column holding the name or address in a CSV
 	// feed. Default 0.
@@ -192,6 +192,7 @@ type Options struct {
 
 const (
 	defaultMaxLineBytes = 4096
+	maxMaxLineBytes     = 1 << 30
 	maxBadLines         = 100
 	maxBadTextBytes     = 200
 )
@@ -205,6 +206,7 @@ func Parse(r io.Reader, f Format, opts Options) (*Result, error) {
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = defaultMaxLineBytes
 	}
+	opts.MaxLineBytes = min(opts.MaxLineBytes, maxMaxLineBytes)
 	b := newBuilder()
 	lr := newLineReader(r, opts.MaxLineBytes)
 	var err error

@@ -505,3 +505,14 @@ func TestDetect(t *testing.T) {
 		}
 	}
 }
+
+func TestHugeMaxLineBytes(t *testing.T) {
+	input := "0.0.0.0 " + strings.Repeat("a", 70) + ".example\n"
+	res, err := Parse(strings.NewReader(input), Hosts, Options{MaxLineBytes: int(^uint(0) >> 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BadCount != 1 || res.Bad[0].Reason != reasonLongLabel+`: "`+strings.Repeat("a", 64)+`"` {
+		t.Errorf("bad = %q, want one label too long", badReasons(res))
+	}
+}

@@ -94,12 +94,24 @@ func (p *rpzParser) nextLine() (number int, text string, tooLong, ok bool) {
 // run splits the zone into records, which may span lines inside
 // parentheses, and parses each.
 func (p *rpzParser) run() error {
+	for {
+		record, err := p.readRecords()
+		if err != nil || len(record) == 0 {
+			return err
+		}
+		p.abandon(record, "missing ')' before the end of the zone")
+	}
+}
+
+// readRecords parses records until the input ends and returns the lines of
+// a record still open at the end.
+func (p *rpzParser) readRecords() ([]zoneLine, error) {
 	var record []zoneLine
 	depth := 0
 	for {
 		number, text, tooLong, ok := p.nextLine()
 		if !ok {
-			break
+			return record, nil
 		}
 		if tooLong {
 			if len(record) > 0 {
@@ -122,7 +134,7 @@ func (p *rpzParser) run() error {
 			record, depth = record[:0], 0
 		case depth == 0:
 			if err := p.parseRecord(record); err != nil {
-				return err
+				return nil, err
 			}
 			record = record[:0]
 		case len(record) >= maxRecordLines:
@@ -130,11 +142,6 @@ func (p *rpzParser) run() error {
 			record, depth = nil, 0
 		}
 	}
-	if len(record) > 0 {
-		p.abandon(record, "missing ')' before the end of the zone")
-		return p.run()
-	}
-	return nil
 }
 
 // abandon reports the first line of an unterminated record as malformed and
