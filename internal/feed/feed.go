@@ -317,12 +317,16 @@ func (b *builder) add(r Rule) bool {
 	return true
 }
 
-func (b *builder) addName(r Rule) bool {
-	key := ruleNameKey(&r)
+func (b *builder) nameHash(key nameKey) uint64 {
 	// Multiplying by an odd constant maps distinct fields to distinct
 	// values, so rules for one name never share a hash.
 	fields := uint64(key.trigger) | uint64(key.flags)<<8 | uint64(key.action)<<16
-	h := maphash.String(b.seed, key.name) ^ fields*0x9E3779B97F4A7C15
+	return maphash.String(b.seed, key.name) ^ fields*0x9E3779B97F4A7C15
+}
+
+func (b *builder) addName(r Rule) bool {
+	key := ruleNameKey(&r)
+	h := b.nameHash(key)
 	prev, found := b.names[h]
 	if !found {
 		b.names[h] = b.appendRule(r)

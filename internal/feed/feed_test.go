@@ -516,3 +516,30 @@ func TestHugeMaxLineBytes(t *testing.T) {
 		t.Errorf("bad = %q, want one label too long", badReasons(res))
 	}
 }
+
+func TestBuilderHashCollision(t *testing.T) {
+	b := newBuilder()
+	first := Rule{Trigger: QName, Name: "first.example.", Subdomains: true, Action: Block, Line: 1}
+	second := Rule{Trigger: QName, Name: "second.example.", Subdomains: true, Action: Block, Line: 2}
+	if !b.add(first) {
+		t.Fatal("first rule dropped")
+	}
+	// Give the second rule the hash of the first, as a collision would.
+	b.names[b.nameHash(ruleNameKey(&second))] = b.names[b.nameHash(ruleNameKey(&first))]
+	if !b.add(second) {
+		t.Error("rule with a colliding hash dropped as a duplicate")
+	}
+	if b.add(second) {
+		t.Error("repeated rule with a colliding hash added twice")
+	}
+	if b.add(first) {
+		t.Error("repeated first rule added twice")
+	}
+	b.finish()
+	if got, want := ruleStrings(b.res.Rules), []string{"qname first.example. sub block", "qname second.example. sub block"}; !slices.Equal(got, want) {
+		t.Errorf("rules = %q, want %q", got, want)
+	}
+	if b.res.Duplicates != 2 {
+		t.Errorf("Duplicates = %d, want 2", b.res.Duplicates)
+	}
+}

@@ -95,9 +95,9 @@ func TestParseRPZ(t *testing.T) {
 		},
 		{
 			name:        "not rules",
-			input:       rpzHeader + "@ TXT \"zone info\"\n@ NS ns2.rpz.example.\nskip.example CNAME rpz-skipzone.\n",
+			input:       rpzHeader + "@ TXT \"zone info\"\n@ NS ns2.rpz.example.\nskip.example CNAME rpz-skipzone.\nsigned.example NSEC next.example. A NSEC\n",
 			opts:        rpzOpts,
-			unsupported: 2,
+			unsupported: 3,
 		},
 		{
 			name: "duplicates",
@@ -140,7 +140,9 @@ func TestParseRPZ(t *testing.T) {
 				"close.example A 192.0.2.3 )\n" +
 				"bad!.example CNAME .\n" + // 29
 				"@ SOA ns.rpz.example. admin.rpz.example. 2 3600 600 86400 60\n" +
-				"01.0.0.0.10.rpz-ip CNAME .\n",
+				"01.0.0.0.10.rpz-ip CNAME .\n" +
+				"$ORIGIN\n$TTL\n$ORIGIN a..b\n",
+
 			opts: rpzOpts,
 			rules: []string{
 				"qname conflict.example. nxdomain",
@@ -173,6 +175,9 @@ func TestParseRPZ(t *testing.T) {
 				"29: invalid character '!' in name",
 				"30: second SOA record: the first is on line 2",
 				`31: invalid prefix length "01" in rpz-ip owner`,
+				"32: $ORIGIN takes one domain name",
+				"33: $TTL takes one TTL value",
+				"34: invalid $ORIGIN name",
 			},
 		},
 	})
@@ -365,12 +370,15 @@ func TestParseRPZAddress(t *testing.T) {
 }
 
 func TestRPZLocalDataOwner(t *testing.T) {
-	res, err := Parse(strings.NewReader(rpzHeader+"*.wild.example A 192.0.2.1\n48.zz.db8.2001.rpz-nsip AAAA ::1\n"), RPZ, rpzOpts)
+	res, err := Parse(strings.NewReader(rpzHeader+"*.wild.example A 192.0.2.1\n48.zz.db8.2001.rpz-nsip AAAA ::1\n* TXT \"all\"\n"), RPZ, rpzOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Rules) != 2 {
-		t.Fatalf("%d rules, want 2: bad %q", len(res.Rules), badReasons(res))
+	if len(res.Rules) != 3 {
+		t.Fatalf("%d rules, want 3: bad %q", len(res.Rules), badReasons(res))
+	}
+	if got := res.Rules[2].Data[0].Header().Name; got != "*." {
+		t.Errorf("root wildcard data owner = %q, want *.", got)
 	}
 	if got := res.Rules[0].Data[0].Header().Name; got != "*.wild.example." {
 		t.Errorf("wildcard data owner = %q, want *.wild.example.", got)
