@@ -173,6 +173,9 @@ func FuzzParseRPZ(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzParse(t, data, RPZ, Options{})
 		fuzzParse(t, data, RPZ, Options{Origin: "rpz.example."})
+		if len(data) <= maxFuzzInput {
+			compareActionCNAME(t, data, Options{Origin: "rpz.example."})
+		}
 	})
 }
 

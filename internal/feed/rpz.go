@@ -223,7 +223,11 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 		text = p.prevOwner + text
 	}
 
-	rr, reason := p.parseRR(text)
+	rr := p.parseActionCNAME(text)
+	var reason string
+	if rr == nil {
+		rr, reason = p.parseRR(text)
+	}
 	if reason != "" {
 		p.b.bad(first.number, []byte(first.text), reason)
 		return nil
@@ -241,6 +245,59 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 	}
 	p.policyRecord(first, rr)
 	return nil
+}
+
+// policyTargets are the CNAME targets that select an action other than
+// LocalData, in canonical form.
+var policyTargets = map[string]string{
+	".":             ".",
+	"*.":            "*.",
+	"rpz-passthru.": "rpz-passthru.",
+	"rpz-drop.":     "rpz-drop.",
+	"rpz-tcp-only.": "rpz-tcp-only.",
+}
+
+// disableActionCNAME turns parseActionCNAME off, for tests that compare it
+// with the zone parser.
+var disableActionCNAME = false
+
+// parseActionCNAME parses the most common policy record, "owner [IN] CNAME
+// target" with one of the policyTargets, without the zone parser of
+// miekg/dns, which takes several times as long. It returns nil for any other
+// text, which parseRR then reads.
+func (p *rpzParser) parseActionCNAME(text string) dns.RR {
+	if disableActionCNAME || strings.ContainsAny(text, "\\\"();@$\n") {
+		return nil
+	}
+	var fields [5]string
+	n := 0
+	for field := range strings.FieldsSeq(text) {
+		if n == len(fields) {
+			return nil
+		}
+		fields[n] = field
+		n++
+	}
+	switch {
+	case n == 4 && strings.EqualFold(fields[1], "IN"):
+	case n != 3:
+		return nil
+	}
+	target, ok := policyTargets[strings.ToLower(fields[n-1])]
+	if !ok || !strings.EqualFold(fields[n-2], "CNAME") {
+		return nil
+	}
+	owner := fields[0]
+	if !dns.IsFqdn(owner) {
+		owner = owner + "." + strings.TrimPrefix(p.base(), ".")
+	}
+	if _, ok := dns.IsDomainName(owner); !ok {
+		return nil
+	}
+	return &dns.CNAME{
+		Hdr:    dns.RR_Header{Name: owner, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: p.ttl},
+		Target: target,
+	}
 }
 
 // parseRR parses one record with the zone parser of miekg/dns.

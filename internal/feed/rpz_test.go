@@ -1,8 +1,12 @@
 package feed
 
 import (
+	"bytes"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -391,5 +395,52 @@ func TestRPZLocalDataOwner(t *testing.T) {
 	}
 	if _, ok := res.Rules[1].Data[0].(*dns.AAAA); !ok {
 		t.Errorf("nsip data is %T, want *dns.AAAA", res.Rules[1].Data[0])
+	}
+}
+
+// compareActionCNAME fails t unless parsing data gives the same result with
+// and without the parseActionCNAME shortcut.
+func compareActionCNAME(t *testing.T, data []byte, opts Options) {
+	t.Helper()
+	fast, fastErr := Parse(bytes.NewReader(data), RPZ, opts)
+	disableActionCNAME = true
+	defer func() { disableActionCNAME = false }()
+	slow, slowErr := Parse(bytes.NewReader(data), RPZ, opts)
+	if (fastErr == nil) != (slowErr == nil) {
+		t.Fatalf("error with the shortcut %v, without %v", fastErr, slowErr)
+	}
+	if got, want := ruleStrings(fast.Rules), ruleStrings(slow.Rules); !slices.Equal(got, want) {
+		t.Errorf("rules with the shortcut:\n%q\nwithout:\n%q", got, want)
+	}
+	if got, want := badReasons(fast), badReasons(slow); !slices.Equal(got, want) {
+		t.Errorf("bad lines with the shortcut:\n%q\nwithout:\n%q", got, want)
+	}
+	counts := func(r *Result) [5]int {
+		return [5]int{r.Lines, r.Comments, r.Duplicates, r.Unsupported, r.BadCount}
+	}
+	if got, want := counts(fast), counts(slow); got != want {
+		t.Errorf("lines, comments, duplicates, unsupported and bad with the shortcut %v, without %v", got, want)
+	}
+}
+
+func TestActionCNAMEMatchesZoneParser(t *testing.T) {
+	inputs := []string{
+		rpzHeader + "a.example CNAME .\nb.example IN cname *.\nc.example. CNAME rpz-drop.\n*.d CNAME RPZ-PASSTHRU.\n" +
+			"e CNAME rpz-tcp-only.\n  CNAME .\nf.example 60 CNAME .\ng CNAME rpz-passthru\n32.1.0.0.10.rpz-ip CNAME .\n" +
+			"a..b CNAME .\n" + strings.Repeat("x", 70) + " CNAME .\nh CH CNAME .\ni CNAME . extra\n",
+		"$TTL 30\n@ IN SOA localhost. root.localhost. 1 2 3 4 5\nrel.example CNAME .\n",
+	}
+	for _, file := range []string{"urlhaus-filter-rpz.conf", "hagezi-tif-mini-rpz-slice.txt"} {
+		data, err := os.ReadFile(filepath.Join(feedDir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, string(data))
+	}
+	for i, input := range inputs {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			compareActionCNAME(t, []byte(input), Options{})
+			compareActionCNAME(t, []byte(input), rpzOpts)
+		})
 	}
 }
