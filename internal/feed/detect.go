@@ -53,11 +53,11 @@ func Detect(data []byte) Format {
 	return Domains
 }
 
-// isZoneRecord reports whether a line has an SOA or CNAME type field after
-// its first field, as records of a policy zone do.
+// isZoneRecord reports whether a line has an SOA or CNAME type field between
+// its first and last fields, as records of a policy zone do.
 func isZoneRecord(s []byte) bool {
 	fields := bytes.Fields(s)
-	for i := 1; i < len(fields) && i < 5; i++ {
+	for i := 1; i < len(fields)-1 && i < 5; i++ {
 		switch string(bytes.ToUpper(fields[i])) {
 		case "SOA", "CNAME":
 			return true

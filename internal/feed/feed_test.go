@@ -496,6 +496,7 @@ func TestDetect(t *testing.T) {
 		{"# hosts\n0.0.0.0 a.example\n0.0.0.0 b.example\n", Hosts},
 		{"input,class,label\na.example,X,malicious\n", CSV},
 		{"a.example\n192.0.2.1\n", Domains},
+		{"0.0.0.0 soa\n0.0.0.0 cname\n", Hosts},
 		{"\ufeffa.example\n", Domains},
 		{"", Domains},
 	}
