@@ -133,7 +133,7 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	waitForStop(log)
+	waitForStop(log, n.lists)
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	n.stop()
@@ -156,15 +156,17 @@ const shutdownTimeout = 5 * time.Second
 // restart loop does not turn into a query loop.
 const firstProbeDelay = 10 * time.Second
 
-// waitForStop returns on SIGTERM or SIGINT. SIGHUP, which asks daemons to
-// reload, is logged and otherwise ignored, so that it does not kill the
-// process.
-func waitForStop(log *slog.Logger) {
+// waitForStop returns on SIGTERM or SIGINT. SIGHUP reloads every list;
+// the rest of the config is read only at start.
+func waitForStop(log *slog.Logger, lists *policyload.Manager) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for got := range sig {
 		if got == syscall.SIGHUP {
-			log.Warn("SIGHUP ignored: config reload is not supported yet; restart to apply a new config")
+			log.Info("SIGHUP: reloading the lists; other config changes need a restart")
+			if err := lists.Reload(true); err != nil {
+				log.Error("list reload failed; the failed lists keep their previous version", "error", err)
+			}
 			continue
 		}
 		log.Info("stopping", "signal", got.String())
@@ -181,7 +183,12 @@ type node struct {
 	// probe runs the RFC 5011 trust anchor updates; nil when off.
 	probe func(ctx context.Context)
 	stop  context.CancelFunc
+	// lists owns the blocklists and their reloads.
+	lists *policyload.Manager
 }
+
+// listCheckInterval is how often list files are checked for changes.
+const listCheckInterval = 5 * time.Second
 
 func (n *node) start(cfg *config.Config) error {
 	if err := n.server.Start(); err != nil {
@@ -197,6 +204,9 @@ func (n *node) start(cfg *config.Config) error {
 	n.stop = cancel
 	if n.probe != nil {
 		go n.probe(ctx)
+	}
+	if len(cfg.Policy.Lists) > 0 {
+		go n.lists.Watch(ctx, listCheckInterval)
 	}
 	return nil
 }
@@ -256,12 +266,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
 	}, c, res, log, now)
-	snapshot, block, _, err := policyload.Load(cfg, 1, log)
+	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
 	}
-	pipe.SetPolicy(snapshot, block)
-	n := &node{server: server.New(cfg.Server, pipe, log)}
+	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
 	switch {
 	case anchorState != nil && cfg.Testing.Enabled:
 		// Test suites see only the queries their clients cause.
@@ -274,6 +283,7 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	if cfg.Admin.Listen != "" {
 		// Negative trust anchors expire by the validation time.
 		n.admin = admin.New(res, res, log, validationTime)
+		n.admin.SetPolicy(lists)
 	}
 	return n, nil
 }

@@ -9,6 +9,9 @@
 //	DELETE /v1/dnssec/negative-trust-anchors/{domain} remove one
 //	DELETE /v1/dnssec/negative-trust-anchors?domain=. remove one, such as the root
 //	POST   /v1/cache/flush                            {"zone": "..."}: drop cached data at and below zone
+//	GET    /v1/policy/lists                           the state of every list
+//	POST   /v1/policy/reload                          read every list again
+//	GET    /v1/policy/check?name=N&flavour=F          what flavour F (default protective) does with N
 package admin
 
 import (
@@ -24,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"bulwark/internal/policy"
+	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -51,14 +56,22 @@ type Flusher interface {
 	Flush(zone string) int
 }
 
+// Policy is the part of the list manager the API reads and reloads.
+type Policy interface {
+	Lists() []policyload.ListState
+	Reload(all bool) error
+	Check(flavour, name string) (d policy.Decision, matched, ok bool)
+}
+
 // Server is the administration API server.
 type Server struct {
-	res   Resolver
-	cache Flusher
-	log   *slog.Logger
-	now   func() time.Time
-	http  *http.Server
-	ln    net.Listener
+	res    Resolver
+	cache  Flusher
+	policy Policy
+	log    *slog.Logger
+	now    func() time.Time
+	http   *http.Server
+	ln     net.Listener
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -74,11 +87,85 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
 	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors", s.removeNTA)
 	mux.HandleFunc("POST /v1/cache/flush", s.flush)
+	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
+	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
+	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	return s
+}
+
+// SetPolicy gives the API the list manager; without one the policy
+// endpoints answer 503.
+func (s *Server) SetPolicy(p Policy) { s.policy = p }
+
+func (s *Server) policyLists(w http.ResponseWriter, r *http.Request) {
+	if s.policy == nil {
+		writeError(w, http.StatusServiceUnavailable, "no list manager")
+		return
+	}
+	lists := s.policy.Lists()
+	if lists == nil {
+		lists = []policyload.ListState{}
+	}
+	writeJSON(w, http.StatusOK, lists)
+}
+
+func (s *Server) policyReload(w http.ResponseWriter, r *http.Request) {
+	if s.policy == nil {
+		writeError(w, http.StatusServiceUnavailable, "no list manager")
+		return
+	}
+	if err := s.policy.Reload(true); err != nil {
+		s.log.Error("list reload failed", "error", err)
+		writeError(w, http.StatusInternalServerError, "some lists failed and keep their previous version: "+err.Error())
+		return
+	}
+	s.log.Info("lists reloaded through the API")
+	writeJSON(w, http.StatusOK, s.policy.Lists())
+}
+
+// checkJSON is the answer of the policy check endpoint.
+type checkJSON struct {
+	Name     string `json:"name"`
+	Flavour  string `json:"flavour"`
+	Blocked  bool   `json:"blocked"`
+	Allowed  bool   `json:"allowlisted,omitempty"`
+	List     string `json:"list,omitempty"`
+	Category string `json:"category,omitempty"`
+	Action   string `json:"action,omitempty"`
+	Trigger  string `json:"trigger,omitempty"`
+	Since    string `json:"list_loaded,omitempty"`
+}
+
+func (s *Server) policyCheck(w http.ResponseWriter, r *http.Request) {
+	if s.policy == nil {
+		writeError(w, http.StatusServiceUnavailable, "no list manager")
+		return
+	}
+	name, ok := parseDomain(w, "name", r.URL.Query().Get("name"))
+	if !ok {
+		return
+	}
+	flavour := r.URL.Query().Get("flavour")
+	if flavour == "" {
+		flavour = "protective"
+	}
+	d, matched, known := s.policy.Check(flavour, name)
+	if !known {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown flavour %q", flavour))
+		return
+	}
+	out := checkJSON{Name: name, Flavour: flavour}
+	if matched {
+		out.Blocked, out.Allowed = d.Blocked(), !d.Blocked()
+		out.List, out.Category, out.Trigger = d.List.Name, d.List.Category, d.Trigger
+		out.Action = d.Verdict.Action.String()
+		out.Since = d.List.Loaded.UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // Handler returns the HTTP handler, for tests.

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"bulwark/internal/policy"
+	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
 )
 
@@ -169,5 +171,57 @@ func TestFlushWithoutZone(t *testing.T) {
 	code, body := do(t, s, "POST", "/v1/cache/flush", `{}`)
 	if code != http.StatusBadRequest || !strings.Contains(body, "missing zone") {
 		t.Errorf("flush without zone: %d %s, want 400 naming the zone field", code, body)
+	}
+}
+
+type fakePolicy struct{ reloads int }
+
+func (f *fakePolicy) Lists() []policyload.ListState {
+	return []policyload.ListState{{Name: "urlhaus", Rules: 3}}
+}
+
+func (f *fakePolicy) Reload(all bool) error {
+	f.reloads++
+	return nil
+}
+
+func (f *fakePolicy) Check(flavour, name string) (policy.Decision, bool, bool) {
+	if flavour != "protective" {
+		return policy.Decision{}, false, false
+	}
+	if name != "bad.example." {
+		return policy.Decision{}, false, true
+	}
+	l := &policy.List{Name: "urlhaus", Category: policy.CategoryMalware}
+	return policy.Decision{List: l, Verdict: policy.Verdict{Action: policy.NXDomain}, Trigger: "bad.example."}, true, true
+}
+
+func TestPolicyEndpoints(t *testing.T) {
+	s, _, _ := newTestServer()
+	if code, _ := do(t, s, "GET", "/v1/policy/lists", ""); code != http.StatusServiceUnavailable {
+		t.Errorf("lists without a manager: %d, want 503", code)
+	}
+	fp := &fakePolicy{}
+	s.SetPolicy(fp)
+	code, body := do(t, s, "GET", "/v1/policy/check?name=Bad.Example", "")
+	if code != http.StatusOK || !strings.Contains(body, `"blocked":true`) || !strings.Contains(body, `"list":"urlhaus"`) || !strings.Contains(body, `"action":"nxdomain"`) {
+		t.Errorf("check blocked name: %d %s", code, body)
+	}
+	code, body = do(t, s, "GET", "/v1/policy/check?name=fine.example", "")
+	if code != http.StatusOK || !strings.Contains(body, `"blocked":false`) {
+		t.Errorf("check clean name: %d %s", code, body)
+	}
+	if code, _ = do(t, s, "GET", "/v1/policy/check?name=x.example&flavour=strict", ""); code != http.StatusNotFound {
+		t.Errorf("unknown flavour: %d, want 404", code)
+	}
+	if code, _ = do(t, s, "GET", "/v1/policy/check", ""); code != http.StatusBadRequest {
+		t.Errorf("check without name: %d, want 400", code)
+	}
+	code, body = do(t, s, "GET", "/v1/policy/lists", "")
+	if code != http.StatusOK || !strings.Contains(body, `"rules":3`) {
+		t.Errorf("lists: %d %s", code, body)
+	}
+	if code, _ = do(t, s, "POST", "/v1/policy/reload", ""); code != http.StatusOK || fp.reloads != 1 {
+		t.Errorf("reload: %d, %d reloads, want 200 and 1", code, fp.reloads)
 	}
 }

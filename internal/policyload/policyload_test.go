@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"bulwark/internal/config"
+	"bulwark/internal/pipeline"
 	"bulwark/internal/policy"
 )
 
@@ -111,5 +113,64 @@ func TestLoadMissingFile(t *testing.T) {
 	_, _, _, err := Load(cfg, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "policy list x") {
 		t.Errorf("missing file: %v, want an error naming the list", err)
+	}
+}
+
+type recorder struct{ snapshots []*policy.Snapshot }
+
+func (r *recorder) SetPolicy(s *policy.Snapshot, _ pipeline.BlockConfig) {
+	r.snapshots = append(r.snapshots, s)
+}
+
+func TestManagerReload(t *testing.T) {
+	dir := t.TempDir()
+	listPath := write(t, dir, "malware.txt", "bad.example\n")
+	cfgPath := write(t, dir, "bulwark.yaml", "policy:\n  lists:\n    - name: malware\n      file: malware.txt\n      format: domains\n      category: malware\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	m, err := NewManager(cfg, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := func(name string) bool {
+		d, hit, ok := m.Check("protective", name)
+		return ok && hit && d.Blocked()
+	}
+	if !blocked("bad.example.") || blocked("new.example.") {
+		t.Fatal("first version: wrong decisions")
+	}
+
+	// Nothing changed: no new version.
+	if err := m.Reload(false); err != nil || len(rec.snapshots) != 1 {
+		t.Fatalf("reload without changes: %v, %d versions, want 1", err, len(rec.snapshots))
+	}
+
+	time.Sleep(10 * time.Millisecond) // a later modification time
+	if err := os.WriteFile(listPath, []byte("new.example\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(false); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.snapshots) != 2 || rec.snapshots[1].Generation <= rec.snapshots[0].Generation {
+		t.Fatalf("%d versions after a change, want 2 with a higher generation", len(rec.snapshots))
+	}
+	if blocked("bad.example.") || !blocked("new.example.") {
+		t.Error("second version: wrong decisions")
+	}
+
+	// A file that disappears keeps the last version and reports the error.
+	os.Remove(listPath)
+	if err := m.Reload(false); err == nil {
+		t.Error("reload of a missing file: no error")
+	}
+	if !blocked("new.example.") {
+		t.Error("the list was lost when its file disappeared")
+	}
+	if st := m.Lists(); len(st) != 1 || st[0].Error == "" || st[0].Rules != 1 {
+		t.Errorf("state %+v, want the error and the kept rule count", st)
 	}
 }

@@ -2,7 +2,10 @@ package integration
 
 import (
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -96,5 +99,85 @@ func TestBlockedAnswerOverTCP(t *testing.T) {
 	}
 	if r.Status != "NXDOMAIN" || r.EDE != 15 {
 		t.Errorf("over TCP: %s EDE %d, want NXDOMAIN with EDE 15", r.Status, r.EDE)
+	}
+}
+
+// TestPolicyAPIAndReload checks the "why is this blocked" lookup and the
+// list states on a resolver with the API on, then adds a listed name to
+// the lab's allowlist and reloads: the name is answered again, with no
+// restart.
+func TestPolicyAPIAndReload(t *testing.T) {
+	p := lab.Info.Policy
+	allow, err := os.ReadFile(p.AllowFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(p.AllowFile, allow, 0o644) })
+
+	dnsPort, api := adminBulwark(t)
+	var check struct {
+		Blocked bool   `json:"blocked"`
+		List    string `json:"list"`
+	}
+	getJSON(t, api+"/v1/policy/check?flavour=protective&name="+p.ListedName, &check)
+	if !check.Blocked || check.List != "urlhaus-hosts" {
+		t.Errorf("check %s: %+v, want blocked by urlhaus-hosts", p.ListedName, check)
+	}
+	var lists []struct {
+		Name  string `json:"name"`
+		Rules int    `json:"rules"`
+		Error string `json:"error"`
+	}
+	getJSON(t, api+"/v1/policy/lists", &lists)
+	if len(lists) != len(p.Lists)+1 {
+		t.Errorf("%d lists, want %d (the feeds and the allowlist)", len(lists), len(p.Lists)+1)
+	}
+	for _, l := range lists {
+		if l.Rules == 0 || l.Error != "" {
+			t.Errorf("list %s: %d rules, error %q", l.Name, l.Rules, l.Error)
+		}
+	}
+
+	// The second resolver's protective listener is 127.0.0.2 on dnsPort.
+	before, err := kdig("127.0.0.2", dnsPort, p.ListedName, "A", "+edns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.EDE != 15 {
+		t.Fatalf("before the reload: not blocked\n%s", before.Output)
+	}
+	if err := os.WriteFile(p.AllowFile, append(allow, []byte(strings.TrimSuffix(p.ListedName, ".")+"\n")...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(api+"/v1/policy/reload", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload: %d", resp.StatusCode)
+	}
+	r, err := kdig("127.0.0.2", dnsPort, p.ListedName, "A", "+edns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.EDE == 15 {
+		t.Errorf("after allowlisting and reload: still blocked\n%s", r.Output)
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
 	}
 }

@@ -1,0 +1,175 @@
+package policyload
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"bulwark/internal/config"
+	"bulwark/internal/pipeline"
+	"bulwark/internal/policy"
+)
+
+// Target receives each new policy version.
+type Target interface {
+	SetPolicy(s *policy.Snapshot, b pipeline.BlockConfig)
+}
+
+// ListState is the state of one list, for operators.
+type ListState struct {
+	Name     string    `json:"name"`
+	File     string    `json:"file"`
+	Format   string    `json:"format"`
+	Category string    `json:"category"`
+	Rules    int       `json:"rules"`
+	Lines    int       `json:"lines"`
+	Bad      int       `json:"malformed_lines"`
+	Skipped  int       `json:"skipped_rules"`
+	Loaded   time.Time `json:"loaded"`
+	Modified time.Time `json:"file_modified"`
+	// Error is the last failure to read the file; the list then keeps
+	// the version loaded before.
+	Error string `json:"error,omitempty"`
+}
+
+// Manager owns the lists: it loads them, reloads those whose file changed,
+// and installs each new policy version in its target. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg    *config.Config
+	target Target
+	log    *slog.Logger
+
+	mu         sync.Mutex
+	generation uint32
+	lists      map[string]*policy.List
+	state      map[string]*ListState
+	snapshot   *policy.Snapshot
+}
+
+// NewManager loads every list of cfg and installs the first version in
+// target. A list that cannot be read at start is an error.
+func NewManager(cfg *config.Config, target Target, log *slog.Logger) (*Manager, error) {
+	m := &Manager{
+		cfg: cfg, target: target, log: log.With("component", "policy"),
+		lists: map[string]*policy.List{}, state: map[string]*ListState{},
+	}
+	for _, l := range cfg.Policy.Lists {
+		if err := m.loadOne(l); err != nil {
+			return nil, err
+		}
+	}
+	m.install()
+	return m, nil
+}
+
+// loadOne reads list l and records its state. On failure the list keeps
+// its previous version.
+func (m *Manager) loadOne(l config.PolicyList) error {
+	st := m.state[l.Name]
+	if st == nil {
+		st = &ListState{Name: l.Name, File: l.File, Format: l.Format, Category: l.Category}
+		m.state[l.Name] = st
+	}
+	info, statErr := os.Stat(l.File)
+	compiled, report, err := loadList(l, m.log)
+	if err == nil && statErr != nil {
+		err = statErr
+	}
+	if err != nil {
+		st.Error = err.Error()
+		m.log.Error("cannot load list; keeping the previous version", "list", l.Name, "file", l.File, "error", err)
+		return err
+	}
+	m.lists[l.Name] = compiled
+	st.Rules, st.Lines, st.Bad, st.Skipped = report.Rules, report.Lines, report.Bad, report.Skipped
+	st.Loaded, st.Modified, st.Error = compiled.Loaded, info.ModTime(), ""
+	return nil
+}
+
+// install builds the flavours from the current lists and hands the new
+// version to the target.
+func (m *Manager) install() {
+	m.generation++
+	m.snapshot = policy.NewSnapshot(m.generation, flavours(m.cfg, m.lists))
+	p := m.cfg.Policy
+	m.target.SetPolicy(m.snapshot, pipeline.BlockConfig{
+		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,
+		Contact: p.Contact, Organization: p.Organization,
+	})
+}
+
+// Reload reads again every list whose file changed since it was loaded,
+// or every list when all is set, and installs a new version when any was
+// read. Lists that fail keep their previous version; the error joins
+// their failures.
+func (m *Manager) Reload(all bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	changed := false
+	for _, l := range m.cfg.Policy.Lists {
+		st := m.state[l.Name]
+		if !all {
+			info, err := os.Stat(l.File)
+			if err == nil && st != nil && st.Error == "" && info.ModTime().Equal(st.Modified) {
+				continue
+			}
+		}
+		if err := m.loadOne(l); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		changed = true
+	}
+	if changed {
+		m.install()
+		m.log.Info("policy reloaded", "generation", m.generation)
+	}
+	return errors.Join(errs...)
+}
+
+// Watch checks the list files every interval and reloads those that
+// changed, until ctx ends.
+func (m *Manager) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Reload(false)
+		}
+	}
+}
+
+// Lists returns the state of every list, in config order.
+func (m *Manager) Lists() []ListState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []ListState
+	for _, l := range m.cfg.Policy.Lists {
+		if st := m.state[l.Name]; st != nil {
+			out = append(out, *st)
+		}
+	}
+	return out
+}
+
+// Check reports what flavour does with name, a fully qualified name: ok is
+// false for an unknown flavour.
+func (m *Manager) Check(flavour, name string) (d policy.Decision, matched, ok bool) {
+	m.mu.Lock()
+	s := m.snapshot
+	m.mu.Unlock()
+	id, ok := s.ID(flavour)
+	if !ok {
+		return policy.Decision{}, false, false
+	}
+	d, matched = s.Flavour(id).CheckName(name)
+	return d, matched, true
+}
