@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // protective returns the address and port of the lab's protective listener.
@@ -180,4 +183,45 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}
+}
+
+// TestReloadUnderLoad replays the lab's query list through the protective
+// listener of a second resolver while its lists are reloaded every 300ms,
+// and checks that every query is answered.
+func TestReloadUnderLoad(t *testing.T) {
+	dnsPort, api := adminBulwark(t)
+	done := make(chan struct{})
+	reloads := 0
+	go func() {
+		defer close(done)
+		for range 12 {
+			time.Sleep(300 * time.Millisecond)
+			resp, err := http.Post(api+"/v1/policy/reload", "application/json", nil)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					reloads++
+				}
+			}
+		}
+	}()
+	out, err := exec.Command("dnsperf", "-s", "127.0.0.2", "-p", strconv.Itoa(dnsPort),
+		"-d", lab.Info.Queries, "-l", "4", "-Q", "1000", "-t", "5").CombinedOutput()
+	<-done
+	if err != nil {
+		t.Fatalf("dnsperf: %v\n%s", err, out)
+	}
+	fields := map[string]string{}
+	for _, m := range dnsperfLine.FindAllStringSubmatch(string(out), -1) {
+		fields[m[1]] = m[2]
+	}
+	sent := strings.Fields(fields["Queries sent"])
+	completed := strings.Fields(fields["Queries completed"])
+	if len(sent) == 0 || len(completed) == 0 || sent[0] != completed[0] {
+		t.Errorf("dnsperf sent %v, completed %v, want every query answered\n%s", sent, completed, out)
+	}
+	if reloads < 10 {
+		t.Errorf("%d reloads succeeded during the replay, want 12", reloads)
+	}
+	t.Logf("%d reloads; dnsperf sent %s, response codes %s", reloads, fields["Queries sent"], fields["Response codes"])
 }
