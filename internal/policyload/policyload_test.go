@@ -1,10 +1,12 @@
 package policyload
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +174,49 @@ func TestManagerReload(t *testing.T) {
 	}
 	if st := m.Lists(); len(st) != 1 || st[0].Error == "" || st[0].Rules != 1 {
 		t.Errorf("state %+v, want the error and the kept rule count", st)
+	}
+}
+
+// TestReloadsKeepMemoryFlat reloads a list of 50,000 names 20 times and
+// checks that the heap after the last reload is not larger than after the
+// first by more than a tenth of the list's own size.
+func TestReloadsKeepMemoryFlat(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 50_000 {
+		fmt.Fprintf(&b, "host%d.example%d.test\n", i, i%100)
+	}
+	write(t, dir, "big.txt", b.String())
+	cfgPath := write(t, dir, "bulwark.yaml", "policy:\n  lists:\n    - name: big\n      file: big.txt\n      format: domains\n      category: malware\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	m, err := NewManager(cfg, rec, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap := func() int64 {
+		rec.snapshots = rec.snapshots[len(rec.snapshots)-1:] // keep only the current version, as the pipeline does
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	if err := m.Reload(true); err != nil {
+		t.Fatal(err)
+	}
+	first := heap()
+	for range 20 {
+		if err := m.Reload(true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := heap()
+	listBytes := int64(b.Len())
+	t.Logf("heap after the first reload %d KiB, after 21 reloads %d KiB (list file %d KiB)", first>>10, last>>10, listBytes>>10)
+	if last-first > listBytes/10 {
+		t.Errorf("heap grew by %d KiB over 20 reloads, want under %d KiB", (last-first)>>10, listBytes/10>>10)
 	}
 }
