@@ -198,7 +198,8 @@ func TestReloadsKeepMemoryFlat(t *testing.T) {
 		t.Fatal(err)
 	}
 	heap := func() int64 {
-		rec.snapshots = rec.snapshots[len(rec.snapshots)-1:] // keep only the current version, as the pipeline does
+		// Keep only the current version, as the pipeline does.
+		rec.snapshots = []*policy.Snapshot{rec.snapshots[len(rec.snapshots)-1]}
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -214,8 +215,12 @@ func TestReloadsKeepMemoryFlat(t *testing.T) {
 		}
 	}
 	last := heap()
+	// The manager and the recorder must still be alive at the measure.
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(rec)
 	listBytes := int64(b.Len())
 	t.Logf("heap after the first reload %d KiB, after 21 reloads %d KiB (list file %d KiB)", first>>10, last>>10, listBytes>>10)
+	runtime.KeepAlive(m)
 	if last-first > listBytes/10 {
 		t.Errorf("heap grew by %d KiB over 20 reloads, want under %d KiB", (last-first)>>10, listBytes/10>>10)
 	}
