@@ -69,6 +69,10 @@ type Flavour struct {
 	// Lists are lists the flavour applies besides those of its
 	// categories, by name.
 	Lists []string `yaml:"lists"`
+	// Validation turns DNSSEC validation on for the flavour's clients;
+	// false serves data that fails validation, without AD, as to clients
+	// that set CD. Default: true.
+	Validation *bool `yaml:"validation"`
 }
 
 func (v *validator) policy() error {

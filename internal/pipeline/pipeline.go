@@ -172,7 +172,13 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache
 	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
 	}
-	checkingDisabled := q.Flags&flagCD != 0
+	noValidation := p.validationOff(flavour)
+	if noValidation {
+		// The flavour turns validation off: answers are served as to a
+		// client that set CD, without AD.
+		res.Security = dnssec.Indeterminate
+	}
+	checkingDisabled := q.Flags&flagCD != 0 || noValidation
 	if res.Security == dnssec.Bogus && !checkingDisabled {
 		// Bogus data is withheld unless the client asked to check it
 		// itself (RFC 4035 section 3.2.2).

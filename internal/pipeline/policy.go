@@ -66,10 +66,11 @@ func (p *Pipeline) FlavourID(name string) uint8 {
 }
 
 // appendPolicyKey appends the flavour and the policy version to an answer
-// key. Flavours without lists share one key, so they share answers.
+// key. Flavours without lists and with validation share one key, so they
+// share answers.
 func (p *Pipeline) appendPolicyKey(key []byte, flavour uint8) []byte {
 	s := p.policy.Load()
-	if s.Flavour(flavour).Empty() {
+	if s.Flavour(flavour).Plain() {
 		return append(key, 0, 0, 0)
 	}
 	g := s.Generation
@@ -208,4 +209,10 @@ func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
 	}
 	data, _ := json.Marshal(text)
 	return &resolver.EDE{Code: code, Text: string(data)}
+}
+
+// validationOff reports whether flavour serves answers without validation.
+func (p *Pipeline) validationOff(flavour uint8) bool {
+	f := p.policy.Load().Flavour(flavour)
+	return f != nil && f.NoValidation
 }

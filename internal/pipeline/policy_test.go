@@ -160,3 +160,39 @@ func TestNewPolicyVersionDropsCachedBlocks(t *testing.T) {
 		t.Errorf("after the list was removed: %s, want NOERROR", dns.RcodeToString[m.Rcode])
 	}
 }
+
+func TestFlavourWithoutValidation(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	off := policy.NewFlavour("lab-no-validation", nil)
+	off.NoValidation = true
+	p.SetPolicy(policy.NewSnapshot(1, []*policy.Flavour{policy.NewFlavour("unfiltered", nil), off}), BlockConfig{})
+	for round := range 2 {
+		if m := ask(t, p, "bogus.example.", dns.TypeA, 0, true); m.Rcode != dns.RcodeServerFailure {
+			t.Errorf("round %d: bogus name with validation: %s, want SERVFAIL", round, dns.RcodeToString[m.Rcode])
+		}
+		m := ask(t, p, "bogus.example.", dns.TypeA, 1, true)
+		if m.Rcode != dns.RcodeSuccess || len(m.Answer) == 0 || m.AuthenticatedData {
+			t.Errorf("round %d: bogus name without validation: %s, %d records, AD %v; want the data without AD", round, dns.RcodeToString[m.Rcode], len(m.Answer), m.AuthenticatedData)
+		}
+		if m := askAD(t, p, "secure.example.", 1); m.AuthenticatedData {
+			t.Errorf("round %d: secure name without validation has AD", round)
+		}
+		if m := askAD(t, p, "secure.example.", 0); !m.AuthenticatedData {
+			t.Errorf("round %d: secure name with validation lacks AD", round)
+		}
+	}
+}
+
+// askAD asks name A with the AD bit set, so that a secure answer shows it.
+func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	m.AuthenticatedData = true
+	pkt, _ := m.Pack()
+	resp, outcome := p.HandleFast(pkt, nil, true, flavour)
+	if outcome == Slow {
+		resp = p.HandleSlow(pkt, true, flavour)
+	}
+	return unpack(t, resp)
+}

@@ -86,8 +86,11 @@ type List struct {
 
 // Flavour is a named policy: the lists it applies, allowlists first.
 type Flavour struct {
-	Name  string
-	lists []*List
+	Name string
+	// NoValidation serves answers without DNSSEC validation: bogus data
+	// is returned as to a client that sets CD, and AD is never set.
+	NoValidation bool
+	lists        []*List
 }
 
 // NewFlavour returns a flavour that applies lists: every list whose
@@ -119,6 +122,10 @@ func (f *Flavour) Lists() []*List { return slices.Clone(f.lists) }
 // Empty reports whether the flavour applies no list, so that queries can
 // skip the checks.
 func (f *Flavour) Empty() bool { return f == nil || len(f.lists) == 0 }
+
+// Plain reports whether answers under the flavour are those of a client
+// without any policy: no lists and validation on.
+func (f *Flavour) Plain() bool { return f.Empty() && (f == nil || !f.NoValidation) }
 
 // Decision is the outcome of a check that matched.
 type Decision struct {

@@ -63,15 +63,16 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 // the lists of its categories, then its named lists, in config order.
 func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavour {
 	type def struct {
-		categories []string
-		lists      []string
+		categories   []string
+		lists        []string
+		noValidation bool
 	}
 	defs := map[string]def{}
 	for name, cats := range policy.Builtin {
 		defs[name] = def{categories: cats}
 	}
 	for _, f := range cfg.Policy.Flavours {
-		defs[f.Name] = def{categories: f.Categories, lists: f.Lists}
+		defs[f.Name] = def{categories: f.Categories, lists: f.Lists, noValidation: f.Validation != nil && !*f.Validation}
 	}
 	var names []string
 	for name := range defs {
@@ -91,7 +92,9 @@ func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavo
 				applied = append(applied, lists[l.Name])
 			}
 		}
-		out = append(out, policy.NewFlavour(name, applied))
+		f := policy.NewFlavour(name, applied)
+		f.NoValidation = d.noValidation
+		out = append(out, f)
 	}
 	return out
 }

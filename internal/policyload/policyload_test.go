@@ -61,6 +61,8 @@ ok.casino.example CNAME rpz-passthru.
   flavours:
     - name: family
       categories: [adult]
+    - name: raw
+      validation: false
 `
 	cfgPath := write(t, dir, "bulwark.yaml", yaml)
 	cfg, err := config.Load(cfgPath)
@@ -108,6 +110,12 @@ ok.casino.example CNAME rpz-passthru.
 	check("protective-child", "adult.example.", policy.NoData, true)
 	check("family", "adult.example.", policy.NoData, true)
 	check("family", "bad.example.", 0, false)
+	for name, want := range map[string]bool{"raw": true, "family": false, "protective": false} {
+		id, _ := s.ID(name)
+		if got := s.Flavour(id).NoValidation; got != want {
+			t.Errorf("flavour %s: NoValidation %v, want %v", name, got, want)
+		}
+	}
 }
 
 func TestLoadMissingFile(t *testing.T) {
