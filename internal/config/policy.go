@@ -27,6 +27,20 @@ type Policy struct {
 	// Flavours define flavours beyond the built-in ones, or replace a
 	// built-in one of the same name.
 	Flavours []Flavour `yaml:"flavours"`
+	// Clients give the clients of a subnet a flavour, whatever the
+	// listener they query; the most specific subnet wins.
+	Clients []ClientFlavour `yaml:"clients"`
+}
+
+// ClientFlavour gives the clients of a subnet a flavour.
+type ClientFlavour struct {
+	// Subnet is a prefix such as 10.1.0.0/16 or 2001:db8::/48. Required.
+	Subnet string `yaml:"subnet"`
+	// Flavour is a built-in flavour or one of policy.flavours. Required.
+	Flavour string `yaml:"flavour"`
+
+	// Prefix is Subnet, parsed.
+	Prefix netip.Prefix `yaml:"-"`
 }
 
 // BlockPage holds the addresses of the block page.
@@ -119,6 +133,18 @@ func (v *validator) policy() error {
 			if !names[l] {
 				return v.errorf(key+".lists", "unknown list %q: name one of policy.lists", l)
 			}
+		}
+	}
+	for i := range p.Clients {
+		c := &p.Clients[i]
+		key := fmt.Sprintf("policy.clients[%d]", i)
+		prefix, err := netip.ParsePrefix(c.Subnet)
+		if err != nil {
+			return v.errorf(key+".subnet", "invalid subnet %q: write a prefix such as 10.1.0.0/16 or 2001:db8::/48", c.Subnet)
+		}
+		c.Prefix = prefix.Masked()
+		if !flavours[c.Flavour] {
+			return v.errorf(key+".flavour", "unknown flavour %q: use a built-in one (%s) or define it in policy.flavours", c.Flavour, strings.Join(builtinFlavourNames(), ", "))
 		}
 	}
 	for i, l := range v.cfg.Server.Listen {

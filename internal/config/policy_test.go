@@ -79,3 +79,17 @@ func TestPolicyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestClientFlavours(t *testing.T) {
+	c, err := Parse([]byte("policy:\n  clients:\n    - subnet: 10.1.2.3/16\n      flavour: protective-child\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Policy.Clients[0].Prefix.String(); got != "10.1.0.0/16" {
+		t.Errorf("prefix %s, want 10.1.0.0/16", got)
+	}
+	_, err = Parse([]byte("policy:\n  clients:\n    - subnet: 10.1.2.3\n      flavour: protective\n"), "test.yaml")
+	checkConfigError(t, err, 3, `invalid subnet "10.1.2.3"`)
+	_, err = Parse([]byte("policy:\n  clients:\n    - subnet: 10.0.0.0/8\n      flavour: strict\n"), "test.yaml")
+	checkConfigError(t, err, 4, `unknown flavour "strict"`)
+}

@@ -216,3 +216,12 @@ func (p *Pipeline) validationOff(flavour uint8) bool {
 	f := p.policy.Load().Flavour(flavour)
 	return f != nil && f.NoValidation
 }
+
+// ClientFlavour returns the flavour id for a client at addr on a listener
+// whose flavour is listener: a client subnet rule wins over the listener.
+func (p *Pipeline) ClientFlavour(addr netip.Addr, listener uint8) uint8 {
+	if p == nil {
+		return listener
+	}
+	return p.policy.Load().ClientFlavour(addr, listener)
+}

@@ -191,6 +191,42 @@ type Snapshot struct {
 	Generation uint32
 	flavours   []*Flavour
 	index      map[string]uint8
+	// clients maps client prefixes to flavour ids; nil when none.
+	clients *Set
+}
+
+// ClientRule gives the clients in Prefix the flavour named Flavour.
+type ClientRule struct {
+	Prefix  netip.Prefix
+	Flavour string
+}
+
+// SetClients makes the clients of each rule get its flavour, whatever the
+// listener; the most specific prefix wins. Rules that name unknown
+// flavours are ignored. It must be called before the snapshot is used.
+func (s *Snapshot) SetClients(rules []ClientRule) {
+	if len(rules) == 0 {
+		return
+	}
+	b := NewBuilder()
+	for _, r := range rules {
+		if id, ok := s.index[r.Flavour]; ok {
+			b.Add(Rule{Prefix: r.Prefix, Verdict: uint32(id)})
+		}
+	}
+	s.clients = b.Build()
+}
+
+// ClientFlavour returns the flavour id for a client at addr on a listener
+// whose flavour is listener.
+func (s *Snapshot) ClientFlavour(addr netip.Addr, listener uint8) uint8 {
+	if s == nil || s.clients == nil {
+		return listener
+	}
+	if v, _, ok := s.clients.MatchAddr(addr); ok {
+		return uint8(v)
+	}
+	return listener
 }
 
 // NewSnapshot returns a snapshot of flavours; at most 255 fit.

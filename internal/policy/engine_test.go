@@ -89,3 +89,32 @@ func TestParseAction(t *testing.T) {
 		t.Error("ParseAction accepted an unknown action")
 	}
 }
+
+func TestClientFlavour(t *testing.T) {
+	s := NewSnapshot(1, []*Flavour{NewFlavour("unfiltered", nil), NewFlavour("protective", nil), NewFlavour("child", nil)})
+	s.SetClients([]ClientRule{
+		{Prefix: netip.MustParsePrefix("10.0.0.0/8"), Flavour: "protective"},
+		{Prefix: netip.MustParsePrefix("10.1.0.0/16"), Flavour: "child"},
+		{Prefix: netip.MustParsePrefix("2001:db8::/32"), Flavour: "child"},
+		{Prefix: netip.MustParsePrefix("192.0.2.0/24"), Flavour: "missing"},
+	})
+	for _, tt := range []struct {
+		addr string
+		want uint8
+	}{
+		{"10.2.3.4", 1},
+		{"10.1.3.4", 2},
+		{"2001:db8::5", 2},
+		{"192.0.2.1", 0}, // the rule names no known flavour
+		{"172.16.0.1", 0},
+		{"::ffff:10.1.0.1", 2},
+	} {
+		if got := s.ClientFlavour(netip.MustParseAddr(tt.addr), 0); got != tt.want {
+			t.Errorf("ClientFlavour(%s) = %d, want %d", tt.addr, got, tt.want)
+		}
+	}
+	var none *Snapshot
+	if got := none.ClientFlavour(netip.MustParseAddr("10.1.0.1"), 3); got != 3 {
+		t.Errorf("nil snapshot: %d, want the listener's 3", got)
+	}
+}

@@ -95,6 +95,7 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 func (m *Manager) install() {
 	m.generation++
 	m.snapshot = policy.NewSnapshot(m.generation, flavours(m.cfg, m.lists))
+	m.snapshot.SetClients(clientRules(m.cfg))
 	p := m.cfg.Policy
 	m.target.SetPolicy(m.snapshot, pipeline.BlockConfig{
 		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,

@@ -50,6 +50,7 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 		reports = append(reports, report)
 	}
 	snapshot := policy.NewSnapshot(generation, flavours(cfg, lists))
+	snapshot.SetClients(clientRules(cfg))
 	block := pipeline.BlockConfig{
 		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,
 		Contact: p.Contact, Organization: p.Organization,
@@ -97,6 +98,15 @@ func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavo
 		out = append(out, f)
 	}
 	return out
+}
+
+// clientRules returns the client subnet rules of cfg.
+func clientRules(cfg *config.Config) []policy.ClientRule {
+	var rules []policy.ClientRule
+	for _, c := range cfg.Policy.Clients {
+		rules = append(rules, policy.ClientRule{Prefix: c.Prefix, Flavour: c.Flavour})
+	}
+	return rules
 }
 
 // loadList reads, parses and compiles one list.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -43,8 +44,12 @@ func (s *Server) acceptTCP(ln net.Listener, flavour uint8) {
 			c.Close()
 			continue
 		}
+		f := flavour
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			f = s.pipe.ClientFlavour(ap.Addr(), flavour)
+		}
 		s.wg.Add(1)
-		go s.serveTCP(c, flavour)
+		go s.serveTCP(c, f)
 	}
 }
 

@@ -60,12 +60,13 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 			continue
 		}
 		pkt := buf[:n]
-		resp, outcome := s.pipe.HandleFast(pkt, out, true, flavour)
+		f := s.pipe.ClientFlavour(addr.Addr(), flavour)
+		resp, outcome := s.pipe.HandleFast(pkt, out, true, f)
 		switch outcome {
 		case pipeline.Answered:
 			conn.WriteToUDPAddrPort(resp, addr)
 		case pipeline.Slow:
-			s.slowUDP(conn, addr, pkt, flavour)
+			s.slowUDP(conn, addr, pkt, f)
 		}
 	}
 }

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"bulwark/test/labkit"
 )
 
 // protective returns the address and port of the lab's protective listener.
@@ -224,4 +227,39 @@ func TestReloadUnderLoad(t *testing.T) {
 		t.Errorf("%d reloads succeeded during the replay, want 12", reloads)
 	}
 	t.Logf("%d reloads; dnsperf sent %s, response codes %s", reloads, fields["Queries sent"], fields["Response codes"])
+}
+
+// TestClientSubnetFlavour gives the loopback clients the protective flavour
+// on a resolver whose 127.0.0.1 listener is unfiltered.
+func TestClientSubnetFlavour(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "clients.yaml")
+	dnsPort := port + 94
+	writeDerivedConfig(t, path, dnsPort, "")
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(cfg), "policy:\n", "policy:\n  clients:\n    - subnet: 127.0.0.0/8\n      flavour: protective\n", 1)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(dir, "clients.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver did not stop cleanly: %v", err)
+		}
+	}()
+	for _, extra := range [][]string{{"+edns"}, {"+edns", "+tcp"}} {
+		r, err := kdig(resolver, dnsPort, lab.Info.Policy.ListedName, "A", extra...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.EDE != 15 {
+			t.Errorf("%v: listed name from a protective subnet on the unfiltered listener: %s EDE %d, want EDE 15", extra, r.Status, r.EDE)
+		}
+	}
 }
