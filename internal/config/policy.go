@@ -30,6 +30,28 @@ type Policy struct {
 	// Clients give the clients of a subnet a flavour, whatever the
 	// listener they query; the most specific subnet wins.
 	Clients []ClientFlavour `yaml:"clients"`
+	// Tenants are customers, such as a ministry or a hospital network,
+	// whose subnets get a flavour with the tenant's own lists added.
+	Tenants []Tenant `yaml:"tenants"`
+}
+
+// Tenant is a customer with its subnets, flavour and lists.
+type Tenant struct {
+	// Name identifies the tenant in logs; its flavour is named
+	// "tenant:" plus Name. Required.
+	Name string `yaml:"name"`
+	// Subnets are the tenant's client prefixes. Required.
+	Subnets []string `yaml:"subnets"`
+	// Flavour is the flavour the tenant builds on. Default: protective.
+	Flavour string `yaml:"flavour"`
+	// Allow names lists whose names the tenant's clients may always
+	// resolve, checked before every other list.
+	Allow []string `yaml:"allow"`
+	// Deny names lists the tenant blocks besides those of its flavour.
+	Deny []string `yaml:"deny"`
+
+	// Prefixes is Subnets, parsed.
+	Prefixes []netip.Prefix `yaml:"-"`
 }
 
 // ClientFlavour gives the clients of a subnet a flavour.
@@ -132,6 +154,45 @@ func (v *validator) policy() error {
 		for _, l := range f.Lists {
 			if !names[l] {
 				return v.errorf(key+".lists", "unknown list %q: name one of policy.lists", l)
+			}
+		}
+	}
+	tenants := map[string]bool{}
+	for i := range p.Tenants {
+		tn := &p.Tenants[i]
+		key := fmt.Sprintf("policy.tenants[%d]", i)
+		if tn.Name == "" {
+			return v.errorf(key+".name", "missing name: give the tenant a name")
+		}
+		if tenants[tn.Name] {
+			return v.errorf(key+".name", "tenant %q is defined twice", tn.Name)
+		}
+		tenants[tn.Name] = true
+		if len(tn.Subnets) == 0 {
+			return v.errorf(key+".subnets", "no subnet: list the tenant's client prefixes")
+		}
+		tn.Prefixes = nil
+		for _, sn := range tn.Subnets {
+			prefix, err := netip.ParsePrefix(sn)
+			if err != nil {
+				return v.errorf(key+".subnets", "invalid subnet %q: write a prefix such as 10.1.0.0/16 or 2001:db8::/48", sn)
+			}
+			tn.Prefixes = append(tn.Prefixes, prefix.Masked())
+		}
+		if tn.Flavour == "" {
+			tn.Flavour = "protective"
+		}
+		if !flavours[tn.Flavour] {
+			return v.errorf(key+".flavour", "unknown flavour %q: use a built-in one (%s) or define it in policy.flavours", tn.Flavour, strings.Join(builtinFlavourNames(), ", "))
+		}
+		for _, group := range []struct {
+			field string
+			lists []string
+		}{{"allow", tn.Allow}, {"deny", tn.Deny}} {
+			for _, l := range group.lists {
+				if !names[l] {
+					return v.errorf(key+"."+group.field, "unknown list %q: name one of policy.lists", l)
+				}
 			}
 		}
 	}

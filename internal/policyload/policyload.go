@@ -97,12 +97,45 @@ func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavo
 		f.NoValidation = d.noValidation
 		out = append(out, f)
 	}
+	// A tenant's flavour checks its allowlists first, then the lists of
+	// the flavour it builds on, then its own deny lists.
+	byName := map[string]*policy.Flavour{}
+	for _, f := range out {
+		byName[f.Name] = f
+	}
+	for _, tn := range cfg.Policy.Tenants {
+		base := byName[tn.Flavour]
+		var applied []*policy.List
+		for _, l := range tn.Allow {
+			allow := *lists[l]
+			allow.Verdicts = []policy.Verdict{{Action: policy.Allow}}
+			applied = append(applied, &allow)
+		}
+		if base != nil {
+			applied = append(applied, base.Lists()...)
+		}
+		for _, l := range tn.Deny {
+			applied = append(applied, lists[l])
+		}
+		f := policy.NewFlavour(TenantFlavour(tn.Name), applied)
+		f.NoValidation = base != nil && base.NoValidation
+		out = append(out, f)
+	}
 	return out
 }
 
-// clientRules returns the client subnet rules of cfg.
+// TenantFlavour returns the name of a tenant's flavour.
+func TenantFlavour(tenant string) string { return "tenant:" + tenant }
+
+// clientRules returns the client subnet rules of cfg, tenants' subnets
+// included.
 func clientRules(cfg *config.Config) []policy.ClientRule {
 	var rules []policy.ClientRule
+	for _, tn := range cfg.Policy.Tenants {
+		for _, p := range tn.Prefixes {
+			rules = append(rules, policy.ClientRule{Prefix: p, Flavour: TenantFlavour(tn.Name)})
+		}
+	}
 	for _, c := range cfg.Policy.Clients {
 		rules = append(rules, policy.ClientRule{Prefix: c.Prefix, Flavour: c.Flavour})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -231,5 +232,59 @@ func TestReloadsKeepMemoryFlat(t *testing.T) {
 	runtime.KeepAlive(m)
 	if last-first > listBytes/10 {
 		t.Errorf("heap grew by %d KiB over 20 reloads, want under %d KiB", (last-first)>>10, listBytes/10>>10)
+	}
+}
+
+func TestTenants(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "malware.txt", "bad.example\nneeded.example\n")
+	write(t, dir, "partner.txt", "needed.example\n")
+	write(t, dir, "ministry-deny.txt", "social.example\n")
+	cfgPath := write(t, dir, "bulwark.yaml", `policy:
+  lists:
+    - name: malware
+      file: malware.txt
+      format: domains
+      category: malware
+    - name: partner
+      file: partner.txt
+      format: domains
+      category: ads
+    - name: ministry-deny
+      file: ministry-deny.txt
+      format: domains
+      category: ads
+  tenants:
+    - name: ministry
+      subnets: [10.20.0.0/16]
+      allow: [partner]
+      deny: [ministry-deny]
+`)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _, err := Load(cfg, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := s.ClientFlavour(netip.MustParseAddr("10.20.1.1"), 0)
+	f := s.Flavour(id)
+	if f == nil || f.Name != "tenant:ministry" {
+		t.Fatalf("tenant client got flavour %v, want tenant:ministry", f)
+	}
+	for name, blocked := range map[string]bool{
+		"bad.example.":    true,  // from the protective base
+		"needed.example.": false, // the tenant's allowlist wins
+		"social.example.": true,  // the tenant's own deny list
+		"fine.example.":   false,
+	} {
+		d, hit := f.CheckName(name)
+		if got := hit && d.Blocked(); got != blocked {
+			t.Errorf("%s: blocked %v, want %v", name, got, blocked)
+		}
+	}
+	if other := s.ClientFlavour(netip.MustParseAddr("10.21.1.1"), 0); other != 0 {
+		t.Errorf("client outside the tenant got flavour %d, want the listener's 0", other)
 	}
 }
