@@ -207,6 +207,7 @@ func (n *node) start(cfg *config.Config) error {
 	}
 	if len(cfg.Policy.Lists) > 0 {
 		go n.lists.Watch(ctx, listCheckInterval)
+		n.lists.Download(ctx, nil)
 	}
 	return nil
 }

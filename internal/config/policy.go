@@ -3,9 +3,12 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"bulwark/internal/policy"
 
@@ -83,8 +86,15 @@ type PolicyList struct {
 	// Required.
 	Name string `yaml:"name"`
 	// File is the path of the list, relative to the config file's
-	// directory. Required.
+	// directory. With URL, it is where the last good download is kept.
+	// Required.
 	File string `yaml:"file"`
+	// URL is an HTTP or HTTPS address to download the list from, with
+	// conditional requests, every Refresh. Default "": the file only.
+	URL string `yaml:"url"`
+	// Refresh is how often URL is fetched. Unit: duration, 1m to 7 days.
+	// Default: 1h.
+	Refresh Duration `yaml:"refresh"`
 	// Format is hosts, domains, adguard, rpz or csv. Required.
 	Format string `yaml:"format"`
 	// Category is malware, phishing, botnet, adult, ads, tracking or
@@ -227,7 +237,23 @@ func (v *validator) policyList(key string, l *PolicyList) error {
 		return v.errorf(key+".file", "missing file: give the path of the list")
 	}
 	l.File = v.cfg.resolvePath(l.File)
-	if _, err := os.Stat(l.File); err != nil {
+	if l.URL != "" {
+		u, err := url.Parse(l.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return v.errorf(key+".url", "invalid URL %q: give an http or https address", l.URL)
+		}
+		if l.Refresh == 0 {
+			l.Refresh = Duration(time.Hour)
+		}
+		if l.Refresh < Duration(time.Minute) || l.Refresh > Duration(7*24*time.Hour) {
+			return v.errorf(key+".refresh", "invalid duration %s: use 1m to 168h", l.Refresh.D())
+		}
+		// The file is written by the first download; its directory
+		// must exist.
+		if info, err := os.Stat(filepath.Dir(l.File)); err != nil || !info.IsDir() {
+			return v.errorf(key+".file", "invalid directory %s for the downloaded list: create it", filepath.Dir(l.File))
+		}
+	} else if _, err := os.Stat(l.File); err != nil {
 		return v.errorf(key+".file", "cannot read list: %v: check the path, which is relative to the config file's directory", err)
 	}
 	if !slices.Contains(listFormats, l.Format) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -59,11 +60,37 @@ func NewManager(cfg *config.Config, target Target, log *slog.Logger) (*Manager, 
 	}
 	for _, l := range cfg.Policy.Lists {
 		if err := m.loadOne(l); err != nil {
-			return nil, err
+			if l.URL == "" {
+				return nil, err
+			}
+			// A list to download has no copy before its first download:
+			// it starts empty, and the download loads it.
+			m.lists[l.Name] = emptyList(l)
 		}
 	}
 	m.install()
 	return m, nil
+}
+
+func emptyList(l config.PolicyList) *policy.List {
+	action, _ := policy.ParseAction(l.Action)
+	return &policy.List{Name: l.Name, Category: l.Category, Verdicts: []policy.Verdict{{Action: action}}, Set: policy.Compile(nil)}
+}
+
+// Download runs the downloads of every list with a URL until ctx ends;
+// each new copy is loaded at once. client may be nil for a default one
+// with a 2-minute timeout.
+func (m *Manager) Download(ctx context.Context, client *http.Client) {
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Minute}
+	}
+	for _, l := range m.cfg.Policy.Lists {
+		if l.URL == "" {
+			continue
+		}
+		f := &fetcher{list: l, client: client, log: m.log}
+		go f.run(ctx, func() { m.Reload(false) })
+	}
 }
 
 // loadOne reads list l and records its state. On failure the list keeps

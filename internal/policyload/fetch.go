@@ -1,0 +1,198 @@
+package policyload
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"bulwark/internal/config"
+	"bulwark/internal/feed"
+)
+
+// maxDownloadBytes bounds one list download.
+const maxDownloadBytes = 1 << 30
+
+// Retry delays after a failed download: the first, doubled after each
+// failure up to the list's refresh interval.
+const firstRetry = 30 * time.Second
+
+// fetcher downloads one list to its file. The validators of the last
+// download (ETag, Last-Modified) are kept beside the file, so that a
+// restart still sends conditional requests.
+type fetcher struct {
+	list   config.PolicyList
+	client *http.Client
+	log    *slog.Logger
+}
+
+// validators are the HTTP validators of the last good download.
+type validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+}
+
+func (f *fetcher) metaPath() string { return f.list.File + ".http.json" }
+
+func (f *fetcher) loadValidators() validators {
+	var v validators
+	if data, err := os.ReadFile(f.metaPath()); err == nil {
+		json.Unmarshal(data, &v)
+	}
+	return v
+}
+
+// fetch downloads the list once. changed is true when a new copy replaced
+// the file. A download that is not a usable list of the configured format
+// is an error, and the last good copy stays.
+func (f *fetcher) fetch(ctx context.Context) (changed bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.list.URL, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("User-Agent", "bulwark")
+	v := f.loadValidators()
+	if _, statErr := os.Stat(f.list.File); statErr == nil {
+		// Conditional only when the copy they describe exists.
+		if v.ETag != "" {
+			req.Header.Set("If-None-Match", v.ETag)
+		}
+		if v.LastModified != "" {
+			req.Header.Set("If-Modified-Since", v.LastModified)
+		}
+	}
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return false, nil
+	case http.StatusOK:
+	default:
+		return false, fmt.Errorf("GET %s: %s", f.list.URL, resp.Status)
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(f.list.File), ".download-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	n, err := io.Copy(tmp, io.LimitReader(resp.Body, maxDownloadBytes+1))
+	if err == nil && n > maxDownloadBytes {
+		err = fmt.Errorf("GET %s: larger than %d bytes", f.list.URL, maxDownloadBytes)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := checkDownload(tmp.Name(), f.list.Format); err != nil {
+		return false, fmt.Errorf("GET %s: %w; keeping the last good copy", f.list.URL, err)
+	}
+	if err := os.Rename(tmp.Name(), f.list.File); err != nil {
+		return false, err
+	}
+	syncDir(filepath.Dir(f.list.File))
+	v = validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
+	if data, err := json.Marshal(v); err == nil {
+		writeFileAtomic(f.metaPath(), data)
+	}
+	return true, nil
+}
+
+// checkDownload parses a downloaded list and rejects one that is empty or
+// mostly malformed, such as an HTML error page served with status 200.
+func checkDownload(path, format string) error {
+	fm, err := feed.ParseFormat(format)
+	if err != nil {
+		return err
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	res, err := feed.Parse(file, fm, feed.Options{})
+	if err != nil {
+		return err
+	}
+	entries := len(res.Rules) + res.BadCount
+	switch {
+	case len(res.Rules) == 0:
+		return errors.New("the download holds no rule")
+	case res.BadCount*2 > entries:
+		return fmt.Errorf("%d of %d lines are malformed", res.BadCount, entries)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to path through a temporary file and a
+// rename, so that readers see the old or the new content.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
+
+// run downloads the list now, then every refresh interval, retrying
+// failures with a doubling delay, and calls loaded after each new copy.
+func (f *fetcher) run(ctx context.Context, loaded func()) {
+	refresh := f.list.Refresh.D()
+	retry := firstRetry
+	for {
+		fetchCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		changed, err := f.fetch(fetchCtx)
+		cancel()
+		wait := refresh
+		switch {
+		case err != nil:
+			f.log.Warn("list download failed; serving the last good copy", "list", f.list.Name, "url", f.list.URL, "retry_seconds", retry.Seconds(), "error", err)
+			wait = retry
+			retry = min(retry*2, refresh)
+		case changed:
+			f.log.Info("list downloaded", "list", f.list.Name, "url", f.list.URL)
+			retry = firstRetry
+			loaded()
+		default:
+			retry = firstRetry
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
