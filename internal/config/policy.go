@@ -100,7 +100,7 @@ type PolicyList struct {
 	// Category is malware, phishing, botnet, adult, ads, tracking or
 	// lawful. Required.
 	Category string `yaml:"category"`
-	// Action is what a match does: nxdomain, nodata, redirect, or allow
+	// Action is the answer to a match: nxdomain, nodata, redirect, or allow
 	// for an allowlist. RPZ lists keep the actions of their records and
 	// use this one for plain names. Default: nxdomain.
 	Action string `yaml:"action"`

@@ -23,7 +23,7 @@ const (
 	edeFiltered = 17 // at the client's choice of flavour
 )
 
-// BlockConfig is what blocked answers carry.
+// BlockConfig holds the data that blocked answers carry.
 type BlockConfig struct {
 	// BlockPage4 and BlockPage6 answer A and AAAA queries for names of
 	// redirect lists; without them those answer NXDOMAIN.
@@ -32,7 +32,7 @@ type BlockConfig struct {
 	Contact, Organization string
 }
 
-// verdict is what the policy made of a query.
+// verdict is the outcome of the policy for one query.
 type verdict uint8
 
 const (

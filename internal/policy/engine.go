@@ -8,7 +8,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Action is what a matching rule does to a query.
+// Action is the response a matching rule gives a query.
 type Action uint8
 
 const (

@@ -16,7 +16,7 @@ import (
 	"sort"
 )
 
-// Match says how a rule matches names.
+// Match is the set of names a rule applies to.
 type Match uint8
 
 const (

@@ -20,7 +20,7 @@ import (
 // all of them is logged too.
 const maxBadLinesLogged = 5
 
-// ListReport is what loading one list found.
+// ListReport is the outcome of loading one list.
 type ListReport struct {
 	Name        string
 	File        string
