@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +24,7 @@ import (
 
 	"bulwark/internal/admin"
 	"bulwark/internal/autotrust"
+	"bulwark/internal/blockpage"
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
@@ -140,6 +143,9 @@ func serve(args []string, stderr io.Writer) int {
 	if n.admin != nil {
 		n.admin.Shutdown(ctx)
 	}
+	if n.blockPage != nil {
+		n.blockPage.Shutdown(ctx)
+	}
 	if err := n.server.Shutdown(ctx); err != nil {
 		log.Warn("shutdown timed out; queries still in progress were dropped",
 			"timeout_seconds", shutdownTimeout.Seconds())
@@ -185,6 +191,8 @@ type node struct {
 	stop  context.CancelFunc
 	// lists owns the blocklists and their reloads.
 	lists *policyload.Manager
+	// blockPage serves the block page; nil when off.
+	blockPage *http.Server
 }
 
 // listCheckInterval is how often list files are checked for changes.
@@ -199,6 +207,14 @@ func (n *node) start(cfg *config.Config) error {
 			n.server.Shutdown(context.Background())
 			return err
 		}
+	}
+	if n.blockPage != nil {
+		ln, err := net.Listen("tcp", n.blockPage.Addr)
+		if err != nil {
+			n.server.Shutdown(context.Background())
+			return fmt.Errorf("block page: listen on %s: %w", n.blockPage.Addr, err)
+		}
+		go n.blockPage.Serve(ln)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
@@ -272,6 +288,12 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
+	if bp := cfg.Policy.BlockPage; bp.Listen != "" {
+		page := blockpage.New(blockpage.Config{
+			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, ReviewFile: bp.ReviewFile,
+		}, lists, log, nil)
+		n.blockPage = &http.Server{Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	}
 	switch {
 	case anchorState != nil && cfg.Testing.Enabled:
 		// Test suites see only the queries their clients cause.

@@ -75,9 +75,18 @@ type BlockPage struct {
 	IPv4 string `yaml:"ipv4"`
 	// IPv6 answers AAAA queries for redirected names. Default "".
 	IPv6 string `yaml:"ipv6"`
+	// Listen is the IP:port of the block page's HTTP server, such as
+	// 192.0.2.80:80. Default "": no block page.
+	Listen string `yaml:"listen"`
+	// ReviewFile is the file where "report a mistake" submissions are
+	// appended, one JSON object per line, relative to the config file's
+	// directory. Default "": reports are not taken.
+	ReviewFile string `yaml:"review_file"`
 
 	// Addr4 and Addr6 are IPv4 and IPv6, parsed.
 	Addr4, Addr6 netip.Addr `yaml:"-"`
+	// ListenAddr is Listen, parsed.
+	ListenAddr netip.AddrPort `yaml:"-"`
 }
 
 // PolicyList is one list and how it applies.
@@ -129,6 +138,17 @@ func (v *validator) policy() error {
 	}
 	if p.BlockPage.Addr6, err = parseOptionalAddr(p.BlockPage.IPv6, false); err != nil {
 		return v.errorf("policy.block_page.ipv6", "%v", err)
+	}
+	if p.BlockPage.Listen != "" {
+		if p.BlockPage.ListenAddr, err = netip.ParseAddrPort(p.BlockPage.Listen); err != nil {
+			return v.errorf("policy.block_page.listen", "invalid address %q: write IP:port, such as 192.0.2.80:80", p.BlockPage.Listen)
+		}
+	}
+	if p.BlockPage.ReviewFile != "" {
+		p.BlockPage.ReviewFile = v.cfg.resolvePath(p.BlockPage.ReviewFile)
+		if info, err := os.Stat(filepath.Dir(p.BlockPage.ReviewFile)); err != nil || !info.IsDir() {
+			return v.errorf("policy.block_page.review_file", "invalid directory %s for the review queue: create it", filepath.Dir(p.BlockPage.ReviewFile))
+		}
 	}
 	names := map[string]bool{}
 	for i := range p.Lists {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -200,4 +201,15 @@ func (m *Manager) Check(flavour, name string) (d policy.Decision, matched, ok bo
 	}
 	d, matched = s.Flavour(id).CheckName(name)
 	return d, matched, true
+}
+
+// CheckClient reports what the flavour of a client at addr does with name:
+// the flavour of its subnet or tenant, else protective. The block page
+// uses it, since it does not know the listener the client queried.
+func (m *Manager) CheckClient(addr netip.Addr, name string) (policy.Decision, bool) {
+	m.mu.Lock()
+	s := m.snapshot
+	m.mu.Unlock()
+	def, _ := s.ID("protective")
+	return s.Flavour(s.ClientFlavour(addr, def)).CheckName(name)
 }

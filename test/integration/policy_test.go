@@ -263,3 +263,59 @@ func TestClientSubnetFlavour(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockPage runs the block page of a second resolver and asks it about
+// a listed name, then reports the block as a mistake.
+func TestBlockPage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "page.yaml")
+	dnsPort, pagePort := port+95, port+96
+	writeDerivedConfig(t, path, dnsPort, "")
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	review := filepath.Join(dir, "review.jsonl")
+	page := "127.0.0.9:" + strconv.Itoa(pagePort)
+	text := strings.Replace(string(cfg), "  block_page:\n", "  block_page:\n    listen: "+page+"\n    review_file: "+review+"\n", 1)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(dir, "page.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver did not stop cleanly: %v", err)
+		}
+	}()
+	listed := strings.TrimSuffix(lab.Info.Policy.ListedName, ".")
+	req, _ := http.NewRequest(http.MethodGet, "http://"+page+"/", nil)
+	req.Host = listed
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "urlhaus-hosts") {
+		t.Errorf("block page for %s: %d, want 403 naming urlhaus-hosts:\n%s", listed, resp.StatusCode, body)
+	}
+	form := strings.NewReader("name=" + listed + "&comment=false+positive")
+	req, _ = http.NewRequest(http.MethodPost, "http://"+page+"/report", form)
+	req.Host = listed
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("report: %d", resp.StatusCode)
+	}
+	queued, err := os.ReadFile(review)
+	if err != nil || !strings.Contains(string(queued), `"list":"urlhaus-hosts"`) || !strings.Contains(string(queued), "false positive") {
+		t.Errorf("review queue %q (%v), want the report", queued, err)
+	}
+}
