@@ -269,6 +269,14 @@ func (p *rpzParser) parseActionCNAME(text string) dns.RR {
 	if disableActionCNAME || strings.ContainsAny(text, "\\\"();@$\n") {
 		return nil
 	}
+	// The zone parser splits fields on spaces and tabs only: other
+	// control bytes, such as a form feed, and non-ASCII text take the
+	// slow path so that both read the line alike.
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c < ' ' && c != '\t' || c >= 0x7f {
+			return nil
+		}
+	}
 	var fields [5]string
 	n := 0
 	for field := range strings.FieldsSeq(text) {
