@@ -112,6 +112,17 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stderr, "warning: %s\n", w)
 	}
+	// Parse every list too, so that a list that would stop serve shows
+	// here, with the malformed lines of each.
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, _, reports, err := policyload.Load(cfg, 1, quiet)
+	if err != nil {
+		fmt.Fprintf(stderr, "bulwark check-config: %v\n", err)
+		return 1
+	}
+	for _, r := range reports {
+		fmt.Fprintf(stdout, "list %s: %d rules, %d malformed lines, %d skipped rules\n", r.Name, r.Rules, r.Bad, r.Skipped)
+	}
 	fmt.Fprintf(stdout, "config %s is valid\n", source)
 	return 0
 }

@@ -32,6 +32,7 @@ import (
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 // Negative trust anchors without a lifetime last DefaultLifetime; none may
@@ -145,7 +146,11 @@ func (s *Server) policyCheck(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "no list manager")
 		return
 	}
-	name, ok := parseDomain(w, "name", r.URL.Query().Get("name"))
+	raw := r.URL.Query().Get("name")
+	if ascii, err := idna.Lookup.ToASCII(strings.TrimSuffix(raw, ".")); err == nil && ascii != "" {
+		raw = ascii // lists hold internationalised names as punycode
+	}
+	name, ok := parseDomain(w, "name", raw)
 	if !ok {
 		return
 	}
@@ -309,7 +314,7 @@ func parseDomain(w http.ResponseWriter, field, name string) (string, bool) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("missing %s: give a domain name such as \"example.com\"", field))
 		return "", false
 	}
-	if _, ok := dns.IsDomainName(name); !ok || strings.ContainsAny(name, " \t\r\n") {
+	if _, ok := dns.IsDomainName(name); !ok || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q: use labels of 1 to 63 letters, digits or hyphens, 253 characters in all", name))
 		return "", false
 	}

@@ -133,6 +133,14 @@ type Flavour struct {
 func (v *validator) policy() error {
 	p := &v.cfg.Policy
 	var err error
+	// The text goes into the EDE of every blocked answer, which must fit
+	// a UDP response.
+	if len(p.Contact) > 200 {
+		return v.errorf("policy.contact", "contact of %d bytes is too long: keep it to 200", len(p.Contact))
+	}
+	if len(p.Organization) > 100 {
+		return v.errorf("policy.organization", "organization of %d bytes is too long: keep it to 100", len(p.Organization))
+	}
 	if p.BlockPage.Addr4, err = parseOptionalAddr(p.BlockPage.IPv4, true); err != nil {
 		return v.errorf("policy.block_page.ipv4", "%v", err)
 	}
@@ -273,8 +281,10 @@ func (v *validator) policyList(key string, l *PolicyList) error {
 		if info, err := os.Stat(filepath.Dir(l.File)); err != nil || !info.IsDir() {
 			return v.errorf(key+".file", "invalid directory %s for the downloaded list: create it", filepath.Dir(l.File))
 		}
-	} else if _, err := os.Stat(l.File); err != nil {
+	} else if info, err := os.Stat(l.File); err != nil {
 		return v.errorf(key+".file", "cannot read list: %v: check the path, which is relative to the config file's directory", err)
+	} else if info.IsDir() {
+		return v.errorf(key+".file", "%s is a directory: give the path of the list file", l.File)
 	}
 	if !slices.Contains(listFormats, l.Format) {
 		return v.errorf(key+".format", "unknown format %q: use %s", l.Format, strings.Join(listFormats, ", "))

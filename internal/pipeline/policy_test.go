@@ -115,7 +115,7 @@ func TestBlockEDEText(t *testing.T) {
 	if err := json.Unmarshal([]byte(text), &got); err != nil {
 		t.Fatalf("EDE text %q is not JSON: %v", text, err)
 	}
-	for key, want := range map[string]string{"list": "urlhaus", "category": "malware", "trigger": "bad.example.", "o": "Example"} {
+	for key, want := range map[string]string{"list": "urlhaus", "category": "malware", "trigger": "*.bad.example.", "o": "Example"} {
 		if got[key] != want {
 			t.Errorf("EDE %s = %v, want %q (text %s)", key, got[key], want, text)
 		}
@@ -195,4 +195,18 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 		resp = p.HandleSlow(pkt, true, flavour)
 	}
 	return unpack(t, resp)
+}
+
+func TestTruncatedAnswerFitsWithLongEDE(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	p.SetPolicy(p.policy.Load(), BlockConfig{Organization: strings.Repeat("x", 600), Contact: "mailto:" + strings.Repeat("y", 400)})
+	m := new(dns.Msg)
+	m.SetQuestion("www.bad.example.", dns.TypeTXT)
+	m.SetEdns0(512, false)
+	pkt, _ := m.Pack()
+	resp := p.HandleSlow(pkt, true, 1)
+	if len(resp) > 512 {
+		t.Errorf("UDP response of %d bytes to a client with a 512-byte limit", len(resp))
+	}
 }

@@ -31,6 +31,7 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 	// case too. Names compare without case (RFC 4343), and pointing at
 	// the question keeps responses small.
 	copy(out[12:], q.QName)
+	options := pk.Options()
 	if udp {
 		limit := minUDPSize
 		if q.EDNS {
@@ -38,10 +39,15 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 		}
 		if len(out)+p.optLen(pk, q) > limit {
 			out = truncate(out, len(q.QName))
+			if len(out)+11+len(options) > limit {
+				// Even the options do not fit: the retry over TCP
+				// gets them.
+				options = nil
+			}
 		}
 	}
 	if q.EDNS {
-		out = p.appendOPT(out, pk.Options(), q.DO)
+		out = p.appendOPT(out, options, q.DO)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -71,7 +72,7 @@ type Verdict struct {
 	Data   []dns.RR
 }
 
-// List is one compiled list with what it does and where it came from.
+// List is one compiled list with its verdicts and origin.
 type List struct {
 	Name     string
 	Category string
@@ -79,6 +80,10 @@ type List struct {
 	// is the list's own action.
 	Verdicts []Verdict
 	Set      *Set
+	// Exceptions holds names the list itself does not block, whatever
+	// its other rules say (AdGuard @@ rules); nil when none. Unlike an
+	// RPZ PASSTHRU, an exception does not stop the other lists.
+	Exceptions *Set
 	// Loaded is when the list was compiled; Rules counts its rules.
 	Loaded time.Time
 	Rules  int
@@ -93,20 +98,22 @@ type Flavour struct {
 	lists        []*List
 }
 
-// NewFlavour returns a flavour that applies lists: every list whose
-// verdict 0 is Allow first, in order, then the others in order. The first
-// list that matches decides (the order of RPZ zones), and an allowlist
-// match stops the search.
+// NewFlavour returns a flavour that applies lists: lawful lists first,
+// which no allowlist overrides, then every list whose verdict 0 is Allow,
+// then the others, each group in order. The first list that matches
+// decides (the order of RPZ zones), and an allow match stops the search.
 func NewFlavour(name string, lists []*List) *Flavour {
 	f := &Flavour{Name: name}
-	for _, l := range lists {
-		if l.isAllowlist() {
-			f.lists = append(f.lists, l)
-		}
+	groups := []func(*List) bool{
+		func(l *List) bool { return l.Category == CategoryLawful && !l.isAllowlist() },
+		func(l *List) bool { return l.isAllowlist() },
+		func(l *List) bool { return l.Category != CategoryLawful && !l.isAllowlist() },
 	}
-	for _, l := range lists {
-		if !l.isAllowlist() {
-			f.lists = append(f.lists, l)
+	for _, in := range groups {
+		for _, l := range lists {
+			if in(l) {
+				f.lists = append(f.lists, l)
+			}
 		}
 	}
 	return f
@@ -145,9 +152,21 @@ func (f *Flavour) CheckName(name string) (d Decision, ok bool) {
 		return Decision{}, false
 	}
 	for _, l := range f.lists {
-		if v, matched, hit := l.Set.MatchName(name); hit {
-			return Decision{List: l, Verdict: l.verdict(v), Trigger: matched}, true
+		v, matched, hit := l.Set.MatchName(name)
+		if !hit {
+			continue
 		}
+		verdict := l.verdict(v)
+		if verdict.Action != Allow && l.Exceptions != nil {
+			if _, _, excepted := l.Exceptions.MatchName(name); excepted {
+				continue // the list's own exception: the next lists decide
+			}
+		}
+		trigger := matched
+		if !strings.EqualFold(matched, name) {
+			trigger = "*." + matched // a rule for the names below matched
+		}
+		return Decision{List: l, Verdict: verdict, Trigger: trigger}, true
 	}
 	return Decision{}, false
 }

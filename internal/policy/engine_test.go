@@ -26,11 +26,11 @@ func TestFlavourPrecedence(t *testing.T) {
 		trigger string
 		ok      bool
 	}{
-		{"www.bad.example.", "malware", NXDomain, "bad.example.", true},  // first list wins
-		{"good.bad.example.", "allow", Allow, "good.bad.example.", true}, // allowlists first
-		{"x.good.bad.example.", "allow", Allow, "good.bad.example.", true},
+		{"www.bad.example.", "malware", NXDomain, "*.bad.example.", true}, // first list wins
+		{"good.bad.example.", "allow", Allow, "good.bad.example.", true},  // allowlists first
+		{"x.good.bad.example.", "allow", Allow, "*.good.bad.example.", true},
 		{"nodata.example.", "malware", NoData, "nodata.example.", true},
-		{"t.ads.example.", "ads", Redirect, "ads.example.", true},
+		{"t.ads.example.", "ads", Redirect, "*.ads.example.", true},
 		{"fine.example.", "", 0, "", false},
 	} {
 		d, ok := f.CheckName(tt.name)
@@ -116,5 +116,38 @@ func TestClientFlavour(t *testing.T) {
 	var none *Snapshot
 	if got := none.ClientFlavour(netip.MustParseAddr("10.1.0.1"), 3); got != 3 {
 		t.Errorf("nil snapshot: %d, want the listener's 3", got)
+	}
+}
+
+func TestLawfulBeforeAllowlists(t *testing.T) {
+	court := list("court", CategoryLawful, NXDomain, Rule{Name: "casino.example.", Match: Exact | Below})
+	allow := list("allow", CategoryMalware, Allow, Rule{Name: "casino.example.", Match: Exact})
+	f := NewFlavour("f", []*List{allow, court})
+	if d, ok := f.CheckName("casino.example."); !ok || d.List.Name != "court" || !d.Blocked() {
+		t.Errorf("lawful name on an allowlist: %+v %v, want blocked by court", d, ok)
+	}
+}
+
+func TestExceptionsStayInTheirList(t *testing.T) {
+	agh := list("agh", CategoryMalware, NXDomain,
+		Rule{Name: "exc.example.", Match: Exact | Below},
+		Rule{Name: "sub.exc.example.", Match: Exact})
+	agh.Exceptions = Compile([]Rule{{Name: "exc.example.", Match: Exact | Below}})
+	other := list("other", CategoryMalware, NXDomain, Rule{Name: "sub.exc.example.", Match: Exact})
+	f := NewFlavour("f", []*List{agh, other})
+	// The exception beats the list's more specific block, but not the
+	// other list's.
+	if d, ok := f.CheckName("sub.exc.example."); !ok || d.List.Name != "other" {
+		t.Errorf("excepted name: %+v %v, want blocked by the other list", d, ok)
+	}
+	if _, ok := f.CheckName("x.exc.example."); ok {
+		t.Error("excepted subdomain blocked")
+	}
+}
+
+func TestMappedPrefix(t *testing.T) {
+	s := Compile([]Rule{{Prefix: netip.MustParsePrefix("::ffff:198.19.92.99/128")}})
+	if _, _, ok := s.MatchAddr(netip.MustParseAddr("198.19.92.99")); !ok {
+		t.Error("IPv4-mapped rule does not match the IPv4 address")
 	}
 }

@@ -83,6 +83,10 @@ func NewBuilder() *Builder {
 func (b *Builder) Add(r Rule) {
 	if r.Prefix.IsValid() {
 		p := r.Prefix.Masked()
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			// Answers hold IPv4 addresses as such: match them.
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
 		pe := prefixEntry{prefix: p, value: r.Verdict}
 		if p.Addr().Is4() {
 			b.v4 = append(b.v4, pe)

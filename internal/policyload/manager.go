@@ -3,6 +3,7 @@ package policyload
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -107,9 +108,24 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 	if err == nil && statErr != nil {
 		err = statErr
 	}
+	if err == nil && m.lists[l.Name] != nil && m.lists[l.Name].Rules > 0 {
+		// A list that had rules and now has none, or mostly malformed
+		// lines, is more likely a truncated or broken file than a real
+		// change: failing open would unblock the whole list.
+		switch {
+		case report.Rules == 0:
+			err = fmt.Errorf("policy list %s: %s now holds no rule", l.Name, l.File)
+		case report.Bad*2 > report.Entries:
+			err = fmt.Errorf("policy list %s: %d of %d lines of %s are malformed", l.Name, report.Bad, report.Entries, l.File)
+		}
+	}
 	if err != nil {
 		st.Error = err.Error()
-		m.log.Error("cannot load list; keeping the previous version", "list", l.Name, "file", l.File, "error", err)
+		if m.lists[l.Name] != nil {
+			m.log.Error("cannot load list; keeping the previous version", "list", l.Name, "file", l.File, "error", err)
+		} else {
+			m.log.Error("cannot load list", "list", l.Name, "file", l.File, "error", err)
+		}
 		return err
 	}
 	m.lists[l.Name] = compiled

@@ -4,7 +4,9 @@
 package policyload
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"slices"
@@ -30,6 +32,7 @@ type ListReport struct {
 	Duplicates  int
 	Unsupported int
 	Skipped     int // rules of triggers not applied yet
+	Entries     int // rules and malformed lines
 	Duration    time.Duration
 }
 
@@ -43,6 +46,12 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 	var reports []ListReport
 	for _, l := range p.Lists {
 		compiled, report, err := loadList(l, log)
+		if err != nil && l.URL != "" {
+			if _, statErr := os.Stat(l.File); errors.Is(statErr, fs.ErrNotExist) {
+				// Not downloaded yet: the list starts empty.
+				compiled, report, err = emptyList(l), ListReport{Name: l.Name, File: l.File}, nil
+			}
+		}
 		if err != nil {
 			return nil, pipeline.BlockConfig{}, nil, err
 		}
@@ -89,7 +98,8 @@ func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavo
 		d := defs[name]
 		var applied []*policy.List
 		for _, l := range cfg.Policy.Lists {
-			if slices.Contains(d.categories, l.Category) || slices.Contains(d.lists, l.Name) {
+			// Lawful lists bind every flavour, configured ones too.
+			if l.Category == policy.CategoryLawful || slices.Contains(d.categories, l.Category) || slices.Contains(d.lists, l.Name) {
 				applied = append(applied, lists[l.Name])
 			}
 		}
@@ -157,26 +167,43 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 	defer f.Close()
 	res, err := feed.Parse(f, format, feed.Options{})
 	if err != nil {
+		if format == feed.RPZ {
+			return nil, report, fmt.Errorf("policy list %s: %s: %w: an RPZ file needs a $ORIGIN line or its SOA record first", l.Name, l.File, err)
+		}
 		return nil, report, fmt.Errorf("policy list %s: read %s: %w", l.Name, l.File, err)
 	}
 	action, _ := policy.ParseAction(l.Action)
 	list := &policy.List{Name: l.Name, Category: l.Category, Verdicts: []policy.Verdict{{Action: action}}}
 	verdictOf := map[policy.Action]uint32{}
 	b := policy.NewBuilder()
+	var exceptions *policy.Builder
 	for _, r := range res.Rules {
 		pr, ok := toPolicyRule(r)
 		if !ok {
 			report.Skipped++
 			continue
 		}
+		report.Rules++
+		if r.Action == feed.Passthru && format != feed.RPZ && action != policy.Allow {
+			// An exception of a blocklist, such as an AdGuard @@ rule,
+			// only keeps this list from blocking.
+			if exceptions == nil {
+				exceptions = policy.NewBuilder()
+			}
+			exceptions.Add(pr)
+			continue
+		}
 		pr.Verdict = verdictIndex(list, r, verdictOf)
 		b.Add(pr)
-		report.Rules++
 	}
 	list.Set = b.Build()
+	if exceptions != nil {
+		list.Exceptions = exceptions.Build()
+	}
 	list.Loaded, list.Rules = time.Now(), report.Rules
 
 	report.Lines, report.Bad = res.Lines, res.BadCount
+	report.Entries = len(res.Rules) + res.BadCount
 	report.Duplicates, report.Unsupported = res.Duplicates, res.Unsupported
 	report.Duration = time.Since(start)
 	for i, bad := range res.Bad {

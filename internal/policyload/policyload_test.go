@@ -173,6 +173,18 @@ func TestManagerReload(t *testing.T) {
 		t.Error("second version: wrong decisions")
 	}
 
+	// An emptied file is refused: the list keeps its rules.
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(listPath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(false); err == nil || !strings.Contains(err.Error(), "holds no rule") {
+		t.Errorf("reload of an emptied file: %v, want it refused", err)
+	}
+	if !blocked("new.example.") {
+		t.Error("the list was lost when its file was emptied")
+	}
+
 	// A file that disappears keeps the last version and reports the error.
 	os.Remove(listPath)
 	if err := m.Reload(false); err == nil {
@@ -286,5 +298,42 @@ func TestTenants(t *testing.T) {
 	}
 	if other := s.ClientFlavour(netip.MustParseAddr("10.21.1.1"), 0); other != 0 {
 		t.Errorf("client outside the tenant got flavour %d, want the listener's 0", other)
+	}
+}
+
+func TestAdGuardExceptionsStayInTheirList(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "agh.txt", "||exc.example^\n@@||ok.exc.example^\n@@||lab-policy.example^\n")
+	write(t, dir, "other.txt", "ok.exc.example\nlab-policy.example\n")
+	cfgPath := write(t, dir, "bulwark.yaml", `policy:
+  lists:
+    - name: agh
+      file: agh.txt
+      format: adguard
+      category: malware
+    - name: other
+      file: other.txt
+      format: domains
+      category: malware
+`)
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _, _, err := Load(cfg, 1, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := s.ID("protective")
+	f := s.Flavour(id)
+	for name, list := range map[string]string{
+		"www.exc.example.":      "agh",
+		"ok.exc.example.":       "other", // excepted in agh only
+		"x.lab-policy.example.": "other",
+	} {
+		d, ok := f.CheckName(name)
+		if !ok || !d.Blocked() || d.List.Name != list {
+			t.Errorf("%s: %+v %v, want blocked by %s", name, d, ok, list)
+		}
 	}
 }
