@@ -1,6 +1,7 @@
-// Package blockpage serves the page that redirected names lead to: it says
-// which list blocked the name and why, and takes "report a mistake"
-// submissions into a review queue file. It stores no client address.
+// Package blockpage serves the page that redirected names lead to. The page
+// names the list that blocked the name and the reason, and takes "report
+// a mistake" submissions into a review queue file. It stores no client
+// address.
 package blockpage
 
 import (

@@ -131,7 +131,7 @@ func checkDownload(path, format string) error {
 	entries := len(res.Rules) + res.BadCount
 	switch {
 	case len(res.Rules) == 0:
-		return errors.New("the download holds no rule")
+		return errors.New("the download contains no rule")
 	case res.BadCount*2 > entries:
 		return fmt.Errorf("%d of %d lines are malformed", res.BadCount, entries)
 	}

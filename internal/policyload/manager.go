@@ -114,7 +114,7 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 		// change: failing open would unblock the whole list.
 		switch {
 		case report.Rules == 0:
-			err = fmt.Errorf("policy list %s: %s now holds no rule", l.Name, l.File)
+			err = fmt.Errorf("policy list %s: %s now contains no rule", l.Name, l.File)
 		case report.Bad*2 > report.Entries:
 			err = fmt.Errorf("policy list %s: %d of %d lines of %s are malformed", l.Name, report.Bad, report.Entries, l.File)
 		}

@@ -178,7 +178,7 @@ func TestManagerReload(t *testing.T) {
 	if err := os.WriteFile(listPath, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Reload(false); err == nil || !strings.Contains(err.Error(), "holds no rule") {
+	if err := m.Reload(false); err == nil || !strings.Contains(err.Error(), "contains no rule") {
 		t.Errorf("reload of an emptied file: %v, want it refused", err)
 	}
 	if !blocked("new.example.") {
