@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"strings"
 
 	"bulwark/internal/cache"
 	"bulwark/internal/policy"
@@ -121,7 +122,7 @@ func (p *Pipeline) blocked(ctx context.Context, d policy.Decision, name string, 
 	p.log.Debug("blocked", "qname", name, "list", d.List.Name, "category", d.List.Category,
 		"action", d.Verdict.Action.String(), "trigger", d.Trigger)
 	ede := p.blockEDE(d)
-	res := resolver.Result{Rcode: dns.RcodeSuccess, EDE: ede}
+	res := resolver.Result{Rcode: dns.RcodeSuccess, EDE: ede, Authority: []dns.RR{blockSOA(d, name)}}
 	switch d.Verdict.Action {
 	case policy.NXDomain:
 		res.Rcode = dns.RcodeNameError
@@ -130,9 +131,9 @@ func (p *Pipeline) blocked(ctx context.Context, d policy.Decision, name string, 
 		b := p.blockCfg.Load()
 		switch {
 		case qtype == dns.TypeA && b.BlockPage4.IsValid():
-			res.Answer = []dns.RR{&dns.A{Hdr: header(name, dns.TypeA), A: b.BlockPage4.AsSlice()}}
+			res.Answer, res.Authority = []dns.RR{&dns.A{Hdr: header(name, dns.TypeA), A: b.BlockPage4.AsSlice()}}, nil
 		case qtype == dns.TypeAAAA && b.BlockPage6.IsValid():
-			res.Answer = []dns.RR{&dns.AAAA{Hdr: header(name, dns.TypeAAAA), AAAA: b.BlockPage6.AsSlice()}}
+			res.Answer, res.Authority = []dns.RR{&dns.AAAA{Hdr: header(name, dns.TypeAAAA), AAAA: b.BlockPage6.AsSlice()}}, nil
 		case !b.BlockPage4.IsValid() && !b.BlockPage6.IsValid():
 			res.Rcode = dns.RcodeNameError
 		}
@@ -170,6 +171,22 @@ func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string
 		}
 	}
 	return res, verdictBlocked
+}
+
+// blockSOA returns the SOA record of a blocked negative answer, so that
+// downstream caches keep it for blockTTL (RFC 2308). Its owner is the
+// blocked name the rule covers, an ancestor of the query name or the name
+// itself, as the apex of the zone that answered would be.
+func blockSOA(d policy.Decision, qname string) *dns.SOA {
+	owner := strings.TrimPrefix(d.Trigger, "*.")
+	if _, ok := dns.IsDomainName(owner); !ok || !dns.IsFqdn(owner) || !dns.IsSubDomain(owner, qname) {
+		owner = qname // an address trigger
+	}
+	return &dns.SOA{
+		Hdr: header(owner, dns.TypeSOA),
+		Ns:  "blocked.invalid.", Mbox: "hostmaster.blocked.invalid.",
+		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: blockTTL,
+	}
 }
 
 func header(name string, t uint16) dns.RR_Header {

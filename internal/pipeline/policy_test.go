@@ -210,3 +210,24 @@ func TestTruncatedAnswerFitsWithLongEDE(t *testing.T) {
 		t.Errorf("UDP response of %d bytes to a client with a 512-byte limit", len(resp))
 	}
 }
+
+func TestBlockedNegativeAnswersCarrySOA(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	for _, tt := range []struct{ name, owner string }{
+		{"www.bad.example.", "bad.example."},
+		{"ip66.example.", "ip66.example."}, // an address trigger
+	} {
+		m := ask(t, p, tt.name, dns.TypeA, 1, true)
+		if len(m.Ns) != 1 {
+			t.Fatalf("%s: authority %v, want one SOA", tt.name, m.Ns)
+		}
+		soa, ok := m.Ns[0].(*dns.SOA)
+		if !ok || !strings.EqualFold(soa.Hdr.Name, tt.owner) || soa.Minttl != blockTTL || soa.Hdr.Ttl > blockTTL {
+			t.Errorf("%s: authority %v, want an SOA of %s with TTL and MINIMUM %d", tt.name, m.Ns[0], tt.owner, blockTTL)
+		}
+	}
+	if m := ask(t, p, "t.ads.example.", dns.TypeA, 1, true); len(m.Ns) != 0 {
+		t.Errorf("redirect answer has authority %v, want none", m.Ns)
+	}
+}
