@@ -170,7 +170,7 @@ func (d *Denial) coveringNSEC(name string) *dns.NSEC {
 				continue
 			}
 		}
-		if covers(owner, dns.CanonicalName(n.NextDomain), name) {
+		if Covers(owner, dns.CanonicalName(n.NextDomain), name) {
 			d.use(n)
 			return n
 		}
@@ -178,9 +178,10 @@ func (d *Denial) coveringNSEC(name string) *dns.NSEC {
 	return nil
 }
 
-// covers reports whether name lies strictly between owner and next in
-// canonical order. The last NSEC of a zone wraps around to the apex.
-func covers(owner, next, name string) bool {
+// Covers reports whether name lies strictly between owner and next in
+// canonical order, the span of an NSEC record. The last NSEC of a zone
+// wraps around to the apex.
+func Covers(owner, next, name string) bool {
 	afterOwner := Compare(owner, name) < 0
 	beforeNext := Compare(name, next) < 0
 	if Compare(owner, next) < 0 {
@@ -189,18 +190,52 @@ func covers(owner, next, name string) bool {
 	return afterOwner || beforeNext
 }
 
+// SpanEncloser returns the closest encloser of name that the span of the
+// NSEC record n shows: the longer of name's common ancestors with n's owner
+// and next name.
+func SpanEncloser(name string, n *dns.NSEC) string {
+	a := commonAncestor(name, dns.CanonicalName(n.Hdr.Name))
+	b := commonAncestor(name, dns.CanonicalName(n.NextDomain))
+	if dns.CountLabel(b) > dns.CountLabel(a) {
+		return b
+	}
+	return a
+}
+
 // closestEncloser returns the deepest existing ancestor of name that the
 // covering NSEC n shows: the longer of its common ancestors with n's owner
 // and next name, and never above the zone.
 func (d *Denial) closestEncloser(name string, n *dns.NSEC) string {
-	a := commonAncestor(name, dns.CanonicalName(n.Hdr.Name))
-	b := commonAncestor(name, dns.CanonicalName(n.NextDomain))
-	ce := a
-	if dns.CountLabel(b) > dns.CountLabel(a) {
-		ce = b
-	}
+	ce := SpanEncloser(name, n)
 	if zone := dns.CanonicalName(d.Zone); !isAncestor(zone, ce) {
 		ce = zone
 	}
 	return ce
+}
+
+// DelegationProven reports whether the NSEC or NSEC3 records in rrs show
+// name as a delegation: its type bitmap has NS and no SOA. NSEC3 records
+// with more than maxIterations iterations are not hashed, and only the
+// parameters of the first one hashed are used.
+func DelegationProven(rrs []dns.RR, name string, maxIterations int) bool {
+	hashed := ""
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.NSEC:
+			if dns.CanonicalName(rr.Hdr.Name) == name {
+				return hasType(rr.TypeBitMap, dns.TypeNS) && !hasType(rr.TypeBitMap, dns.TypeSOA)
+			}
+		case *dns.NSEC3:
+			if rr.Hash != dns.SHA1 || int(rr.Iterations) > maxIterations || !isAncestor(parentName(dns.CanonicalName(rr.Hdr.Name)), name) {
+				continue
+			}
+			if hashed == "" {
+				hashed = dns.HashName(name, dns.SHA1, rr.Iterations, rr.Salt)
+			}
+			if strings.EqualFold(firstLabel(rr.Hdr.Name), hashed) {
+				return hasType(rr.TypeBitMap, dns.TypeNS) && !hasType(rr.TypeBitMap, dns.TypeSOA)
+			}
+		}
+	}
+	return false
 }

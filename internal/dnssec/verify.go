@@ -227,7 +227,7 @@ func checkSigFields(sig *dns.RRSIG, owner string, rrtype uint16, now time.Time) 
 	if !dns.IsSubDomain(dns.CanonicalName(sig.SignerName), owner) {
 		return newError(EDEBogus, "RRSIG signer %s is not an ancestor of %s", sig.SignerName, owner)
 	}
-	if int(sig.Labels) > labelCount(owner) {
+	if int(sig.Labels) > LabelCount(owner) {
 		return newError(EDEBogus, "RRSIG label count %d exceeds that of %s", sig.Labels, owner)
 	}
 	// Serial number arithmetic (RFC 4034 section 3.1.5).
@@ -270,9 +270,9 @@ func (f *failures) worst() *Error {
 	return best
 }
 
-// labelCount returns the number of labels of a name, not counting the root
-// nor a leading wildcard label (RFC 4034 section 3.1.3).
-func labelCount(name string) int {
+// LabelCount returns the number of labels of a name that an RRSIG counts:
+// all but the root and a leading wildcard label (RFC 4034 section 3.1.3).
+func LabelCount(name string) int {
 	n := dns.CountLabel(name)
 	if strings.HasPrefix(name, "*.") {
 		n--
@@ -333,7 +333,7 @@ func signedData(sig *dns.RRSIG, rrset []dns.RR) ([]byte, error) {
 // (RFC 4035 section 5.3.2).
 func signedOwner(name string, labels int) ([]byte, error) {
 	name = dns.CanonicalName(name)
-	if n := labelCount(name); labels < n {
+	if n := LabelCount(name); labels < n {
 		off, _ := dns.PrevLabel(name, labels)
 		name = "*." + name[off:]
 		if labels == 0 {

@@ -62,7 +62,7 @@ func (k testKey) signAt(t *testing.T, rrset []dns.RR, inception, expiration time
 		// miekg/dns cannot sign Ed448: sign the data built here, which
 		// the other algorithms check against miekg/dns's own signing.
 		sig.TypeCovered, sig.OrigTtl = h.Rrtype, h.Ttl
-		sig.Labels = uint8(labelCount(dns.CanonicalName(h.Name)))
+		sig.Labels = uint8(LabelCount(dns.CanonicalName(h.Name)))
 		data, err := signedData(sig, rrset)
 		if err != nil {
 			t.Fatal(err)

@@ -138,13 +138,8 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 // version to the target.
 func (m *Manager) install() {
 	m.generation++
-	m.snapshot = policy.NewSnapshot(m.generation, flavours(m.cfg, m.lists))
-	m.snapshot.SetClients(clientRules(m.cfg))
-	p := m.cfg.Policy
-	m.target.SetPolicy(m.snapshot, pipeline.BlockConfig{
-		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,
-		Contact: p.Contact, Organization: p.Organization,
-	})
+	m.snapshot = newSnapshot(m.cfg, m.generation, m.lists)
+	m.target.SetPolicy(m.snapshot, blockConfig(m.cfg))
 }
 
 // Reload reads again every list whose file changed since it was loaded,

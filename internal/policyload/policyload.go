@@ -41,10 +41,9 @@ type ListReport struct {
 // that cannot be read is an error; malformed lines are counted and logged,
 // never fatal.
 func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snapshot, pipeline.BlockConfig, []ListReport, error) {
-	p := cfg.Policy
 	lists := map[string]*policy.List{}
 	var reports []ListReport
-	for _, l := range p.Lists {
+	for _, l := range cfg.Policy.Lists {
 		compiled, report, err := loadList(l, log)
 		if err != nil && l.URL != "" {
 			if _, statErr := os.Stat(l.File); errors.Is(statErr, fs.ErrNotExist) {
@@ -58,13 +57,24 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 		lists[l.Name] = compiled
 		reports = append(reports, report)
 	}
-	snapshot := policy.NewSnapshot(generation, flavours(cfg, lists))
-	snapshot.SetClients(clientRules(cfg))
-	block := pipeline.BlockConfig{
+	return newSnapshot(cfg, generation, lists), blockConfig(cfg), reports, nil
+}
+
+// newSnapshot assembles the flavours and client rules of cfg over the
+// compiled lists.
+func newSnapshot(cfg *config.Config, generation uint32, lists map[string]*policy.List) *policy.Snapshot {
+	s := policy.NewSnapshot(generation, flavours(cfg, lists))
+	s.SetClients(clientRules(cfg))
+	return s
+}
+
+// blockConfig returns what blocked answers carry, from cfg.
+func blockConfig(cfg *config.Config) pipeline.BlockConfig {
+	p := cfg.Policy
+	return pipeline.BlockConfig{
 		BlockPage4: p.BlockPage.Addr4, BlockPage6: p.BlockPage.Addr6,
 		Contact: p.Contact, Organization: p.Organization,
 	}
-	return snapshot, block, reports, nil
 }
 
 // flavours returns every flavour: "unfiltered" first, so that it has id 0,

@@ -127,7 +127,7 @@ func (x *nsecIndex) flush(name string) int {
 		for _, e := range z.entries {
 			owner := dns.CanonicalName(e.rr.Header().Name)
 			next := dns.CanonicalName(e.nsec().NextDomain)
-			if dns.IsSubDomain(name, owner) || covers(owner, next, name) {
+			if dns.IsSubDomain(name, owner) || dnssec.Covers(owner, next, name) {
 				n++
 				continue
 			}
@@ -136,17 +136,6 @@ func (x *nsecIndex) flush(name string) int {
 		z.entries = kept
 	}
 	return n
-}
-
-// covers reports whether name sorts strictly between owner and next, the
-// span of an NSEC record; the last span of a zone wraps to the apex.
-func covers(owner, next, name string) bool {
-	afterOwner := dnssec.Compare(owner, name) < 0
-	beforeNext := dnssec.Compare(name, next) < 0
-	if dnssec.Compare(owner, next) < 0 {
-		return afterOwner && beforeNext
-	}
-	return afterOwner || beforeNext
 }
 
 // insertNSEC3 adds e. Records with other hash parameters than those stored
@@ -232,7 +221,7 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 		d.NSEC = append(d.NSEC, e.nsec())
 		// The closest encloser's wildcard must be covered too, by the
 		// same span or another cached one.
-		ce := commonAncestorOf(name, e.nsec())
+		ce := dnssec.SpanEncloser(name, e.nsec())
 		if w, ok := z.span("*."+ce, now); ok && w.rr != e.rr {
 			entries[w.rr] = w
 			d.NSEC = append(d.NSEC, w.nsec())
@@ -263,24 +252,4 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	}
 	res := Result{Rcode: rcode, Authority: append([]dns.RR{soa}, proof...), Security: dnssec.Secure}
 	return res, true
-}
-
-// commonAncestorOf returns the closest encloser of name that the span of n
-// shows: the deeper of name's common ancestors with n's owner and next name.
-func commonAncestorOf(name string, n *dns.NSEC) string {
-	a := sharedSuffix(name, dns.CanonicalName(n.Hdr.Name))
-	b := sharedSuffix(name, dns.CanonicalName(n.NextDomain))
-	if dns.CountLabel(b) > dns.CountLabel(a) {
-		return b
-	}
-	return a
-}
-
-func sharedSuffix(a, b string) string {
-	n := dns.CompareDomainName(a, b)
-	if n == 0 {
-		return "."
-	}
-	off, _ := dns.PrevLabel(a, n)
-	return a[off:]
 }

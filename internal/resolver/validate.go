@@ -114,7 +114,7 @@ func (r *Resolver) validateAnswer(req *request, zone string, c *outcome, keys []
 		if err != nil {
 			return dnssec.Bogus, dnssec.AsError(err)
 		}
-		if labels := int(sig.Labels); labels < labelCount(owner) {
+		if labels := int(sig.Labels); labels < dnssec.LabelCount(owner) {
 			if sec, err := d.Wildcard(owner, labels, req.budget); sec != dnssec.Secure {
 				return sec, err
 			}
@@ -165,7 +165,7 @@ func (r *Resolver) insecureCutBetween(req *request, zone, owner string) (string,
 		if res.Security != dnssec.Secure || res.Rcode != dns.RcodeSuccess || hasRR(res.Answer, dns.TypeDS) {
 			return "", false
 		}
-		if delegationProven(res.Authority, n, r.cfg.Limits.MaxNSEC3Iterations) {
+		if dnssec.DelegationProven(res.Authority, n, r.cfg.Limits.MaxNSEC3Iterations) {
 			return n, true
 		}
 		zone = n
@@ -178,49 +178,6 @@ func childToward(zone, owner string) string {
 	keep := dns.CountLabel(zone) + 1
 	off, _ := dns.PrevLabel(owner, keep)
 	return owner[off:]
-}
-
-// delegationProven reports whether the NSEC or NSEC3 records in auth show
-// name as a delegation: its type bitmap has NS and no SOA. NSEC3 records
-// with more iterations than the limit, or other parameters than the first
-// one, are not hashed.
-func delegationProven(auth []dns.RR, name string, maxIterations int) bool {
-	hashed := ""
-	for _, rr := range auth {
-		switch rr := rr.(type) {
-		case *dns.NSEC:
-			if dns.CanonicalName(rr.Hdr.Name) == name {
-				return hasBit(rr.TypeBitMap, dns.TypeNS) && !hasBit(rr.TypeBitMap, dns.TypeSOA)
-			}
-		case *dns.NSEC3:
-			if rr.Hash != dns.SHA1 || int(rr.Iterations) > maxIterations || !under(name, parent(dns.CanonicalName(rr.Hdr.Name))) {
-				continue
-			}
-			if hashed == "" {
-				hashed = dns.HashName(name, dns.SHA1, rr.Iterations, rr.Salt)
-			}
-			if strings.EqualFold(firstLabelOf(rr.Hdr.Name), hashed) {
-				return hasBit(rr.TypeBitMap, dns.TypeNS) && !hasBit(rr.TypeBitMap, dns.TypeSOA)
-			}
-		}
-	}
-	return false
-}
-
-func firstLabelOf(name string) string {
-	if i := strings.IndexByte(name, '.'); i >= 0 {
-		return name[:i]
-	}
-	return name
-}
-
-func hasBit(bitmap []uint16, t uint16) bool {
-	for _, b := range bitmap {
-		if b == t {
-			return true
-		}
-	}
-	return false
 }
 
 func hasRR(rrs []dns.RR, t uint16) bool {
@@ -269,7 +226,7 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 	}
 	sec, err := d.NoData(child, dns.TypeDS, req.budget)
 	optOut := sec == dnssec.Insecure && err == nil
-	if optOut || sec == dnssec.Secure && delegationProven(c.auth, child, r.cfg.Limits.MaxNSEC3Iterations) {
+	if optOut || sec == dnssec.Secure && dnssec.DelegationProven(c.auth, child, r.cfg.Limits.MaxNSEC3Iterations) {
 		ttl := uint32(3600)
 		for _, rr := range c.auth {
 			ttl = min(ttl, rr.Header().Ttl)
@@ -364,7 +321,7 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 		// A secure proof that the zone has no DS makes it insecure only
 		// at a delegation: a name inside a signed zone with a made-up SOA
 		// or missing signatures must not pass as an unsigned child.
-		if !delegationProven(res.Authority, zone, r.cfg.Limits.MaxNSEC3Iterations) {
+		if !dnssec.DelegationProven(res.Authority, zone, r.cfg.Limits.MaxNSEC3Iterations) {
 			return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: zone + " has no DS RRset and is not a delegation"}
 		}
 		return dnssec.Trust{}, dnssec.Insecure, nil
@@ -475,14 +432,4 @@ func (res Result) validationError() *dnssec.Error {
 		return &dnssec.Error{EDE: res.EDE.Code, Text: res.EDE.Text}
 	}
 	return &dnssec.Error{EDE: dnssec.EDEBogus, Text: fmt.Sprintf("validation failed (%s)", res.Security)}
-}
-
-// labelCount returns the labels of name that an RRSIG counts: all but the
-// root and a leading wildcard label (RFC 4034 section 3.1.3).
-func labelCount(name string) int {
-	n := dns.CountLabel(name)
-	if strings.HasPrefix(name, "*.") {
-		n--
-	}
-	return n
 }

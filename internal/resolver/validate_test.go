@@ -452,20 +452,20 @@ func TestDelegationProven(t *testing.T) {
 		return out
 	}
 	cut := rrs("sub.example. 300 IN NSEC z.example. NS RRSIG NSEC")
-	if !delegationProven(cut, "sub.example.", 50) {
+	if !dnssec.DelegationProven(cut, "sub.example.", 50) {
 		t.Error("NSEC with NS and no SOA: not a delegation, want one")
 	}
 	inside := rrs("sub.example. 300 IN NSEC z.example. A RRSIG NSEC")
-	if delegationProven(inside, "sub.example.", 50) {
+	if dnssec.DelegationProven(inside, "sub.example.", 50) {
 		t.Error("NSEC without NS: a delegation, want none")
 	}
 	apex := rrs("sub.example. 300 IN NSEC z.sub.example. NS SOA RRSIG NSEC DNSKEY")
-	if delegationProven(apex, "sub.example.", 50) {
+	if dnssec.DelegationProven(apex, "sub.example.", 50) {
 		t.Error("child apex NSEC: a delegation, want none")
 	}
 	h := strings.ToLower(dns.HashName("sub.example.", dns.SHA1, 0, ""))
 	nsec3 := rrs(h + ".example. 300 IN NSEC3 1 0 0 - " + strings.ToUpper(h) + " NS")
-	if !delegationProven(nsec3, "sub.example.", 50) {
+	if !dnssec.DelegationProven(nsec3, "sub.example.", 50) {
 		t.Error("matching NSEC3 with NS: not a delegation, want one")
 	}
 }
