@@ -35,9 +35,9 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// Negative trust anchors without a lifetime last DefaultLifetime; none may
-// last longer than MaxLifetime, so a forgotten one cannot turn validation
-// off for good (RFC 7646 section 2).
+// Negative trust anchors without a lifetime last DefaultLifetime. None may
+// last longer than MaxLifetime, so that a forgotten one cannot turn
+// validation off for good (RFC 7646 section 2).
 const (
 	DefaultLifetime = time.Hour
 	MaxLifetime     = 7 * 24 * time.Hour
@@ -51,7 +51,7 @@ type Resolver interface {
 }
 
 // Flusher drops cached data at and below a zone and returns how many
-// entries it removed; the resolver's Flush also drops validated NSEC spans
+// entries it removed. The resolver's Flush also drops validated NSEC spans
 // and proven unsigned delegations.
 type Flusher interface {
 	Flush(zone string) int
@@ -98,8 +98,8 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	return s
 }
 
-// SetPolicy gives the API the list manager; without one the policy
-// endpoints answer 503.
+// SetPolicy gives the API the list manager. Without one the policy
+// endpoints return 503.
 func (s *Server) SetPolicy(p Policy) { s.policy = p }
 
 func (s *Server) policyLists(w http.ResponseWriter, r *http.Request) {
@@ -128,7 +128,7 @@ func (s *Server) policyReload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.policy.Lists())
 }
 
-// checkJSON is the answer of the policy check endpoint.
+// checkJSON is the response body of the policy check endpoint.
 type checkJSON struct {
 	Name     string `json:"name"`
 	Flavour  string `json:"flavour"`
@@ -322,7 +322,7 @@ func parseDomain(w http.ResponseWriter, field, name string) (string, bool) {
 }
 
 // readJSON decodes a JSON body of at most 64 KiB into v, rejecting unknown
-// fields, and answers 400 when it cannot.
+// fields, and writes a 400 response when it cannot.
 func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()

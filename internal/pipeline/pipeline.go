@@ -50,8 +50,8 @@ type Pipeline struct {
 	now     func() time.Time
 	slots   chan struct{}
 	flights flights
-	// policy is the current version of the flavours, and blockCfg what
-	// blocked answers say.
+	// policy is the current version of the flavours, and blockCfg the
+	// data that blocked answers carry.
 	policy   atomic.Pointer[policy.Snapshot]
 	blockCfg atomic.Pointer[BlockConfig]
 }
@@ -220,8 +220,8 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache
 }
 
 // withoutDNSSEC drops the RRSIG, NSEC and NSEC3 records that a client
-// without DO did not ask for (RFC 4035 section 3.2.1); records of the type
-// asked for stay.
+// without DO did not request (RFC 4035 section 3.2.1). Records of the type
+// requested stay.
 func withoutDNSSEC(rrs []dns.RR, qtype uint16) []dns.RR {
 	out := rrs[:0:0]
 	for _, rr := range rrs {

@@ -54,8 +54,8 @@ func (p *Pipeline) SetPolicy(s *policy.Snapshot, b BlockConfig) {
 	p.policy.Store(s)
 }
 
-// FlavourID returns the id of the flavour named name in the current policy;
-// unknown names and "" get the first flavour, as does a nil Pipeline.
+// FlavourID returns the id of the flavour named name in the current policy.
+// Unknown names, "" and a nil Pipeline get the first flavour.
 func (p *Pipeline) FlavourID(name string) uint8 {
 	if p == nil {
 		return 0

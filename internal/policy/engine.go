@@ -80,8 +80,8 @@ type List struct {
 	// is the list's own action.
 	Verdicts []Verdict
 	Set      *Set
-	// Exceptions holds names the list itself does not block, whatever
-	// its other rules say (AdGuard @@ rules); nil when none. Unlike an
+	// Exceptions contains names the list itself does not block, despite
+	// its other rules (AdGuard @@ rules), or is nil. Unlike an
 	// RPZ PASSTHRU, an exception does not stop the other lists.
 	Exceptions *Set
 	// Loaded is when the list was compiled; Rules counts its rules.

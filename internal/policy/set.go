@@ -194,9 +194,9 @@ func (s *Set) find(key uint64) (uint32, bool) {
 }
 
 // MatchName returns the verdict of the most specific rule that matches name,
-// a fully qualified name in any letter case: a rule for the name itself
-// wins, then rules for names below each ancestor, the closest first (the
-// order of RPZ QNAME triggers). matched is the rule's name.
+// a fully qualified name in any letter case. A rule for the name itself
+// wins, then rules for the names below each ancestor, the closest first
+// (the order of RPZ QNAME triggers). matched is the rule's name.
 func (s *Set) MatchName(name string) (verdict uint32, matched string, ok bool) {
 	if len(s.keys) == 0 {
 		return 0, "", false
@@ -250,8 +250,8 @@ type prefixEntry struct {
 	value  uint32
 }
 
-// prefixTable holds address rules grouped by prefix length, longest first;
-// each group is sorted by masked address so that a lookup is one binary
+// prefixTable contains address rules grouped by prefix length, longest
+// first. Each group is sorted by masked address, so a lookup is one binary
 // search per length in use.
 type prefixTable struct {
 	groups []prefixGroup

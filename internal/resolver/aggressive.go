@@ -104,7 +104,7 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	}
 }
 
-// flush forgets the spans that concern names at and below name: the
+// flush removes the spans that concern names at and below name: the
 // indexes of zones below it, and in the zones above it the NSEC records
 // owned below it or covering it, and every NSEC3 record, whose hashes do
 // not show which names they cover. It returns how many records it dropped.

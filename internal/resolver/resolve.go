@@ -12,9 +12,9 @@ import (
 
 // resolve answers name and qtype from the cache where it can and iterates
 // where it must, following CNAME and DNAME records up to the chain limit.
-// The answer carries the RRSIGs of its RRsets and the authority section the
-// proofs, for clients that ask for DNSSEC records; the result is secure
-// only when every step is.
+// The answer section carries the RRSIGs of its RRsets, and the authority
+// section the proofs, for clients that request DNSSEC records. The result
+// is secure only when every step is.
 func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 	var chain []dns.RR
 	seen := map[string]bool{}

@@ -294,7 +294,7 @@ func TestAggressiveNSEC(t *testing.T) {
 		t.Errorf("d2.example sent %d queries to example's server, want 0 (answered from NSEC)", got-sent)
 	}
 
-	// A NODATA proof for one type says nothing about ANY.
+	// A NODATA proof for one type proves nothing about ANY.
 	r.Resolve(context.Background(), "www.example.", dns.TypeTXT)
 	anyRes := r.Resolve(context.Background(), "www.example.", dns.TypeANY)
 	if !hasType(anyRes.Answer, dns.TypeA) {

@@ -32,7 +32,7 @@ func dnssecCase(t *testing.T, name string) labspec.DNSSECCase {
 	return labspec.DNSSECCase{}
 }
 
-// checkDNSSECQuery asks q with the AD bit and checks rcode, AD and EDE.
+// checkDNSSECQuery sends q with the AD bit and checks rcode, AD and EDE.
 func checkDNSSECQuery(t *testing.T, addr string, port int, q labspec.DNSSECQuery) {
 	t.Helper()
 	r, err := kdig(addr, port, q.Name, q.Type, "+edns", "+adflag")
@@ -111,12 +111,12 @@ func TestCheckingDisabledReturnsBogusData(t *testing.T) {
 	}
 }
 
-// TestKeyTrapBounded floods the resolver with names of the KeyTrap zone,
-// whose DNSKEY RRset holds many keys with one key tag and whose answers
-// carry many signatures naming it, and checks that each gets SERVFAIL within
-// the client timeout, with EDE 6 (DNSSEC Bogus) or 22 (No Reachable
+// TestKeyTrapBounded floods the resolver with names of the KeyTrap zone.
+// Its DNSKEY RRset holds many keys with one key tag, and its answers carry
+// many signatures that name it. Each query must get SERVFAIL within the
+// client timeout, with EDE 6 (DNSSEC Bogus), or 22 (No Reachable
 // Authority) when the attacker's own server is held down, while a secure
-// control name keeps answering.
+// control name keeps resolving.
 func TestKeyTrapBounded(t *testing.T) {
 	c := dnssecCase(t, "keytrap")
 	control := dnssecCase(t, "alg15").Queries[0]
@@ -323,7 +323,7 @@ func TestTrustAnchorStateFile(t *testing.T) {
 	checkDNSSECQuery(t, resolver, dnsPort, dnssecCase(t, "alg13").Queries[0])
 }
 
-// TestDNSSECCasesColdAndWarm asks every DNSSEC scenario question of a fresh
+// TestDNSSECCasesColdAndWarm sends every DNSSEC scenario question to a fresh
 // resolver twice: once resolved and validated, once from the caches.
 func TestDNSSECCasesColdAndWarm(t *testing.T) {
 	addr := freshBulwark(t)
