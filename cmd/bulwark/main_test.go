@@ -53,3 +53,31 @@ func TestConfigFlagDashes(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckConfigParsesLists(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "list.txt"), []byte("bad.example\nbad..name\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "zone.rpz"), []byte("a.example CNAME .\n"), 0o644)
+	good := filepath.Join(dir, "good.yaml")
+	os.WriteFile(good, []byte("policy:\n  lists:\n    - name: l1\n      file: list.txt\n      format: domains\n      category: malware\n"), 0o644)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check-config", "-config", good}, &out, &errOut); code != 0 {
+		t.Fatalf("check-config = %d, stderr %q", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "list l1: 1 rules, 1 malformed lines") {
+		t.Errorf("output %q, want the list's rule and malformed line counts", out.String())
+	}
+
+	// An RPZ file without SOA or $ORIGIN would stop serve: check-config
+	// says so.
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("policy:\n  lists:\n    - name: z\n      file: zone.rpz\n      format: rpz\n      category: malware\n"), 0o644)
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check-config", "-config", bad}, &out, &errOut); code != 1 {
+		t.Errorf("check-config of an RPZ without origin = %d, want 1", code)
+	}
+	if !strings.Contains(errOut.String(), "$ORIGIN") {
+		t.Errorf("stderr %q, want the fix naming $ORIGIN", errOut.String())
+	}
+}
