@@ -146,3 +146,104 @@ func BenchmarkMatchName(b *testing.B) {
 		s.MatchName(names[i%len(names)])
 	}
 }
+
+func TestSetExactAndBelowVerdicts(t *testing.T) {
+	s := Compile([]Rule{
+		{Name: "split.example.", Match: Exact, Verdict: 4},
+		{Name: "split.example.", Match: Below, Verdict: 2},
+		{Name: "same.example.", Match: Exact, Verdict: 3},
+		{Name: "same.example.", Match: Below, Verdict: 3},
+	})
+	for _, tt := range []struct {
+		name    string
+		verdict uint32
+	}{
+		{"split.example.", 4},
+		{"a.split.example.", 2},
+		{"same.example.", 3},
+		{"a.same.example.", 3},
+	} {
+		if v, _, ok := s.MatchName(tt.name); !ok || v != tt.verdict {
+			t.Errorf("MatchName(%q) = %d, %v; want %d", tt.name, v, ok, tt.verdict)
+		}
+	}
+	if s.Duplicates() != 0 || s.Conflicts() != 0 {
+		t.Errorf("%d duplicates and %d conflicts, want none", s.Duplicates(), s.Conflicts())
+	}
+	if n := s.Len(); n != 3 {
+		t.Errorf("Len = %d, want 3: one entry for same.example, two for split.example", n)
+	}
+}
+
+func TestSetDuplicatesAndConflicts(t *testing.T) {
+	s := Compile([]Rule{
+		{Name: "dup.example.", Match: Exact | Below, Verdict: 1},
+		{Name: "DUP.example.", Match: Exact | Below, Verdict: 1},
+		{Name: "dup.example.", Match: Exact, Verdict: 1},
+		{Name: "clash.example.", Match: Exact, Verdict: 6},
+		{Name: "clash.example.", Match: Exact, Verdict: 5},
+	})
+	if got := s.Duplicates(); got != 2 {
+		t.Errorf("Duplicates = %d, want 2", got)
+	}
+	if got := s.Conflicts(); got != 1 {
+		t.Errorf("Conflicts = %d, want 1", got)
+	}
+	if v, _, _ := s.MatchName("clash.example."); v != 5 {
+		t.Errorf("conflicting rules kept verdict %d, want the lowest, 5", v)
+	}
+}
+
+// TestSetMatchesMap compares a Set of many names, large enough for several
+// chunks and buckets of every size, with a map.
+func TestSetMatchesMap(t *testing.T) {
+	n := 3*chunkLen/2 + 17
+	if testing.Short() {
+		n = 50_000
+	}
+	exact := make(map[string]uint32, n)
+	below := make(map[string]uint32, n/4)
+	b := NewBuilder()
+	for i := range n {
+		name := fmt.Sprintf("n%x.example%d.", i*2654435761, i%7)
+		r := Rule{Name: name, Match: Exact, Verdict: uint32(i % 1000)}
+		switch i % 4 {
+		case 1:
+			r.Match = Below
+		case 2:
+			r.Match = Exact | Below
+		}
+		if r.Match&Exact != 0 {
+			exact[name] = r.Verdict
+		}
+		if r.Match&Below != 0 {
+			below[name] = r.Verdict
+		}
+		b.Add(r)
+	}
+	s := b.Build()
+	if s.Names() != n {
+		t.Fatalf("Names = %d, want %d", s.Names(), n)
+	}
+	checked := 0
+	for i := range n {
+		name := fmt.Sprintf("n%x.example%d.", i*2654435761, i%7)
+		v, _, ok := s.MatchName(name)
+		want, wantOK := exact[name]
+		if ok != wantOK || v != want {
+			t.Fatalf("MatchName(%q) = %d, %v; want %d, %v", name, v, ok, want, wantOK)
+		}
+		v, _, ok = s.MatchName("x." + name)
+		want, wantOK = below[name]
+		if ok != wantOK || v != want {
+			t.Fatalf("MatchName(x.%s) = %d, %v; want %d, %v", name, v, ok, want, wantOK)
+		}
+		checked++
+	}
+	for i := range 1000 {
+		if v, _, ok := s.MatchName(fmt.Sprintf("absent%d.example1.", i)); ok {
+			t.Fatalf("absent name matched with verdict %d", v)
+		}
+	}
+	t.Logf("%d names checked, %d bytes", checked, s.MemoryBytes())
+}
