@@ -215,8 +215,8 @@ func (s *Set) partition(buckets int) {
 }
 
 // sortRange sorts the entries in [lo, hi) by key, then value. Keys are
-// seeded hashes, so a bucket holds four to eight entries on average and insertion sort
-// suits it; larger ranges fall back to sort.Sort.
+// seeded hashes, so a bucket holds four to eight entries on average and
+// insertion sort suits it; larger ranges fall back to sort.Sort.
 func (s *Set) sortRange(lo, hi int) {
 	if hi-lo > 32 {
 		sort.Sort(entryRange{s, lo, hi - lo})
