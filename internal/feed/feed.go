@@ -203,11 +203,26 @@ const (
 // record, no $ORIGIN and no Options.Origin. The Result is nil only when the
 // format is unknown.
 func Parse(r io.Reader, f Format, opts Options) (*Result, error) {
+	return parse(r, f, opts, newBuilder(nil))
+}
+
+// Scan reads a feed like Parse but passes each rule to emit instead of
+// storing it, so that a list of millions of names is never held as Rule
+// values: Result.Rules stays empty. The Rule passed to emit is valid only
+// during the call. Name rules are not checked for duplicates, which
+// Result.Duplicates then does not count, and an RPZ owner with a policy
+// record and local data is reported as conflicting only when the local data
+// comes first. RPZ local data rules are passed at the end, once all their
+// records are read.
+func Scan(r io.Reader, f Format, opts Options, emit func(*Rule)) (*Result, error) {
+	return parse(r, f, opts, newBuilder(emit))
+}
+
+func parse(r io.Reader, f Format, opts Options, b *builder) (*Result, error) {
 	if opts.MaxLineBytes <= 0 {
 		opts.MaxLineBytes = defaultMaxLineBytes
 	}
 	opts.MaxLineBytes = min(opts.MaxLineBytes, maxMaxLineBytes)
-	b := newBuilder()
 	lr := newLineReader(r, opts.MaxLineBytes)
 	var err error
 	switch f {
@@ -286,21 +301,36 @@ type builder struct {
 	names    map[uint64]*Rule
 	collided map[nameKey]struct{}
 	prefixes map[prefixKey]struct{}
+
+	// emit, when set, receives each rule in place of res.Rules, and name
+	// rules are not checked for duplicates. Only the rules that
+	// appendRule stores, RPZ local data, are kept until finish.
+	emit func(*Rule)
 }
 
-func newBuilder() *builder {
-	return &builder{
-		seed:     maphash.MakeSeed(),
-		names:    make(map[uint64]*Rule),
-		prefixes: make(map[prefixKey]struct{}),
+func newBuilder(emit func(*Rule)) *builder {
+	b := &builder{emit: emit, prefixes: make(map[prefixKey]struct{})}
+	if emit == nil {
+		b.seed = maphash.MakeSeed()
+		b.names = make(map[uint64]*Rule)
 	}
+	return b
 }
+
+// streaming reports whether rules go to an emit function.
+func (b *builder) streaming() bool { return b.emit != nil }
+
+// send passes r to the emit function.
+func (b *builder) send(r *Rule) { b.emit(r) }
 
 // add appends r unless an equal rule was added before, and reports whether
 // it did. LocalData rules are never compared: the RPZ parser groups them.
 func (b *builder) add(r Rule) bool {
 	switch {
 	case r.Action == LocalData:
+	case r.Name != "" && b.streaming():
+		b.send(&r)
+		return true
 	case r.Name != "":
 		return b.addName(r)
 	default:
@@ -311,6 +341,10 @@ func (b *builder) add(r Rule) bool {
 		if len(b.prefixes) == n {
 			b.res.Duplicates++
 			return false
+		}
+		if b.streaming() {
+			b.send(&r)
+			return true
 		}
 	}
 	b.appendRule(r)
@@ -366,8 +400,18 @@ func (b *builder) appendRule(r Rule) *Rule {
 	return &b.blocks[n-1][len(b.blocks[n-1])-1]
 }
 
-// finish moves the rules into the result.
+// finish moves the rules into the result, or passes them to the emit
+// function.
 func (b *builder) finish() {
+	if b.streaming() {
+		for _, block := range b.blocks {
+			for i := range block {
+				b.send(&block[i])
+			}
+		}
+		b.blocks = nil
+		return
+	}
 	if b.count == 0 {
 		return
 	}

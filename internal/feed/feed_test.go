@@ -519,7 +519,7 @@ func TestHugeMaxLineBytes(t *testing.T) {
 }
 
 func TestBuilderHashCollision(t *testing.T) {
-	b := newBuilder()
+	b := newBuilder(nil)
 	first := Rule{Trigger: QName, Name: "first.example.", Subdomains: true, Action: Block, Line: 1}
 	second := Rule{Trigger: QName, Name: "second.example.", Subdomains: true, Action: Block, Line: 2}
 	if !b.add(first) {

@@ -134,6 +134,7 @@ func fuzzParse(t *testing.T, data []byte, format Format, opts Options) {
 	}
 	res, err := Parse(bytes.NewReader(data), format, opts)
 	checkResult(t, res, err, format)
+	compareScan(t, data, format, opts, res, err)
 	opts.MaxLineBytes = 40
 	res, err = Parse(bytes.NewReader(data), format, opts)
 	checkResult(t, res, err, format)
@@ -186,4 +187,54 @@ func FuzzParseCSV(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fuzzParse(t, data, CSV, Options{CSVCategoryColumn: 1})
 	})
+}
+
+// compareScan checks that Scan passes the rules that Parse returns, which
+// are res and err. Scan drops no duplicate names, and it accepts a local
+// data rule for an RPZ owner with an earlier policy record, which Parse
+// reports as a conflicting line.
+func compareScan(t *testing.T, data []byte, format Format, opts Options, res *Result, err error) {
+	t.Helper()
+	var scanned []string
+	var lines []int
+	scanRes, scanErr := Scan(bytes.NewReader(data), format, opts, func(r *Rule) {
+		scanned = append(scanned, ruleString(*r))
+		lines = append(lines, r.Line)
+	})
+	if (err == nil) != (scanErr == nil) {
+		t.Fatalf("Parse error %v, Scan error %v", err, scanErr)
+	}
+	if len(scanRes.Rules) != 0 {
+		t.Errorf("Scan stored %d rules, want none", len(scanRes.Rules))
+	}
+	parsed := make(map[string]bool, len(res.Rules))
+	for _, r := range res.Rules {
+		parsed[ruleString(r)] = true
+	}
+	seen := make(map[string]bool, len(scanned))
+	for i, r := range scanned {
+		seen[r] = true
+		if parsed[r] {
+			continue
+		}
+		conflict := false
+		for _, bad := range res.Bad {
+			conflict = conflict || bad.Line == lines[i] && strings.HasPrefix(bad.Reason, "conflicting policy")
+		}
+		if !conflict && len(res.Bad) < maxBadLines {
+			t.Errorf("Scan passed %s, which Parse did not return", r)
+		}
+	}
+	for r := range parsed {
+		if !seen[r] {
+			t.Errorf("Parse returned %s, which Scan did not pass", r)
+		}
+	}
+	if scanRes.Lines != res.Lines || scanRes.Comments != res.Comments || scanRes.Unsupported != res.Unsupported {
+		t.Errorf("Scan counted %d lines, %d comments, %d unsupported; Parse %d, %d, %d",
+			scanRes.Lines, scanRes.Comments, scanRes.Unsupported, res.Lines, res.Comments, res.Unsupported)
+	}
+	if scanRes.BadCount > res.BadCount {
+		t.Errorf("Scan found %d malformed lines, Parse %d", scanRes.BadCount, res.BadCount)
+	}
 }

@@ -159,6 +159,11 @@ func TestRealFeeds(t *testing.T) {
 			if !maps.Equal(got.actions, tc.counts.actions) {
 				t.Errorf("actions = %v, want %v", got.actions, tc.counts.actions)
 			}
+			data, err := os.ReadFile(filepath.Join(feedDir, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareScan(t, data, tc.format, tc.opts, res, nil)
 			index := ruleIndex(res)
 			for _, key := range tc.present {
 				if _, ok := index[key]; !ok {

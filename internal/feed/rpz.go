@@ -51,11 +51,17 @@ type rpzParser struct {
 	ttlKnown       bool
 	ttlByDirective bool
 	// prevOwner is the owner of the previous record, for records whose
-	// line starts with a blank.
+	// line starts with a blank. After a record read by fastRecord it is
+	// "" and fastOwner holds the owner as written, relative to the apex
+	// unless it ends with a dot.
 	prevOwner string
+	fastOwner []byte
 
 	// owners maps the lower-case owner name of every rule to the rule.
+	// When the builder streams, it holds local data rules only.
 	owners map[string]*Rule
+	// name is the buffer fastRecord builds names in.
+	name []byte
 }
 
 func parseRPZ(lr *lineReader, b *builder, opts Options) error {
@@ -77,18 +83,18 @@ func parseRPZ(lr *lineReader, b *builder, opts Options) error {
 }
 
 // nextLine returns the next line to read: a requeued line, or else the next
-// line of the input.
-func (p *rpzParser) nextLine() (number int, text string, tooLong, ok bool) {
+// line of the input, valid until the following call.
+func (p *rpzParser) nextLine() (number int, text []byte, tooLong, ok bool) {
 	if len(p.requeued) > 0 {
 		l := p.requeued[0]
 		p.requeued = p.requeued[1:]
-		return l.number, l.text, false, true
+		return l.number, []byte(l.text), false, true
 	}
 	raw, tooLong, ok := p.lr.next()
 	if !ok {
-		return 0, "", false, false
+		return 0, nil, false, false
 	}
-	return p.lr.line, string(raw), tooLong, true
+	return p.lr.line, raw, tooLong, true
 }
 
 // run splits the zone into records, which may span lines inside
@@ -109,7 +115,7 @@ func (p *rpzParser) readRecords() ([]zoneLine, error) {
 	var record []zoneLine
 	depth := 0
 	for {
-		number, text, tooLong, ok := p.nextLine()
+		number, raw, tooLong, ok := p.nextLine()
 		if !ok {
 			return record, nil
 		}
@@ -118,9 +124,13 @@ func (p *rpzParser) readRecords() ([]zoneLine, error) {
 				p.b.bad(record[0].number, []byte(record[0].text), fmt.Sprintf("line %d of the record is longer than the maximum line length", number))
 				record, depth = record[:0], 0
 			}
-			p.b.bad(number, []byte(text), reasonLineTooLong)
+			p.b.bad(number, raw, reasonLineTooLong)
 			continue
 		}
+		if len(record) == 0 && p.fastRecord(raw, number) {
+			continue
+		}
+		text := string(raw)
 		newDepth, content := scanZoneLine(text, depth)
 		if len(record) == 0 && !content && newDepth == 0 {
 			p.b.res.Comments++
@@ -216,6 +226,9 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 	}
 	if len(trimmed) < len(text) {
 		// A record that starts with a blank belongs to the previous owner.
+		if p.prevOwner == "" && p.fastOwner != nil {
+			p.prevOwner = p.fastOwnerName()
+		}
 		if p.prevOwner == "" {
 			p.b.bad(first.number, []byte(first.text), "record without an owner name follows no other record")
 			return nil
@@ -233,7 +246,7 @@ func (p *rpzParser) parseRecord(record []zoneLine) error {
 		return nil
 	}
 	p.recordSeen = true
-	p.prevOwner = rr.Header().Name
+	p.prevOwner, p.fastOwner = rr.Header().Name, nil
 	p.updateTTL(rr)
 
 	if rr.Header().Rrtype == dns.TypeSOA {
@@ -532,12 +545,24 @@ func (p *rpzParser) policyRecord(first zoneLine, rr dns.RR) {
 		h.Name = dataOwner(rule, trigger)
 	}
 
+	p.addRule(rule, owner, rr, func(reason string) { p.b.bad(first.number, []byte(first.text), reason) })
+}
+
+// addRule stores the rule read from rr, or adds rr to the rule of its
+// owner. rr is nil for a rule from fastRecord. bad reports the line as
+// malformed.
+func (p *rpzParser) addRule(rule Rule, owner string, rr dns.RR, bad func(reason string)) {
 	prev, seen := p.owners[owner]
 	if !seen {
-		if rule.Action == LocalData {
+		switch {
+		case rule.Action != LocalData && p.b.streaming():
+			p.b.send(&rule)
+		case rule.Action == LocalData:
 			rule.Data = []dns.RR{rr}
+			fallthrough
+		default:
+			p.owners[owner] = p.b.appendRule(rule)
 		}
-		p.owners[owner] = p.b.appendRule(rule)
 		return
 	}
 	switch {
@@ -547,7 +572,7 @@ func (p *rpzParser) policyRecord(first zoneLine, rr dns.RR) {
 		bad(fmt.Sprintf("conflicting policy for %s: line %d sets %s", owner, prev.Line, prev.Action))
 	case containsDuplicate(prev.Data, rr):
 		p.b.res.Duplicates++
-	case h.Rrtype == dns.TypeCNAME || prev.Data[0].Header().Rrtype == dns.TypeCNAME:
+	case rr.Header().Rrtype == dns.TypeCNAME || prev.Data[0].Header().Rrtype == dns.TypeCNAME:
 		bad(fmt.Sprintf("CNAME and other records at %s, which line %d starts", owner, prev.Line))
 	default:
 		prev.Data = append(prev.Data, rr)

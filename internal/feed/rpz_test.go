@@ -429,6 +429,10 @@ func TestActionCNAMEMatchesZoneParser(t *testing.T) {
 			"e CNAME rpz-tcp-only.\n  CNAME .\nf.example 60 CNAME .\ng CNAME rpz-passthru\n32.1.0.0.10.rpz-ip CNAME .\n" +
 			"a..b CNAME .\n" + strings.Repeat("x", 70) + " CNAME .\nh CH CNAME .\ni CNAME . extra\n",
 		"$TTL 30\n@ IN SOA localhost. root.localhost. 1 2 3 4 5\nrel.example CNAME .\n",
+		"@ SOA ns.rpz.example. admin.rpz.example. 1 3600 600 86400 60\nj 0300 IN CNAME .\nlocal A 192.0.2.1\n" +
+			"k IN 77 cname rpz-drop.\nlocal2 TXT x\n*.UPPER.Example CNAME .\nabs.rpz.example. CNAME .\n" +
+			"ABS2.RPZ.EXAMPLE. CNAME *.\nbad.other. CNAME .\n*x.y CNAME .\nm 1234567890 CNAME .\nn CNAME .\n  A 192.0.2.9\n" +
+			"o CNAME .\n\tCNAME .\np.rpz-nsdname CNAME .\n123 CNAME .\nq 1 1 CNAME .\nr IN IN CNAME .\n* CNAME .\n",
 	}
 	for _, file := range []string{"urlhaus-filter-rpz.conf", "hagezi-tif-mini-rpz-slice.txt"} {
 		data, err := os.ReadFile(filepath.Join(feedDir, file))

@@ -124,13 +124,14 @@ func checkDownload(path, format string) error {
 		return err
 	}
 	defer file.Close()
-	res, err := feed.Parse(file, fm, feed.Options{})
+	rules := 0
+	res, err := feed.Scan(file, fm, feed.Options{}, func(*feed.Rule) { rules++ })
 	if err != nil {
 		return err
 	}
-	entries := len(res.Rules) + res.BadCount
+	entries := rules + res.BadCount
 	switch {
-	case len(res.Rules) == 0:
+	case rules == 0:
 		return errors.New("the download contains no rule")
 	case res.BadCount*2 > entries:
 		return fmt.Errorf("%d of %d lines are malformed", res.BadCount, entries)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -140,6 +141,10 @@ func (m *Manager) install() {
 	m.generation++
 	m.snapshot = newSnapshot(m.cfg, m.generation, m.lists)
 	m.target.SetPolicy(m.snapshot, blockConfig(m.cfg))
+	// Return the memory of the replaced version and of parsing at once: a
+	// list of millions of names would otherwise leave its garbage resident
+	// until the runtime's background scavenger returns it.
+	debug.FreeOSMemory()
 }
 
 // Reload reads again every list whose file changed since it was loaded,

@@ -24,12 +24,15 @@ const maxBadLinesLogged = 5
 
 // ListReport is the outcome of loading one list.
 type ListReport struct {
-	Name        string
-	File        string
-	Rules       int
-	Lines       int
-	Bad         int
-	Duplicates  int
+	Name       string
+	File       string
+	Rules      int
+	Lines      int
+	Bad        int
+	Duplicates int
+	// Conflicts counts rules dropped because another rule of the list
+	// gives the same trigger a different action.
+	Conflicts   int
 	Unsupported int
 	Skipped     int // rules of triggers not applied yet
 	Entries     int // rules and malformed lines
@@ -175,23 +178,18 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 		return nil, report, fmt.Errorf("policy list %s: %w", l.Name, err)
 	}
 	defer f.Close()
-	res, err := feed.Parse(f, format, feed.Options{})
-	if err != nil {
-		if format == feed.RPZ {
-			return nil, report, fmt.Errorf("policy list %s: %s: %w: an RPZ file needs a $ORIGIN line or its SOA record first", l.Name, l.File, err)
-		}
-		return nil, report, fmt.Errorf("policy list %s: read %s: %w", l.Name, l.File, err)
-	}
 	action, _ := policy.ParseAction(l.Action)
 	list := &policy.List{Name: l.Name, Category: l.Category, Verdicts: []policy.Verdict{{Action: action}}}
 	verdictOf := map[policy.Action]uint32{}
 	b := policy.NewBuilder()
 	var exceptions *policy.Builder
-	for _, r := range res.Rules {
+	// Rules go straight from the parser to the builders, so a list is never
+	// held as parsed rules: ten million names cost only their hashes.
+	res, err := feed.Scan(f, format, feed.Options{}, func(r *feed.Rule) {
 		pr, ok := toPolicyRule(r)
 		if !ok {
 			report.Skipped++
-			continue
+			return
 		}
 		report.Rules++
 		if r.Action == feed.Passthru && format != feed.RPZ && action != policy.Allow {
@@ -201,20 +199,31 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 				exceptions = policy.NewBuilder()
 			}
 			exceptions.Add(pr)
-			continue
+			return
 		}
 		pr.Verdict = verdictIndex(list, r, verdictOf)
 		b.Add(pr)
+	})
+	if err != nil {
+		if format == feed.RPZ {
+			return nil, report, fmt.Errorf("policy list %s: %s: %w: an RPZ file needs a $ORIGIN line or its SOA record first", l.Name, l.File, err)
+		}
+		return nil, report, fmt.Errorf("policy list %s: read %s: %w", l.Name, l.File, err)
 	}
 	list.Set = b.Build()
+	report.Duplicates = res.Duplicates + list.Set.Duplicates()
+	report.Conflicts = list.Set.Conflicts()
 	if exceptions != nil {
 		list.Exceptions = exceptions.Build()
+		report.Duplicates += list.Exceptions.Duplicates()
+		report.Conflicts += list.Exceptions.Conflicts()
 	}
+	report.Rules -= report.Duplicates + report.Conflicts
 	list.Loaded, list.Rules = time.Now(), report.Rules
 
 	report.Lines, report.Bad = res.Lines, res.BadCount
-	report.Entries = len(res.Rules) + res.BadCount
-	report.Duplicates, report.Unsupported = res.Duplicates, res.Unsupported
+	report.Entries = report.Rules + report.Duplicates + report.Conflicts + report.Skipped + res.BadCount
+	report.Unsupported = res.Unsupported
 	report.Duration = time.Since(start)
 	for i, bad := range res.Bad {
 		if i >= maxBadLinesLogged {
@@ -223,7 +232,7 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 		log.Warn("malformed line in list", "list", l.Name, "file", l.File, "line", bad.Line, "reason", bad.Reason)
 	}
 	log.Info("list loaded", "list", l.Name, "file", l.File, "rules", report.Rules, "lines", report.Lines,
-		"malformed", report.Bad, "duplicates", report.Duplicates, "unsupported", report.Unsupported,
+		"malformed", report.Bad, "duplicates", report.Duplicates, "conflicts", report.Conflicts, "unsupported", report.Unsupported,
 		"skipped_triggers", report.Skipped, "seconds", report.Duration.Seconds())
 	return list, report, nil
 }
@@ -233,7 +242,7 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 //
 // TODO: apply client-IP, NSDNAME and NSIP triggers; they are counted as
 // skipped.
-func toPolicyRule(r feed.Rule) (policy.Rule, bool) {
+func toPolicyRule(r *feed.Rule) (policy.Rule, bool) {
 	switch r.Trigger {
 	case feed.QName:
 		m := policy.Exact
@@ -252,7 +261,7 @@ func toPolicyRule(r feed.Rule) (policy.Rule, bool) {
 
 // verdictIndex returns the index in list.Verdicts of r's verdict, adding
 // it when new. Rules without an action of their own take the list's, at 0.
-func verdictIndex(list *policy.List, r feed.Rule, seen map[policy.Action]uint32) uint32 {
+func verdictIndex(list *policy.List, r *feed.Rule, seen map[policy.Action]uint32) uint32 {
 	var a policy.Action
 	switch r.Action {
 	case feed.NXDomain:
