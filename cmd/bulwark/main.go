@@ -121,7 +121,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, r := range reports {
-		fmt.Fprintf(stdout, "list %s: %d rules, %d malformed lines, %d skipped rules\n", r.Name, r.Rules, r.Bad, r.Skipped)
+		fmt.Fprintf(stdout, "list %s: %d rules, %d malformed lines, %d duplicates, %d conflicts\n", r.Name, r.Rules, r.Bad, r.Duplicates, r.Conflicts)
 	}
 	fmt.Fprintf(stdout, "config %s is valid\n", source)
 	return 0

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -60,6 +62,15 @@ func (f *fakeResolver) Resolve(ctx context.Context, name string, qtype uint16) r
 	}
 	rr, _ := dns.NewRR(name + " 300 IN A 192.0.2.1")
 	return resolver.Result{Answer: []dns.RR{rr}}
+}
+
+// Servers names the servers of every zone: names below hosted.example. are
+// served by a listed hoster, the others by ns.example.
+func (f *fakeResolver) Servers(name string) (string, []string, []netip.Addr) {
+	if strings.HasSuffix(name, ".hosted.example.") {
+		return "hosted.example.", []string{"ns1.evil-hoster.example."}, []netip.Addr{netip.MustParseAddr("203.0.113.53")}
+	}
+	return "example.", []string{"ns.example."}, []netip.Addr{netip.MustParseAddr("192.0.2.53")}
 }
 
 // securityOf gives names whose answers carry a validation state.

@@ -78,43 +78,72 @@ func (p *Pipeline) appendPolicyKey(key []byte, flavour uint8) []byte {
 	return append(key, flavour+1, byte(g>>8), byte(g))
 }
 
-// resolvePolicy resolves name and qtype and applies the flavour's lists to
-// the name, every CNAME target and every address of the answer. An
-// allowlist match on the name skips the other checks.
+// ServerFinder is implemented by a Resolver that can name the
+// authoritative servers of a name from its cache, for NSDNAME and NSIP
+// triggers. Without it those triggers never match.
+type ServerFinder interface {
+	Servers(name string) (zone string, names []string, addrs []netip.Addr)
+}
+
+// resolvePolicy resolves name and qtype and applies the flavour's lists:
+// to the client and the name before resolution, then to every CNAME and
+// DNAME target, every address of the answer and the servers of the zones
+// involved. An allow match skips the later checks.
 func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, udp bool) (resolver.Result, verdict) {
 	f := p.policy.Load().Flavour(flavour)
 	if f.Empty() {
 		return p.res.Resolve(ctx, name, qtype), verdictNone
 	}
-	if d, ok := f.CheckName(name); ok {
+	// TODO: pass the client address, for client-IP triggers.
+	if d, ok := f.CheckQuery(netip.Addr{}, name); ok {
 		if !d.Blocked() {
 			return p.res.Resolve(ctx, name, qtype), verdictNone
 		}
 		return p.blocked(ctx, d, name, qtype, udp)
 	}
 	res := p.res.Resolve(ctx, name, qtype)
+	if d, ok := f.CheckResponse(p.policyResponse(name, res)); ok && d.Blocked() {
+		return p.blocked(ctx, d, name, qtype, udp)
+	}
+	return res, verdictNone
+}
+
+// policyResponse collects the parts of res that lists check.
+func (p *Pipeline) policyResponse(name string, res resolver.Result) policy.Response {
+	var r policy.Response
 	for _, rr := range res.Answer {
-		var d policy.Decision
-		var ok bool
 		switch rr := rr.(type) {
 		case *dns.CNAME:
-			d, ok = f.CheckName(rr.Target)
+			r.Targets = append(r.Targets, rr.Target)
 		case *dns.DNAME:
-			d, ok = f.CheckName(rr.Target)
+			r.Targets = append(r.Targets, rr.Target)
 		case *dns.A:
 			if a, valid := netip.AddrFromSlice(rr.A.To4()); valid {
-				d, ok = f.CheckAddr(a)
+				r.Addrs = append(r.Addrs, a)
 			}
 		case *dns.AAAA:
 			if a, valid := netip.AddrFromSlice(rr.AAAA); valid {
-				d, ok = f.CheckAddr(a)
+				r.Addrs = append(r.Addrs, a)
 			}
 		}
-		if ok && d.Blocked() {
-			return p.blocked(ctx, d, name, qtype, udp)
-		}
 	}
-	return res, verdictNone
+	finder, ok := p.res.(ServerFinder)
+	if !ok {
+		return r
+	}
+	r.Servers = func() (names []string, addrs []netip.Addr) {
+		zones := map[string]bool{}
+		for _, n := range append([]string{name}, r.Targets...) {
+			zone, ns, a := finder.Servers(n)
+			if zone == "" || zones[zone] {
+				continue
+			}
+			zones[zone] = true
+			names, addrs = append(names, ns...), append(addrs, a...)
+		}
+		return names, addrs
+	}
+	return r
 }
 
 // blocked returns the answer that decision d gives for name and qtype.

@@ -231,3 +231,29 @@ func TestBlockedNegativeAnswersCarrySOA(t *testing.T) {
 		t.Errorf("redirect answer has authority %v, want none", m.Ns)
 	}
 }
+
+func TestServerTriggers(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	servers := func(rules ...policy.Rule) *policy.List {
+		return &policy.List{Name: "hosters", Category: policy.CategoryMalware,
+			Verdicts: []policy.Verdict{{Action: policy.NXDomain}}, Set: policy.Compile(nil), Servers: policy.Compile(rules)}
+	}
+	byName := servers(policy.Rule{Name: "evil-hoster.example.", Match: policy.Below})
+	byAddr := servers(policy.Rule{Prefix: netip.MustParsePrefix("203.0.113.0/24")})
+	p.SetPolicy(policy.NewSnapshot(1, []*policy.Flavour{
+		policy.NewFlavour("by-name", []*policy.List{byName}),
+		policy.NewFlavour("by-address", []*policy.List{byAddr}),
+	}), BlockConfig{})
+	for flavour, want := range []string{"*.evil-hoster.example.", "203.0.113.0/24"} {
+		m := ask(t, p, "site.hosted.example.", dns.TypeA, uint8(flavour), true)
+		if m.Rcode != dns.RcodeNameError {
+			t.Errorf("flavour %d: %s, want NXDOMAIN for a name its listed servers host", flavour, dns.RcodeToString[m.Rcode])
+		}
+		if _, text := ede(m); !strings.Contains(text, `"trigger":"`+want+`"`) {
+			t.Errorf("flavour %d: EDE text %q does not name the trigger %s", flavour, text, want)
+		}
+		if m := ask(t, p, "site.other.example.", dns.TypeA, uint8(flavour), true); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+			t.Errorf("flavour %d: a name on other servers got %s with %d answers", flavour, dns.RcodeToString[m.Rcode], len(m.Answer))
+		}
+	}
+}

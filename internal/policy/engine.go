@@ -79,7 +79,11 @@ type List struct {
 	// Verdicts is indexed by the verdicts of the rules in Set; verdict 0
 	// is the list's own action.
 	Verdicts []Verdict
-	Set      *Set
+	// Set holds the QNAME and response-IP triggers.
+	Set *Set
+	// Clients holds the client-IP triggers and Servers the NSDNAME (names)
+	// and NSIP (addresses) triggers, or are nil when the list has none.
+	Clients, Servers *Set
 	// Exceptions contains names the list itself does not block, despite
 	// its other rules (AdGuard @@ rules), or is nil. Unlike an
 	// RPZ PASSTHRU, an exception does not stop the other lists.
@@ -140,6 +144,8 @@ type Decision struct {
 	Verdict Verdict
 	// Trigger is the name or address that matched.
 	Trigger string
+	// Kind is the type of the trigger that matched.
+	Kind Kind
 }
 
 // Blocked reports whether the decision blocks the query.
@@ -152,23 +158,30 @@ func (f *Flavour) CheckName(name string) (d Decision, ok bool) {
 		return Decision{}, false
 	}
 	for _, l := range f.lists {
-		v, matched, hit := l.Set.MatchName(name)
-		if !hit {
-			continue
+		if d, ok := l.checkName(name); ok {
+			return d, true
 		}
-		verdict := l.verdict(v)
-		if verdict.Action != Allow && l.Exceptions != nil {
-			if _, _, excepted := l.Exceptions.MatchName(name); excepted {
-				continue // the list's own exception: the next lists decide
-			}
-		}
-		trigger := matched
-		if !strings.EqualFold(matched, name) {
-			trigger = "*." + matched // a rule for the names below matched
-		}
-		return Decision{List: l, Verdict: verdict, Trigger: trigger}, true
 	}
 	return Decision{}, false
+}
+
+// checkName checks name against the QNAME triggers of l.
+func (l *List) checkName(name string) (Decision, bool) {
+	v, matched, hit := l.Set.MatchName(name)
+	if !hit {
+		return Decision{}, false
+	}
+	verdict := l.verdict(v)
+	if verdict.Action != Allow && l.Exceptions != nil {
+		if _, _, excepted := l.Exceptions.MatchName(name); excepted {
+			return Decision{}, false // the list's own exception: the next lists decide
+		}
+	}
+	trigger := matched
+	if !strings.EqualFold(matched, name) {
+		trigger = "*." + matched // a rule for the names below matched
+	}
+	return Decision{List: l, Verdict: verdict, Trigger: trigger, Kind: KindQName}, true
 }
 
 // CheckAddr checks an answer address against the flavour's lists.
@@ -178,7 +191,7 @@ func (f *Flavour) CheckAddr(addr netip.Addr) (d Decision, ok bool) {
 	}
 	for _, l := range f.lists {
 		if v, matched, hit := l.Set.MatchAddr(addr); hit {
-			return Decision{List: l, Verdict: l.verdict(v), Trigger: matched.String()}, true
+			return Decision{List: l, Verdict: l.verdict(v), Trigger: matched.String(), Kind: KindResponseIP}, true
 		}
 	}
 	return Decision{}, false

@@ -24,16 +24,19 @@ type Target interface {
 
 // ListState is the state of one list, for operators.
 type ListState struct {
-	Name     string    `json:"name"`
-	File     string    `json:"file"`
-	Format   string    `json:"format"`
-	Category string    `json:"category"`
-	Rules    int       `json:"rules"`
-	Lines    int       `json:"lines"`
-	Bad      int       `json:"malformed_lines"`
-	Skipped  int       `json:"skipped_rules"`
-	Loaded   time.Time `json:"loaded"`
-	Modified time.Time `json:"file_modified"`
+	Name     string `json:"name"`
+	File     string `json:"file"`
+	Format   string `json:"format"`
+	Category string `json:"category"`
+	Rules    int    `json:"rules"`
+	Lines    int    `json:"lines"`
+	Bad      int    `json:"malformed_lines"`
+	// Duplicates and Conflicts count rules dropped because another rule
+	// had the same trigger, with the same or a different action.
+	Duplicates int       `json:"duplicates"`
+	Conflicts  int       `json:"conflicts"`
+	Loaded     time.Time `json:"loaded"`
+	Modified   time.Time `json:"file_modified"`
 	// Error is the last failure to read the file; the list then keeps
 	// the version loaded before.
 	Error string `json:"error,omitempty"`
@@ -130,7 +133,8 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 		return err
 	}
 	m.lists[l.Name] = compiled
-	st.Rules, st.Lines, st.Bad, st.Skipped = report.Rules, report.Lines, report.Bad, report.Skipped
+	st.Rules, st.Lines, st.Bad = report.Rules, report.Lines, report.Bad
+	st.Duplicates, st.Conflicts = report.Duplicates, report.Conflicts
 	st.Loaded, st.Modified, st.Error = compiled.Loaded, info.ModTime(), ""
 	return nil
 }

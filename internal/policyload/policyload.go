@@ -34,8 +34,7 @@ type ListReport struct {
 	// gives the same trigger a different action.
 	Conflicts   int
 	Unsupported int
-	Skipped     int // rules of triggers not applied yet
-	Entries     int // rules and malformed lines
+	Entries     int // rules, dropped rules and malformed lines
 	Duration    time.Duration
 }
 
@@ -181,28 +180,27 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 	action, _ := policy.ParseAction(l.Action)
 	list := &policy.List{Name: l.Name, Category: l.Category, Verdicts: []policy.Verdict{{Action: action}}}
 	verdictOf := map[policy.Action]uint32{}
-	b := policy.NewBuilder()
-	var exceptions *policy.Builder
+	var b builders
 	// Rules go straight from the parser to the builders, so a list is never
 	// held as parsed rules: ten million names cost only their hashes.
 	res, err := feed.Scan(f, format, feed.Options{}, func(r *feed.Rule) {
-		pr, ok := toPolicyRule(r)
-		if !ok {
-			report.Skipped++
-			return
-		}
 		report.Rules++
+		pr := toPolicyRule(r)
 		if r.Action == feed.Passthru && format != feed.RPZ && action != policy.Allow {
 			// An exception of a blocklist, such as an AdGuard @@ rule,
 			// only keeps this list from blocking.
-			if exceptions == nil {
-				exceptions = policy.NewBuilder()
-			}
-			exceptions.Add(pr)
+			b.get(&b.exceptions).Add(pr)
 			return
 		}
 		pr.Verdict = verdictIndex(list, r, verdictOf)
-		b.Add(pr)
+		switch r.Trigger {
+		case feed.ClientIP:
+			b.get(&b.clients).Add(pr)
+		case feed.NSDName, feed.NSIP:
+			b.get(&b.servers).Add(pr)
+		default:
+			b.get(&b.main).Add(pr)
+		}
 	})
 	if err != nil {
 		if format == feed.RPZ {
@@ -210,19 +208,22 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 		}
 		return nil, report, fmt.Errorf("policy list %s: read %s: %w", l.Name, l.File, err)
 	}
-	list.Set = b.Build()
-	report.Duplicates = res.Duplicates + list.Set.Duplicates()
-	report.Conflicts = list.Set.Conflicts()
-	if exceptions != nil {
-		list.Exceptions = exceptions.Build()
-		report.Duplicates += list.Exceptions.Duplicates()
-		report.Conflicts += list.Exceptions.Conflicts()
+	list.Set = b.get(&b.main).Build()
+	list.Exceptions = b.build(b.exceptions)
+	list.Clients = b.build(b.clients)
+	list.Servers = b.build(b.servers)
+	report.Duplicates = res.Duplicates
+	for _, set := range []*policy.Set{list.Set, list.Exceptions, list.Clients, list.Servers} {
+		if set != nil {
+			report.Duplicates += set.Duplicates()
+			report.Conflicts += set.Conflicts()
+		}
 	}
 	report.Rules -= report.Duplicates + report.Conflicts
 	list.Loaded, list.Rules = time.Now(), report.Rules
 
 	report.Lines, report.Bad = res.Lines, res.BadCount
-	report.Entries = report.Rules + report.Duplicates + report.Conflicts + report.Skipped + res.BadCount
+	report.Entries = report.Rules + report.Duplicates + report.Conflicts + res.BadCount
 	report.Unsupported = res.Unsupported
 	report.Duration = time.Since(start)
 	for i, bad := range res.Bad {
@@ -233,30 +234,44 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 	}
 	log.Info("list loaded", "list", l.Name, "file", l.File, "rules", report.Rules, "lines", report.Lines,
 		"malformed", report.Bad, "duplicates", report.Duplicates, "conflicts", report.Conflicts, "unsupported", report.Unsupported,
-		"skipped_triggers", report.Skipped, "seconds", report.Duration.Seconds())
+		"seconds", report.Duration.Seconds())
 	return list, report, nil
 }
 
-// toPolicyRule converts a parsed rule. ok is false for triggers the policy
-// does not apply yet.
-//
-// TODO: apply client-IP, NSDNAME and NSIP triggers; they are counted as
-// skipped.
-func toPolicyRule(r *feed.Rule) (policy.Rule, bool) {
-	switch r.Trigger {
-	case feed.QName:
-		m := policy.Exact
-		switch {
-		case r.Subdomains:
-			m = policy.Exact | policy.Below
-		case r.Wildcard:
-			m = policy.Below
-		}
-		return policy.Rule{Name: r.Name, Match: m}, true
-	case feed.ResponseIP:
-		return policy.Rule{Prefix: r.Prefix}, true
+// builders collect the sets of one list, each made when first needed.
+type builders struct {
+	main, exceptions, clients, servers *policy.Builder
+}
+
+func (b *builders) get(p **policy.Builder) *policy.Builder {
+	if *p == nil {
+		*p = policy.NewBuilder()
 	}
-	return policy.Rule{}, false
+	return *p
+}
+
+// build returns the set of bld, or nil when it was never made.
+func (*builders) build(bld *policy.Builder) *policy.Set {
+	if bld == nil {
+		return nil
+	}
+	return bld.Build()
+}
+
+// toPolicyRule converts a parsed rule: a name for QNAME and NSDNAME
+// triggers, a prefix for the address triggers.
+func toPolicyRule(r *feed.Rule) policy.Rule {
+	if r.Name == "" {
+		return policy.Rule{Prefix: r.Prefix}
+	}
+	m := policy.Exact
+	switch {
+	case r.Subdomains:
+		m = policy.Exact | policy.Below
+	case r.Wildcard:
+		m = policy.Below
+	}
+	return policy.Rule{Name: r.Name, Match: m}
 }
 
 // verdictIndex returns the index in list.Verdicts of r's verdict, adding

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -431,5 +432,28 @@ func TestZeroTTLAnsweredNotCached(t *testing.T) {
 	resolveOK(t, r, "zero.example.com.", dns.TypeA)
 	if n.count("10.0.3.1") == before {
 		t.Error("a TTL 0 record was answered from the cache")
+	}
+}
+
+func TestServersFromCache(t *testing.T) {
+	n := labNet(t)
+	r, _ := testResolver(t, n, nil)
+	if zone, names, _ := r.Servers("mail.example.com."); zone != "" || names != nil {
+		t.Errorf("before any query: zone %q, servers %v; want nothing", zone, names)
+	}
+	resolveOK(t, r, "mail.example.com.", dns.TypeA)
+	before := n.count("")
+	zone, names, addrs := r.Servers("Mail.Example.com.")
+	if zone != "example.com." {
+		t.Errorf("zone = %q, want example.com.", zone)
+	}
+	if len(names) != 1 || names[0] != "ns1.example.com." {
+		t.Errorf("server names = %v, want [ns1.example.com.]", names)
+	}
+	if len(addrs) != 1 || addrs[0] != netip.MustParseAddr("10.0.3.1") {
+		t.Errorf("server addresses = %v, want [10.0.3.1]", addrs)
+	}
+	if n.count("") != before {
+		t.Errorf("Servers sent %d queries, want none", n.count("")-before)
 	}
 }

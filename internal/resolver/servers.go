@@ -219,3 +219,27 @@ func addrOf(rr dns.RR) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// Servers returns the names of the authoritative servers of the zone that
+// contains name, from the deepest NS RRset cached at or above it, and the
+// cached addresses of those servers, for policy triggers on servers (RPZ
+// NSDNAME and NSIP). It sends no query.
+//
+// NOTE: server addresses that are not cached, such as those of out-of-zone
+// servers never looked up, are missing, so an NSIP trigger may miss them.
+func (r *Resolver) Servers(name string) (zone string, names []string, addrs []netip.Addr) {
+	for n := dns.CanonicalName(name); ; n = parent(n) {
+		if nsset, _, ok := r.cache.RRset(n, dns.TypeNS); ok {
+			for _, rr := range nsset {
+				ns := dns.CanonicalName(rr.(*dns.NS).Ns)
+				names = append(names, ns)
+				found, _ := r.cachedAddrs(ns)
+				addrs = append(addrs, found...)
+			}
+			return n, names, addrs
+		}
+		if n == "." {
+			return "", nil, nil
+		}
+	}
+}
