@@ -24,7 +24,7 @@ const urlOnlyChars = "/?=&%"
 //	||1.2.3.4^ or 1.2.3.4               ResponseIP rule
 //
 // A trailing "|" end anchor is accepted after "^", and "$important" is the
-// only modifier accepted. Hosts file lines ("0.0.0.0 name") are read as in a
+// only modifier accepted: it sets Rule.Important. Hosts file lines ("0.0.0.0 name") are read as in a
 // hosts file.
 func parseAdGuardLine(b *builder, text []byte, line int) {
 	s := bytes.TrimSpace(text)
@@ -65,7 +65,9 @@ func parseAdGuardLine(b *builder, text []byte, line int) {
 		return
 	}
 	pattern, modifiers, hasModifiers := bytes.Cut(s, []byte("$"))
+	important := false
 	if hasModifiers {
+		important = true
 		switch checkModifiers(modifiers) {
 		case modifiersInvalid:
 			b.bad(line, text, "empty modifier after '$'")
@@ -103,7 +105,7 @@ func parseAdGuardLine(b *builder, text []byte, line int) {
 	}
 
 	if p, ok := adGuardAddress(pattern); ok {
-		b.add(Rule{Trigger: ResponseIP, Prefix: p, Action: action, Line: line})
+		b.add(Rule{Trigger: ResponseIP, Prefix: p, Action: action, Important: important, Line: line})
 		return
 	}
 	if pattern[0] == '[' {
@@ -129,7 +131,7 @@ func parseAdGuardLine(b *builder, text []byte, line int) {
 		b.bad(line, text, reason)
 		return
 	}
-	b.add(Rule{Trigger: QName, Name: name, Subdomains: subdomains, Action: action, Line: line})
+	b.add(Rule{Trigger: QName, Name: name, Subdomains: subdomains, Action: action, Important: important, Line: line})
 }
 
 // isHostsLine reports whether s starts with an IP address followed by

@@ -140,6 +140,10 @@ type Rule struct {
 	// owner "*.name", or "*.name" in a domain list). An RPZ owner without
 	// "*." matches Name exactly.
 	Wildcard bool
+	// Important marks an AdGuard rule with the $important modifier: a
+	// blocking rule that exceptions without $important do not override,
+	// or an exception that overrides important blocking rules too.
+	Important bool
 }
 
 // BadLine is a malformed line of a feed.
@@ -263,19 +267,24 @@ func ruleNameKey(r *Rule) nameKey {
 	if r.Wildcard {
 		flags |= flagWildcard
 	}
+	if r.Important {
+		flags |= flagImportant
+	}
 	return nameKey{name: r.Name, trigger: r.Trigger, flags: flags, action: r.Action}
 }
 
 // prefixKey identifies an address rule for duplicate detection.
 type prefixKey struct {
-	prefix  netip.Prefix
-	trigger Trigger
-	action  Action
+	prefix    netip.Prefix
+	trigger   Trigger
+	action    Action
+	important bool
 }
 
 const (
 	flagSubdomains = 1 << iota
 	flagWildcard
+	flagImportant
 )
 
 // Sizes of the blocks that builder stores rules in, in rules.
@@ -337,7 +346,7 @@ func (b *builder) add(r Rule) bool {
 		// Comparing the length saves the second hash of a lookup before
 		// the insert.
 		n := len(b.prefixes)
-		b.prefixes[prefixKey{prefix: r.Prefix, trigger: r.Trigger, action: r.Action}] = struct{}{}
+		b.prefixes[prefixKey{prefix: r.Prefix, trigger: r.Trigger, action: r.Action, important: r.Important}] = struct{}{}
 		if len(b.prefixes) == n {
 			b.res.Duplicates++
 			return false

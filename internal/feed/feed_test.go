@@ -24,6 +24,9 @@ func ruleString(r Rule) string {
 	if r.Wildcard {
 		sb.WriteString(" wild")
 	}
+	if r.Important {
+		sb.WriteString(" important")
+	}
 	sb.WriteByte(' ')
 	sb.WriteString(r.Action.String())
 	for _, rr := range r.Data {
@@ -362,7 +365,7 @@ func TestParseAdGuard(t *testing.T) {
 				"||anchored.example^|\n||nocaret.example\n@@|exact-allow.example^\n||UPPER.Example^\n",
 			rules: []string{
 				"qname ads.example. sub block",
-				"qname imp.example. sub block",
+				"qname imp.example. sub important block",
 				"qname good.example. sub passthru",
 				"qname exact.example. block",
 				"qname bare.example. sub block",
@@ -401,8 +404,8 @@ func TestParseAdGuard(t *testing.T) {
 		{
 			name:       "duplicates",
 			input:      "||a.example^\n||A.example^$important\na.example\n@@||a.example^\n|a.example^\n",
-			rules:      []string{"qname a.example. sub block", "qname a.example. sub passthru", "qname a.example. block"},
-			duplicates: 2,
+			rules:      []string{"qname a.example. sub block", "qname a.example. sub important block", "qname a.example. sub passthru", "qname a.example. block"},
+			duplicates: 1,
 		},
 		{
 			name:  "CRLF BOM IDN",

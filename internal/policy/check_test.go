@@ -120,3 +120,39 @@ func TestCheckResponseSkipsServersWithoutTriggers(t *testing.T) {
 		t.Error("Servers was called for a flavour without NSDNAME or NSIP triggers")
 	}
 }
+
+func TestImportantRules(t *testing.T) {
+	l := &List{Name: "adguard", Category: CategoryAds, Verdicts: []Verdict{{Action: NXDomain}},
+		Set: Compile([]Rule{
+			{Name: "a.example.", Match: Exact | Below},
+			{Name: "sub.a.example.", Match: Exact | Below},
+			{Name: "b.example.", Match: Exact | Below},
+		}),
+		Important: Compile([]Rule{{Name: "a.example.", Match: Exact | Below}}),
+		Exceptions: Compile([]Rule{
+			{Name: "sub.a.example.", Match: Exact | Below},
+			{Name: "b.example.", Match: Exact | Below},
+			{Name: "vip.a.example.", Match: Exact | Below, Verdict: ImportantException},
+		}),
+	}
+	f := NewFlavour("test", []*List{l})
+	for _, tt := range []struct {
+		name    string
+		blocked bool
+		trigger string
+	}{
+		{"x.sub.a.example.", true, "*.a.example."}, // the important rule beats the exception
+		{"a.example.", true, "a.example."},
+		{"vip.a.example.", false, ""}, // an important exception beats it
+		{"x.b.example.", false, ""},   // an ordinary exception beats an ordinary rule
+	} {
+		d, ok := f.CheckName(tt.name)
+		if ok != tt.blocked {
+			t.Errorf("%s: matched %v, want %v", tt.name, ok, tt.blocked)
+			continue
+		}
+		if ok && d.Trigger != tt.trigger {
+			t.Errorf("%s: trigger %s, want %s", tt.name, d.Trigger, tt.trigger)
+		}
+	}
+}

@@ -86,8 +86,13 @@ type List struct {
 	Clients, Servers *Set
 	// Exceptions contains names the list itself does not block, despite
 	// its other rules (AdGuard @@ rules), or is nil. Unlike an
-	// RPZ PASSTHRU, an exception does not stop the other lists.
+	// RPZ PASSTHRU, an exception does not stop the other lists. An
+	// exception whose verdict is ImportantException also overrides the
+	// rules in Important.
 	Exceptions *Set
+	// Important holds the blocking rules that ordinary exceptions do not
+	// override (AdGuard $important), which are in Set as well, or is nil.
+	Important *Set
 	// Loaded is when the list was compiled; Rules counts its rules.
 	Loaded time.Time
 	Rules  int
@@ -165,6 +170,10 @@ func (f *Flavour) CheckName(name string) (d Decision, ok bool) {
 	return Decision{}, false
 }
 
+// ImportantException is the verdict of an exception with the AdGuard
+// $important modifier in List.Exceptions; other exceptions have verdict 0.
+const ImportantException = 1
+
 // checkName checks name against the QNAME triggers of l.
 func (l *List) checkName(name string) (Decision, bool) {
 	v, matched, hit := l.Set.MatchName(name)
@@ -173,8 +182,17 @@ func (l *List) checkName(name string) (Decision, bool) {
 	}
 	verdict := l.verdict(v)
 	if verdict.Action != Allow && l.Exceptions != nil {
-		if _, _, excepted := l.Exceptions.MatchName(name); excepted {
-			return Decision{}, false // the list's own exception: the next lists decide
+		if e, _, excepted := l.Exceptions.MatchName(name); excepted {
+			// The list's own exception: the next lists decide, unless an
+			// important rule blocks the name and the exception is not
+			// important itself.
+			if e == ImportantException || l.Important == nil {
+				return Decision{}, false
+			}
+			if v, matched, hit = l.Important.MatchName(name); !hit {
+				return Decision{}, false
+			}
+			verdict = l.verdict(v)
 		}
 	}
 	trigger := matched

@@ -189,10 +189,16 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 		if r.Action == feed.Passthru && format != feed.RPZ && action != policy.Allow {
 			// An exception of a blocklist, such as an AdGuard @@ rule,
 			// only keeps this list from blocking.
+			if r.Important {
+				pr.Verdict = policy.ImportantException
+			}
 			b.get(&b.exceptions).Add(pr)
 			return
 		}
 		pr.Verdict = verdictIndex(list, r, verdictOf)
+		if r.Important && r.Name != "" {
+			b.get(&b.important).Add(pr)
+		}
 		switch r.Trigger {
 		case feed.ClientIP:
 			b.get(&b.clients).Add(pr)
@@ -210,6 +216,7 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 	}
 	list.Set = b.get(&b.main).Build()
 	list.Exceptions = b.build(b.exceptions)
+	list.Important = b.build(b.important)
 	list.Clients = b.build(b.clients)
 	list.Servers = b.build(b.servers)
 	report.Duplicates = res.Duplicates
@@ -240,7 +247,7 @@ func loadList(l config.PolicyList, log *slog.Logger) (*policy.List, ListReport, 
 
 // builders collect the sets of one list, each made when first needed.
 type builders struct {
-	main, exceptions, clients, servers *policy.Builder
+	main, exceptions, important, clients, servers *policy.Builder
 }
 
 func (b *builders) get(p **policy.Builder) *policy.Builder {
