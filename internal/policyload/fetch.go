@@ -30,6 +30,8 @@ type fetcher struct {
 	list   config.PolicyList
 	client *http.Client
 	log    *slog.Logger
+	// firstRetry is the first retry delay; zero means the constant.
+	firstRetry time.Duration
 }
 
 // validators are the HTTP validators of the last good download.
@@ -172,7 +174,11 @@ func syncDir(dir string) {
 // failures with a doubling delay, and calls loaded after each new copy.
 func (f *fetcher) run(ctx context.Context, loaded func()) {
 	refresh := f.list.Refresh.D()
-	retry := firstRetry
+	first := f.firstRetry
+	if first == 0 {
+		first = firstRetry
+	}
+	retry := first
 	for {
 		fetchCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		changed, err := f.fetch(fetchCtx)
@@ -185,10 +191,10 @@ func (f *fetcher) run(ctx context.Context, loaded func()) {
 			retry = min(retry*2, refresh)
 		case changed:
 			f.log.Info("list downloaded", "list", f.list.Name, "url", f.list.URL)
-			retry = firstRetry
+			retry = first
 			loaded()
 		default:
-			retry = firstRetry
+			retry = first
 		}
 		select {
 		case <-ctx.Done():
