@@ -68,15 +68,45 @@ type Server struct {
 	// ClientTimeout is how long a client query may take before Bulwark
 	// answers SERVFAIL. Unit: duration. Default: 4s.
 	ClientTimeout Duration `yaml:"client_timeout"`
+
+	// TLS sets the certificate of the DoT, DoH and DoQ listeners.
+	TLS TLS `yaml:"tls"`
+	// EncryptedIdleTimeout closes a DoT, DoH or DoQ connection that sends
+	// no query for this long. Unit: duration. Default: 30s.
+	EncryptedIdleTimeout Duration `yaml:"encrypted_idle_timeout"`
+	// HandshakeTimeout bounds a TLS or QUIC handshake. Unit: duration.
+	// Default: 5s.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+	// MaxConnectionsPerClient caps the TCP, TLS and QUIC connections open
+	// from one client address. Default: 64.
+	MaxConnectionsPerClient int `yaml:"max_connections_per_client"`
+	// MaxStreamsPerConnection caps the queries in progress on one DoT,
+	// DoH or DoQ connection. Default: 100.
+	MaxStreamsPerConnection int `yaml:"max_streams_per_connection"`
+	// ProxyProtocolFrom lists the networks of the load balancers whose
+	// PROXY protocol v2 headers are trusted on listeners with
+	// proxy_protocol set. Default: none.
+	ProxyProtocolFrom []string `yaml:"proxy_protocol_from"`
+	// ProxyFrom is ProxyProtocolFrom parsed by Load.
+	ProxyFrom []netip.Prefix `yaml:"-"`
 }
 
 // Listener is one address on which Bulwark answers clients.
 type Listener struct {
 	// Address is IP:port, for IPv6 [addr]:port. Required.
 	Address string `yaml:"address"`
-	// Transports is the list of protocols served on Address: udp, tcp.
-	// Default: [udp, tcp].
+	// Transports is the list of protocols served on Address: udp, tcp,
+	// dot (DNS over TLS), doh (DNS over HTTPS: HTTP/1.1 and HTTP/2 over
+	// TCP, HTTP/3 over UDP) and doq (DNS over QUIC). Default: [udp, tcp].
 	Transports []string `yaml:"transports"`
+	// DoHPaths maps URL paths of a doh listener to flavours, such as
+	// /child: protective-child. /dns-query serves the listener's flavour.
+	// Default: none.
+	DoHPaths map[string]string `yaml:"doh_paths"`
+	// ProxyProtocol reads a PROXY protocol v2 header at the start of each
+	// connection from server.proxy_protocol_from, and takes the client
+	// address from it. Default: false.
+	ProxyProtocol bool `yaml:"proxy_protocol"`
 	// Flavour is the policy applied to clients of this listener: a
 	// built-in flavour or one of policy.flavours. Default: unfiltered.
 	Flavour string `yaml:"flavour"`

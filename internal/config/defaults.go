@@ -15,6 +15,11 @@ func newDefault(file string) *Config {
 		MaxTCPConnections: 4096,
 		MaxResolutions:    10000,
 		ClientTimeout:     Duration(4 * time.Second),
+
+		EncryptedIdleTimeout:    Duration(defaultEncryptedIdleTimeout),
+		HandshakeTimeout:        Duration(defaultHandshakeTimeout),
+		MaxConnectionsPerClient: defaultMaxConnectionsPerClient,
+		MaxStreamsPerConnection: defaultMaxStreamsPerConnection,
 	}
 	c.Resolver = Resolver{
 		UpstreamPort:       53,

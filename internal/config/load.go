@@ -88,6 +88,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	c.File = file
 	c.restoreNullSections()
 	c.setListDefaults()
+	c.setTransportDefaults()
 	v := validator{cfg: c, file: file}
 	v.tree, _ = parser.ParseBytes(data, 0)
 	if err := v.validate(); err != nil {

@@ -29,6 +29,7 @@ func (v *validator) validate() error {
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
 		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.policy,
+		v.transports,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -38,13 +39,19 @@ func (v *validator) validate() error {
 	return nil
 }
 
-var knownTransports = []string{"udp", "tcp"}
+var knownTransports = []string{"udp", "tcp", "dot", "doh", "doq"}
+
+// transportSockets gives the sockets each transport binds: DoH serves
+// HTTP/3 over UDP beside HTTP/1.1 and HTTP/2 over TCP.
+var transportSockets = map[string][]string{
+	"udp": {"udp"}, "tcp": {"tcp"}, "dot": {"tcp"}, "doh": {"tcp", "udp"}, "doq": {"udp"},
+}
 
 func (v *validator) listeners() error {
 	if len(v.cfg.Server.Listen) == 0 {
 		return v.errorf("server.listen", "no listener: add at least one, or remove the key for the defaults")
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // socket/address to transport
 	for i := range v.cfg.Server.Listen {
 		l := &v.cfg.Server.Listen[i]
 		key := fmt.Sprintf("server.listen[%d]", i)
@@ -54,17 +61,19 @@ func (v *validator) listeners() error {
 		}
 		l.AddrPort = ap
 		if len(l.Transports) == 0 {
-			return v.errorf(key+".transports", "no transport: list udp, tcp or both, or remove the key for both")
+			return v.errorf(key+".transports", "no transport: list one or more of udp, tcp, dot, doh and doq, or remove the key for udp and tcp")
 		}
 		for _, t := range l.Transports {
 			if !slices.Contains(knownTransports, t) {
 				return v.errorf(key+".transports", "unknown transport %q: use one of %s", t, strings.Join(knownTransports, ", "))
 			}
-			id := t + "/" + ap.String()
-			if seen[id] {
-				return v.errorf(key+".address", "%s is listed twice for %s", ap, t)
+			for _, socket := range transportSockets[t] {
+				id := socket + "/" + ap.String()
+				if seen[id] != "" {
+					return v.errorf(key+".address", "%s is listed twice on %s, for %s and %s: give each its own port", ap, socket, seen[id], t)
+				}
+				seen[id] = t
 			}
-			seen[id] = true
 		}
 	}
 	return nil
