@@ -40,9 +40,9 @@ func testPolicy(t *testing.T, p *Pipeline, generation uint32) {
 func ask(t *testing.T, p *Pipeline, name string, qtype uint16, flavour uint8, udp bool) *dns.Msg {
 	t.Helper()
 	pkt := query(t, name, qtype, true, 1232)
-	resp, outcome := p.HandleFast(pkt, nil, udp, flavour)
+	resp, outcome := p.HandleFast(pkt, nil, udp, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, udp, flavour)
+		resp = p.HandleSlow(pkt, udp, flavour, testClient)
 	}
 	if resp == nil {
 		return nil
@@ -190,9 +190,9 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 	m.SetQuestion(name, dns.TypeA)
 	m.AuthenticatedData = true
 	pkt, _ := m.Pack()
-	resp, outcome := p.HandleFast(pkt, nil, true, flavour)
+	resp, outcome := p.HandleFast(pkt, nil, true, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, true, flavour)
+		resp = p.HandleSlow(pkt, true, flavour, testClient)
 	}
 	return unpack(t, resp)
 }
@@ -200,12 +200,12 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 func TestTruncatedAnswerFitsWithLongEDE(t *testing.T) {
 	p, _, _ := newTestPipeline(t)
 	testPolicy(t, p, 1)
-	p.SetPolicy(p.policy.Load(), BlockConfig{Organization: strings.Repeat("x", 600), Contact: "mailto:" + strings.Repeat("y", 400)})
+	p.SetPolicy(p.snapshot(), BlockConfig{Organization: strings.Repeat("x", 600), Contact: "mailto:" + strings.Repeat("y", 400)})
 	m := new(dns.Msg)
 	m.SetQuestion("www.bad.example.", dns.TypeTXT)
 	m.SetEdns0(512, false)
 	pkt, _ := m.Pack()
-	resp := p.HandleSlow(pkt, true, 1)
+	resp := p.HandleSlow(pkt, true, 1, testClient)
 	if len(resp) > 512 {
 		t.Errorf("UDP response of %d bytes to a client with a 512-byte limit", len(resp))
 	}
