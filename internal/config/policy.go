@@ -208,6 +208,9 @@ func (v *validator) policy() error {
 		if f.ProceedAnyway.D() > proceed.MaxDuration {
 			return v.errorf(key+".proceed_anyway", "invalid duration %s: use 0 (off) to %s", f.ProceedAnyway.D(), proceed.MaxDuration)
 		}
+		if f.ProceedAnyway > 0 && p.BlockPage.Listen == "" {
+			v.warnf(key+".proceed_anyway", "proceed anyway has no effect without a block page: set policy.block_page.listen")
+		}
 	}
 	tenants := map[string]bool{}
 	for i := range p.Tenants {

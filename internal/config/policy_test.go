@@ -110,6 +110,9 @@ func TestProceedAnyway(t *testing.T) {
 	if p := c.Policy.Tenants[1].ProceedAnyway; p == nil || *p != 0 {
 		t.Errorf("tenant with proceed_anyway: 0s = %v, want present and 0", p)
 	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "set policy.block_page.listen") {
+		t.Errorf("Warnings = %q, want one about the missing block page", c.Warnings)
+	}
 }
 
 func TestClientFlavours(t *testing.T) {

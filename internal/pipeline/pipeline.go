@@ -204,7 +204,7 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, exempt, udp bool
 	ttl := p.responseTTL(res)
 	switch verdict {
 	case verdictBlocked:
-		ttl = blockTTL
+		ttl = BlockTTL
 	case verdictNoCache, verdictTruncate:
 		ttl = 0
 	}

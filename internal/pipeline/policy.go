@@ -14,9 +14,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// blockTTL is the TTL of blocked answers, in seconds. A new policy version
-// makes them unreachable in the cache at once, whatever their TTL.
-const blockTTL = 60
+// BlockTTL is the TTL of blocked answers, in seconds, and so how long
+// clients may keep one. A new policy version makes them unreachable in
+// Bulwark's cache at once, whatever their TTL.
+const BlockTTL = 60
 
 // Extended DNS Error codes for blocked answers (RFC 8914 section 4).
 const (
@@ -39,7 +40,7 @@ type verdict uint8
 
 const (
 	verdictNone     verdict = iota // resolved normally
-	verdictBlocked                 // a blocked answer, cached for blockTTL
+	verdictBlocked                 // a blocked answer, cached for BlockTTL
 	verdictNoCache                 // an answer that must not be cached
 	verdictTruncate                // TC over UDP (RPZ rpz-tcp-only), not cached
 	verdictDrop                    // no response
@@ -228,7 +229,7 @@ func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string
 		if h.Rrtype == qtype || qtype == dns.TypeANY {
 			rr = dns.Copy(rr)
 			rr.Header().Name = name
-			rr.Header().Ttl = blockTTL
+			rr.Header().Ttl = BlockTTL
 			res.Answer = append(res.Answer, rr)
 		}
 	}
@@ -236,7 +237,7 @@ func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string
 }
 
 // blockSOA returns the SOA record of a blocked negative answer, so that
-// downstream caches keep it for blockTTL (RFC 2308). Its owner is the
+// downstream caches keep it for BlockTTL (RFC 2308). Its owner is the
 // blocked name the rule covers, an ancestor of the query name or the name
 // itself, as the apex of the zone that answered would be.
 func blockSOA(d policy.Decision, qname string) *dns.SOA {
@@ -247,12 +248,12 @@ func blockSOA(d policy.Decision, qname string) *dns.SOA {
 	return &dns.SOA{
 		Hdr: header(owner, dns.TypeSOA),
 		Ns:  "blocked.invalid.", Mbox: "hostmaster.blocked.invalid.",
-		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: blockTTL,
+		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: BlockTTL,
 	}
 }
 
 func header(name string, t uint16) dns.RR_Header {
-	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: blockTTL}
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: BlockTTL}
 }
 
 // blockEDE returns the Extended DNS Error of a block: Censored for lawful

@@ -223,8 +223,8 @@ func TestBlockedNegativeAnswersCarrySOA(t *testing.T) {
 			t.Fatalf("%s: authority %v, want one SOA", tt.name, m.Ns)
 		}
 		soa, ok := m.Ns[0].(*dns.SOA)
-		if !ok || !strings.EqualFold(soa.Hdr.Name, tt.owner) || soa.Minttl != blockTTL || soa.Hdr.Ttl > blockTTL {
-			t.Errorf("%s: authority %v, want an SOA of %s with TTL and MINIMUM %d", tt.name, m.Ns[0], tt.owner, blockTTL)
+		if !ok || !strings.EqualFold(soa.Hdr.Name, tt.owner) || soa.Minttl != BlockTTL || soa.Hdr.Ttl > BlockTTL {
+			t.Errorf("%s: authority %v, want an SOA of %s with TTL and MINIMUM %d", tt.name, m.Ns[0], tt.owner, BlockTTL)
 		}
 	}
 	if m := ask(t, p, "t.ads.example.", dns.TypeA, 1, true); len(m.Ns) != 0 {
