@@ -333,6 +333,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		// Negative trust anchors expire by the validation time.
 		n.admin = admin.New(res, res, log, validationTime)
 		n.admin.SetPolicy(lists)
+		n.admin.SetLookup(admin.LookupConfig{
+			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,
+		})
 	}
 	return n, nil
 }
