@@ -31,6 +31,7 @@ import (
 	"bulwark/internal/exchange"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
+	"bulwark/internal/proceed"
 	"bulwark/internal/resolver"
 	"bulwark/internal/server"
 )
@@ -288,21 +289,35 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		rcfg.Anchors = anchorState.TrustAnchors()
 	}
 	res := resolver.New(rcfg, c, ex, log, now)
+	bp := cfg.Policy.BlockPage
+	proceedRules := policyload.ProceedRules(cfg)
+	var exemptions *proceed.Exemptions
+	if len(proceedRules) > 0 && bp.Listen != "" {
+		// Only the block page grants exemptions.
+		exemptions = proceed.NewExemptions(proceed.DefaultMaxEntries, log)
+	}
 	pipe := pipeline.New(pipeline.Config{
 		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
 		ClientTimeout:  cfg.Server.ClientTimeout.D(),
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
+		Exemptions:     exemptions,
+		Proceed:        proceedRules,
 	}, c, res, log, now)
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
 	}
 	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
-	if bp := cfg.Policy.BlockPage; bp.Listen != "" {
+	var reviews *blockpage.ReviewQueue
+	if bp.ReviewFile != "" {
+		reviews = blockpage.NewReviewQueue(bp.ReviewFile)
+	}
+	if bp.Listen != "" {
 		page := blockpage.New(blockpage.Config{
-			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, ReviewFile: bp.ReviewFile,
-		}, lists, log, nil)
+			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact,
+			Reviews: reviews, Exemptions: exemptions,
+		}, lists, log, now)
 		n.blockPage = &http.Server{Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	}
 	switch {
@@ -318,6 +333,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		// Negative trust anchors expire by the validation time.
 		n.admin = admin.New(res, res, log, validationTime)
 		n.admin.SetPolicy(lists)
+		n.admin.SetLookup(admin.LookupConfig{
+			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,
+		})
 	}
 	return n, nil
 }

@@ -1,6 +1,8 @@
 // Package admin serves the administration API: JSON over HTTP for
 // operators and their tools. It has no authentication, so it must listen on
-// a loopback or management address only.
+// a loopback or management address only. The exception is the public lookup
+// of why a name is blocked: its three endpoints are meant to be exposed
+// through a reverse proxy, and they reveal nothing about clients or tenants.
 //
 // Endpoints:
 //
@@ -12,6 +14,12 @@
 //	GET    /v1/policy/lists                           the state of every list
 //	POST   /v1/policy/reload                          read every list again
 //	GET    /v1/policy/check?name=N&flavour=F          what flavour F (default protective) does with N
+//
+// Public lookup:
+//
+//	GET    /v1/policy/lookup?name=N                   which public flavours block N, and through which lists
+//	GET    /lookup?name=N                             the same as an HTML page with a form
+//	POST   /lookup/report                             "report a mistake" from that page, into the review queue
 package admin
 
 import (
@@ -62,6 +70,9 @@ type Policy interface {
 	Lists() []policyload.ListState
 	Reload(all bool) error
 	Check(flavour, name string) (d policy.Decision, matched, ok bool)
+	// Flavours returns every flavour of the current policy, tenants'
+	// flavours included.
+	Flavours() []*policy.Flavour
 }
 
 // Server is the administration API server.
@@ -73,6 +84,8 @@ type Server struct {
 	now    func() time.Time
 	http   *http.Server
 	ln     net.Listener
+	// lookupCfg sets up the public lookup.
+	lookupCfg LookupConfig
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -91,6 +104,9 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
 	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
 	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
+	mux.HandleFunc("GET /v1/policy/lookup", s.policyLookup)
+	mux.HandleFunc("GET /lookup", s.lookupPage)
+	mux.HandleFunc("POST /lookup/report", s.lookupReport)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
 	})

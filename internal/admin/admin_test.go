@@ -180,6 +180,8 @@ func (f *fakePolicy) Lists() []policyload.ListState {
 	return []policyload.ListState{{Name: "urlhaus", Rules: 3}}
 }
 
+func (f *fakePolicy) Flavours() []*policy.Flavour { return nil }
+
 func (f *fakePolicy) Reload(all bool) error {
 	f.reloads++
 	return nil

@@ -2,8 +2,8 @@ package blockpage
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"bulwark/internal/policy"
+	"bulwark/internal/proceed"
 )
 
 type fakeChecker struct{}
@@ -32,12 +33,36 @@ func (fakeChecker) CheckClient(_ netip.Addr, name string) (policy.Decision, bool
 	return policy.Decision{}, false
 }
 
+// proceedClient is in a flavour with proceed anyway on for 10 minutes; every
+// other client has it off.
+var proceedClient = netip.MustParseAddr("192.0.2.10")
+
+func (fakeChecker) ProceedRule(client netip.Addr) proceed.Rule {
+	if client == proceedClient {
+		return proceed.Rule{Duration: 10 * time.Minute}
+	}
+	return proceed.Rule{}
+}
+
+var pageNow = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+
 func newServer(t *testing.T) (*Server, string) {
 	t.Helper()
-	review := filepath.Join(t.TempDir(), "review.jsonl")
-	s := New(Config{Organization: "Example Telecom", Contact: "abuse@example.net", ReviewFile: review}, fakeChecker{},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), func() time.Time { return time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC) })
+	s, review, _, _ := newServerWithLog(t)
 	return s, review
+}
+
+// newServerWithLog returns a Server with its review file, its exemptions
+// and the buffer of its log.
+func newServerWithLog(t *testing.T) (*Server, string, *proceed.Exemptions, *bytes.Buffer) {
+	t.Helper()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	review := filepath.Join(t.TempDir(), "review.jsonl")
+	x := proceed.NewExemptions(0, log)
+	s := New(Config{Organization: "Example Telecom", Contact: "abuse@example.net", Reviews: NewReviewQueue(review), Exemptions: x},
+		fakeChecker{}, log, func() time.Time { return pageNow })
+	return s, review, x, &logs
 }
 
 func get(t *testing.T, s *Server, host string) (int, string) {
@@ -113,6 +138,9 @@ func TestReportsQueued(t *testing.T) {
 	}
 	if len(reports) != 1 || reports[0].Name != "bad.example." || reports[0].List != "urlhaus" || reports[0].Comment != "our own site" {
 		t.Errorf("review queue %+v, want one report for bad.example. from urlhaus", reports)
+	}
+	if len(reports) == 1 && reports[0].Source != SourceBlockPage {
+		t.Errorf("report source %q, want %q", reports[0].Source, SourceBlockPage)
 	}
 	data, _ := os.ReadFile(review)
 	if strings.Contains(string(data), "192.0.2.10") {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bulwark/internal/policy"
+	"bulwark/internal/proceed"
 
 	"github.com/miekg/dns"
 )
@@ -52,6 +53,11 @@ type Tenant struct {
 	Allow []string `yaml:"allow"`
 	// Deny names lists the tenant blocks besides those of its flavour.
 	Deny []string `yaml:"deny"`
+	// ProceedAnyway replaces the proceed anyway setting of Flavour for the
+	// tenant's clients, and lets them proceed past the Deny lists too.
+	// Unit: duration, 0 (off) to 24h. Default: absent, which keeps the
+	// setting of Flavour for its lists and never skips the Deny lists.
+	ProceedAnyway *Duration `yaml:"proceed_anyway"`
 
 	// Prefixes is Subnets, parsed.
 	Prefixes []netip.Prefix `yaml:"-"`
@@ -128,6 +134,11 @@ type Flavour struct {
 	// false serves data that fails validation, without AD, as to clients
 	// that set CD. Default: true.
 	Validation *bool `yaml:"validation"`
+	// ProceedAnyway is how long a client that chooses "proceed anyway" on
+	// the block page may resolve the blocked name and the names below it.
+	// Lawful lists are never skipped. Unit: duration, 0 (off) to 24h.
+	// Default: 0.
+	ProceedAnyway Duration `yaml:"proceed_anyway"`
 }
 
 func (v *validator) policy() error {
@@ -194,6 +205,12 @@ func (v *validator) policy() error {
 				return v.errorf(key+".lists", "unknown list %q: name one of policy.lists", l)
 			}
 		}
+		if f.ProceedAnyway.D() > proceed.MaxDuration {
+			return v.errorf(key+".proceed_anyway", "invalid duration %s: use 0 (off) to %s", f.ProceedAnyway.D(), proceed.MaxDuration)
+		}
+		if f.ProceedAnyway > 0 && p.BlockPage.Listen == "" {
+			v.warnf(key+".proceed_anyway", "proceed anyway has no effect without a block page: set policy.block_page.listen")
+		}
 	}
 	tenants := map[string]bool{}
 	for i := range p.Tenants {
@@ -219,6 +236,9 @@ func (v *validator) policy() error {
 		}
 		if tn.Flavour == "" {
 			tn.Flavour = "protective"
+		}
+		if tn.ProceedAnyway != nil && tn.ProceedAnyway.D() > proceed.MaxDuration {
+			return v.errorf(key+".proceed_anyway", "invalid duration %s: use 0 (off) to %s", tn.ProceedAnyway.D(), proceed.MaxDuration)
 		}
 		if !flavours[tn.Flavour] {
 			return v.errorf(key+".flavour", "unknown flavour %q: use a built-in one (%s) or define it in policy.flavours", tn.Flavour, strings.Join(builtinFlavourNames(), ", "))

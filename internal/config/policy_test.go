@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeList(t *testing.T) string {
@@ -71,12 +72,46 @@ func TestPolicyErrors(t *testing.T) {
 		{"unknown category in flavour", list("  flavours:\n    - name: f\n      categories: [spam]\n"), 9, `unknown category "spam"`},
 		{"unknown listener flavour", "server:\n  listen:\n    - address: 127.0.0.1:5300\n      flavour: strict\n", 4, `unknown flavour "strict"`},
 		{"bad block page", "policy:\n  block_page:\n    ipv4: ::1\n", 3, `invalid IPv4 address "::1"`},
+		{"proceed too long", list("  flavours:\n    - name: f\n      proceed_anyway: 25h\n"), 9, "invalid duration 25h0m0s: use 0 (off) to 24h0m0s"},
+		{"tenant proceed too long", list("  tenants:\n    - name: t\n      subnets: [10.0.0.0/8]\n      proceed_anyway: 48h\n"), 10, "invalid duration 48h0m0s"},
+		{"proceed not a duration", list("  flavours:\n    - name: f\n      proceed_anyway: soon\n"), 9, `invalid duration "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse([]byte(tt.yaml), "test.yaml")
 			checkConfigError(t, err, tt.line, tt.text)
 		})
+	}
+}
+
+func TestProceedAnyway(t *testing.T) {
+	yaml := `policy:
+  flavours:
+    - name: family
+      categories: [malware]
+      proceed_anyway: 10m
+  tenants:
+    - name: school
+      subnets: [10.1.0.0/16]
+    - name: hospital
+      subnets: [10.2.0.0/16]
+      proceed_anyway: 0s
+`
+	c, err := Parse([]byte(yaml), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Policy.Flavours[0].ProceedAnyway.D(); got != 10*time.Minute {
+		t.Errorf("flavour proceed_anyway = %s, want 10m", got)
+	}
+	if c.Policy.Tenants[0].ProceedAnyway != nil {
+		t.Errorf("tenant without proceed_anyway = %s, want absent", c.Policy.Tenants[0].ProceedAnyway.D())
+	}
+	if p := c.Policy.Tenants[1].ProceedAnyway; p == nil || *p != 0 {
+		t.Errorf("tenant with proceed_anyway: 0s = %v, want present and 0", p)
+	}
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "set policy.block_page.listen") {
+		t.Errorf("Warnings = %q, want one about the missing block page", c.Warnings)
 	}
 }
 

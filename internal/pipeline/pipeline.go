@@ -11,13 +11,14 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
-	"bulwark/internal/policy"
+	"bulwark/internal/proceed"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -34,6 +35,12 @@ type Config struct {
 	FailureTTL time.Duration
 	// MaxResolutions caps resolutions in progress.
 	MaxResolutions int
+	// Exemptions holds the proceed anyway exemptions of clients; nil
+	// turns exemptions off.
+	Exemptions *proceed.Exemptions
+	// Proceed holds the proceed anyway setting of each flavour that turns
+	// it on, by flavour name.
+	Proceed map[string]proceed.Rule
 }
 
 // Resolver is the part of the resolver that the pipeline calls.
@@ -52,7 +59,7 @@ type Pipeline struct {
 	flights flights
 	// policy is the current version of the flavours, and blockCfg the
 	// data that blocked answers carry.
-	policy   atomic.Pointer[policy.Snapshot]
+	policy   atomic.Pointer[policyState]
 	blockCfg atomic.Pointer[BlockConfig]
 }
 
@@ -82,10 +89,12 @@ const (
 )
 
 // HandleFast answers pkt from the answer cache, appending the response to
-// out[:0]. udp selects the UDP size limits, and flavour the policy of the
-// client (see FlavourID). Responses are cached per flavour and policy
-// version, so a cached one has had its policy applied already.
-func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8) ([]byte, Outcome) {
+// out[:0]. udp selects the UDP size limits, flavour the policy of the
+// client (see FlavourID), and client its address, which picks out clients
+// with a proceed anyway exemption or a client-IP trigger. Responses are
+// cached per flavour and policy version, so a cached one has had its
+// policy applied already.
+func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client netip.Addr) ([]byte, Outcome) {
 	q, ok := parseFast(pkt)
 	if !ok {
 		if len(pkt) < 12 || pkt[2]&0x80 != 0 {
@@ -95,7 +104,9 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8) ([]byte,
 	}
 	var keyBuf [300]byte
 	now := p.now()
-	pk, ok := p.cache.Answer(p.appendPolicyKey(q.key(keyBuf[:0]), flavour), now)
+	exempt := p.exempt(flavour, client, q.QName, now)
+	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
+	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
 	if !ok {
 		return nil, Slow
 	}
@@ -117,19 +128,22 @@ func (p *Pipeline) TryAcquire() bool {
 func (p *Pipeline) Release() { <-p.slots }
 
 // HandleSlow answers pkt in full: errors for malformed or unsupported
-// queries, and resolution for the rest. It returns nil when nothing should be
-// sent. pkt is not kept after the call.
-func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8) []byte {
+// queries, and resolution for the rest. flavour and client are as for
+// HandleFast. It returns nil when nothing should be sent. pkt is not kept
+// after the call.
+func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
 	q, ok := parseFast(pkt)
 	if !ok {
 		return p.errorResponse(pkt)
 	}
 	var keyBuf [300]byte
-	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour)
 	now := p.now()
+	exempt := p.exempt(flavour, client, q.QName, now)
+	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
+	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
-		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, udp) })
+		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, client, exempt, udp) })
 		now = p.now()
 	}
 	if pk == dropped {
@@ -155,9 +169,9 @@ func (p *Pipeline) Busy(pkt []byte) []byte {
 	return wire
 }
 
-// resolve resolves q under the policy of flavour, packs the response and
-// caches it.
-func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache.Packed {
+// resolve resolves q for client under the policy of flavour, or its exempt
+// form when exempt is set, packs the response and caches it.
+func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
 	name, _, err := dns.UnpackDomainName(q.QName, 0)
 	if err != nil {
 		return nil
@@ -165,7 +179,7 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache
 	name = strings.ToLower(name)
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
 	defer cancel()
-	res, verdict := p.resolvePolicy(ctx, name, q.QType, flavour, udp)
+	res, verdict := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
 	if verdict == verdictDrop {
 		return dropped
 	}
@@ -192,7 +206,7 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, udp bool) *cache
 	ttl := p.responseTTL(res)
 	switch verdict {
 	case verdictBlocked:
-		ttl = blockTTL
+		ttl = BlockTTL
 	case verdictNoCache, verdictTruncate:
 		ttl = 0
 	}

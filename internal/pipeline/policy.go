@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/netip"
 	"strings"
+	"time"
 
 	"bulwark/internal/cache"
 	"bulwark/internal/policy"
@@ -13,9 +14,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// blockTTL is the TTL of blocked answers, in seconds. A new policy version
-// makes them unreachable in the cache at once, whatever their TTL.
-const blockTTL = 60
+// BlockTTL is the TTL of blocked answers, in seconds, and so how long
+// clients may keep one. A new policy version makes them unreachable in
+// Bulwark's cache at once, whatever their TTL.
+const BlockTTL = 60
 
 // Extended DNS Error codes for blocked answers (RFC 8914 section 4).
 const (
@@ -38,7 +40,7 @@ type verdict uint8
 
 const (
 	verdictNone     verdict = iota // resolved normally
-	verdictBlocked                 // a blocked answer, cached for blockTTL
+	verdictBlocked                 // a blocked answer, cached for BlockTTL
 	verdictNoCache                 // an answer that must not be cached
 	verdictTruncate                // TC over UDP (RPZ rpz-tcp-only), not cached
 	verdictDrop                    // no response
@@ -47,11 +49,36 @@ const (
 // dropped is the response of a dropped query: HandleSlow sends nothing.
 var dropped = &cache.Packed{}
 
+// policyState is one policy version with the flavours that proceed anyway
+// derives from it, swapped in whole.
+type policyState struct {
+	snapshot *policy.Snapshot
+	// exempt[i] is flavour i as applied to clients with an exemption, or
+	// nil when flavour i has proceed anyway off.
+	exempt []*policy.Flavour
+}
+
 // SetPolicy installs a new policy version. Cached answers of the old one
 // are no longer found, since answer keys hold the version.
 func (p *Pipeline) SetPolicy(s *policy.Snapshot, b BlockConfig) {
+	st := &policyState{snapshot: s}
+	for id := 0; id <= 255; id++ {
+		f := s.Flavour(uint8(id))
+		if f == nil {
+			break
+		}
+		st.exempt = append(st.exempt, p.cfg.Proceed[f.Name].Exempt(f))
+	}
 	p.blockCfg.Store(&b)
-	p.policy.Store(s)
+	p.policy.Store(st)
+}
+
+// snapshot returns the current policy version, or nil before SetPolicy.
+func (p *Pipeline) snapshot() *policy.Snapshot {
+	if st := p.policy.Load(); st != nil {
+		return st.snapshot
+	}
+	return nil
 }
 
 // FlavourID returns the id of the flavour named name in the current policy.
@@ -60,22 +87,76 @@ func (p *Pipeline) FlavourID(name string) uint8 {
 	if p == nil {
 		return 0
 	}
-	if id, ok := p.policy.Load().ID(name); ok {
+	if id, ok := p.snapshot().ID(name); ok {
 		return id
 	}
 	return 0
 }
 
+// exempt reports whether client has a proceed anyway exemption for qname,
+// a wire-format name, in a flavour that allows one. It checks the atomic
+// expiry of the exemptions first, so other queries take no lock.
+func (p *Pipeline) exempt(flavour uint8, client netip.Addr, qname []byte, now time.Time) bool {
+	if !p.cfg.Exemptions.Active(now) {
+		return false
+	}
+	st := p.policy.Load()
+	if st == nil || int(flavour) >= len(st.exempt) || st.exempt[flavour] == nil {
+		return false
+	}
+	return p.cfg.Exemptions.Holds(client, qname, now)
+}
+
+// Answer key suffixes: a key of an exempt answer has keyExempt after the
+// policy bytes, so that it never matches the key of a blocked one, and the
+// key of a client that a client-IP trigger matches has keyClient and the
+// trigger's list and verdict.
+const (
+	keyExempt = 1
+	keyClient = 2
+)
+
+// appendClientKey appends the client-IP trigger that matches client in
+// flavour, if any: clients that one trigger matches share answers.
+func (p *Pipeline) appendClientKey(key []byte, flavour uint8, client netip.Addr, exempt bool) []byte {
+	f := p.flavour(flavour, exempt)
+	if f == nil || !f.HasClientRules() {
+		return key
+	}
+	list, verdict, ok := f.ClientRule(client)
+	if !ok {
+		return key
+	}
+	return append(key, keyClient, byte(list>>8), byte(list), byte(verdict>>24), byte(verdict>>16), byte(verdict>>8), byte(verdict))
+}
+
 // appendPolicyKey appends the flavour and the policy version to an answer
-// key. Flavours without lists and with validation share one key, so they
-// share answers.
-func (p *Pipeline) appendPolicyKey(key []byte, flavour uint8) []byte {
-	s := p.policy.Load()
+// key, and keyExempt for exempt clients. Flavours without lists and with
+// validation share one key, so they share answers.
+func (p *Pipeline) appendPolicyKey(key []byte, flavour uint8, exempt bool) []byte {
+	s := p.snapshot()
 	if s.Flavour(flavour).Plain() {
 		return append(key, 0, 0, 0)
 	}
 	g := s.Generation
-	return append(key, flavour+1, byte(g>>8), byte(g))
+	key = append(key, flavour+1, byte(g>>8), byte(g))
+	if exempt {
+		key = append(key, keyExempt)
+	}
+	return key
+}
+
+// flavour returns the flavour with id in the current policy, or its exempt
+// form when exempt is set and the flavour has one.
+func (p *Pipeline) flavour(id uint8, exempt bool) *policy.Flavour {
+	st := p.policy.Load()
+	if st == nil {
+		return nil
+	}
+	if exempt && int(id) < len(st.exempt) && st.exempt[id] != nil {
+		return st.exempt[id]
+	}
+	return st.snapshot.Flavour(id)
 }
 
 // ServerFinder is implemented by a Resolver that can name the
@@ -88,14 +169,14 @@ type ServerFinder interface {
 // resolvePolicy resolves name and qtype and applies the flavour's lists:
 // to the client and the name before resolution, then to every CNAME and
 // DNAME target, every address of the answer and the servers of the zones
-// involved. An allow match skips the later checks.
-func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, udp bool) (resolver.Result, verdict) {
-	f := p.policy.Load().Flavour(flavour)
+// involved. An allow match skips the later checks. With exempt set, the
+// lists that proceed anyway skips are left out.
+func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, client netip.Addr, exempt, udp bool) (resolver.Result, verdict) {
+	f := p.flavour(flavour, exempt)
 	if f.Empty() {
 		return p.res.Resolve(ctx, name, qtype), verdictNone
 	}
-	// TODO: pass the client address, for client-IP triggers.
-	if d, ok := f.CheckQuery(netip.Addr{}, name); ok {
+	if d, ok := f.CheckQuery(client, name); ok {
 		if !d.Blocked() {
 			return p.res.Resolve(ctx, name, qtype), verdictNone
 		}
@@ -195,7 +276,7 @@ func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string
 		if h.Rrtype == qtype || qtype == dns.TypeANY {
 			rr = dns.Copy(rr)
 			rr.Header().Name = name
-			rr.Header().Ttl = blockTTL
+			rr.Header().Ttl = BlockTTL
 			res.Answer = append(res.Answer, rr)
 		}
 	}
@@ -203,7 +284,7 @@ func (p *Pipeline) localData(ctx context.Context, d policy.Decision, name string
 }
 
 // blockSOA returns the SOA record of a blocked negative answer, so that
-// downstream caches keep it for blockTTL (RFC 2308). Its owner is the
+// downstream caches keep it for BlockTTL (RFC 2308). Its owner is the
 // blocked name the rule covers, an ancestor of the query name or the name
 // itself, as the apex of the zone that answered would be.
 func blockSOA(d policy.Decision, qname string) *dns.SOA {
@@ -214,12 +295,12 @@ func blockSOA(d policy.Decision, qname string) *dns.SOA {
 	return &dns.SOA{
 		Hdr: header(owner, dns.TypeSOA),
 		Ns:  "blocked.invalid.", Mbox: "hostmaster.blocked.invalid.",
-		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: blockTTL,
+		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: BlockTTL,
 	}
 }
 
 func header(name string, t uint16) dns.RR_Header {
-	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: blockTTL}
+	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: BlockTTL}
 }
 
 // blockEDE returns the Extended DNS Error of a block: Censored for lawful
@@ -228,13 +309,7 @@ func header(name string, t uint16) dns.RR_Header {
 // DNS errors: a justification, the operator's contact and name, and the
 // list, category and trigger.
 func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
-	code := uint16(edeBlocked)
-	switch d.List.Category {
-	case policy.CategoryLawful:
-		code = edeCensored
-	case policy.CategoryAdult, policy.CategoryAds, policy.CategoryTracking:
-		code = edeFiltered
-	}
+	code := BlockEDECode(d.List.Category)
 	b := p.blockCfg.Load()
 	text := struct {
 		Justification string   `json:"j"`
@@ -257,9 +332,22 @@ func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
 	return &resolver.EDE{Code: code, Text: string(data)}
 }
 
+// BlockEDECode returns the Extended DNS Error code of answers blocked by a
+// list of category: Censored for lawful lists, Filtered for content the
+// client's flavour filters, Blocked for threats.
+func BlockEDECode(category string) uint16 {
+	switch category {
+	case policy.CategoryLawful:
+		return edeCensored
+	case policy.CategoryAdult, policy.CategoryAds, policy.CategoryTracking:
+		return edeFiltered
+	}
+	return edeBlocked
+}
+
 // validationOff reports whether flavour serves answers without validation.
 func (p *Pipeline) validationOff(flavour uint8) bool {
-	f := p.policy.Load().Flavour(flavour)
+	f := p.snapshot().Flavour(flavour)
 	return f != nil && f.NoValidation
 }
 
@@ -269,5 +357,5 @@ func (p *Pipeline) ClientFlavour(addr netip.Addr, listener uint8) uint8 {
 	if p == nil {
 		return listener
 	}
-	return p.policy.Load().ClientFlavour(addr, listener)
+	return p.snapshot().ClientFlavour(addr, listener)
 }

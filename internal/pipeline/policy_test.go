@@ -40,9 +40,9 @@ func testPolicy(t *testing.T, p *Pipeline, generation uint32) {
 func ask(t *testing.T, p *Pipeline, name string, qtype uint16, flavour uint8, udp bool) *dns.Msg {
 	t.Helper()
 	pkt := query(t, name, qtype, true, 1232)
-	resp, outcome := p.HandleFast(pkt, nil, udp, flavour)
+	resp, outcome := p.HandleFast(pkt, nil, udp, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, udp, flavour)
+		resp = p.HandleSlow(pkt, udp, flavour, testClient)
 	}
 	if resp == nil {
 		return nil
@@ -190,9 +190,9 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 	m.SetQuestion(name, dns.TypeA)
 	m.AuthenticatedData = true
 	pkt, _ := m.Pack()
-	resp, outcome := p.HandleFast(pkt, nil, true, flavour)
+	resp, outcome := p.HandleFast(pkt, nil, true, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, true, flavour)
+		resp = p.HandleSlow(pkt, true, flavour, testClient)
 	}
 	return unpack(t, resp)
 }
@@ -200,12 +200,12 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 func TestTruncatedAnswerFitsWithLongEDE(t *testing.T) {
 	p, _, _ := newTestPipeline(t)
 	testPolicy(t, p, 1)
-	p.SetPolicy(p.policy.Load(), BlockConfig{Organization: strings.Repeat("x", 600), Contact: "mailto:" + strings.Repeat("y", 400)})
+	p.SetPolicy(p.snapshot(), BlockConfig{Organization: strings.Repeat("x", 600), Contact: "mailto:" + strings.Repeat("y", 400)})
 	m := new(dns.Msg)
 	m.SetQuestion("www.bad.example.", dns.TypeTXT)
 	m.SetEdns0(512, false)
 	pkt, _ := m.Pack()
-	resp := p.HandleSlow(pkt, true, 1)
+	resp := p.HandleSlow(pkt, true, 1, testClient)
 	if len(resp) > 512 {
 		t.Errorf("UDP response of %d bytes to a client with a 512-byte limit", len(resp))
 	}
@@ -223,8 +223,8 @@ func TestBlockedNegativeAnswersCarrySOA(t *testing.T) {
 			t.Fatalf("%s: authority %v, want one SOA", tt.name, m.Ns)
 		}
 		soa, ok := m.Ns[0].(*dns.SOA)
-		if !ok || !strings.EqualFold(soa.Hdr.Name, tt.owner) || soa.Minttl != blockTTL || soa.Hdr.Ttl > blockTTL {
-			t.Errorf("%s: authority %v, want an SOA of %s with TTL and MINIMUM %d", tt.name, m.Ns[0], tt.owner, blockTTL)
+		if !ok || !strings.EqualFold(soa.Hdr.Name, tt.owner) || soa.Minttl != BlockTTL || soa.Hdr.Ttl > BlockTTL {
+			t.Errorf("%s: authority %v, want an SOA of %s with TTL and MINIMUM %d", tt.name, m.Ns[0], tt.owner, BlockTTL)
 		}
 	}
 	if m := ask(t, p, "t.ads.example.", dns.TypeA, 1, true); len(m.Ns) != 0 {
@@ -254,6 +254,43 @@ func TestServerTriggers(t *testing.T) {
 		}
 		if m := ask(t, p, "site.other.example.", dns.TypeA, uint8(flavour), true); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
 			t.Errorf("flavour %d: a name on other servers got %s with %d answers", flavour, dns.RcodeToString[m.Rcode], len(m.Answer))
+		}
+	}
+}
+
+func TestClientIPTriggers(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	infected := &policy.List{Name: "infected-clients", Category: policy.CategoryMalware,
+		Verdicts: []policy.Verdict{{Action: policy.NXDomain}}, Set: policy.Compile(nil),
+		Clients: policy.Compile([]policy.Rule{{Prefix: netip.MustParsePrefix("192.0.2.0/24")}})}
+	p.SetPolicy(policy.NewSnapshot(1, []*policy.Flavour{policy.NewFlavour("protective", []*policy.List{infected})}), BlockConfig{})
+	askFrom := func(client string) *dns.Msg {
+		t.Helper()
+		pkt := query(t, "www.example.", dns.TypeA, true, 1232)
+		addr := netip.MustParseAddr(client)
+		resp, outcome := p.HandleFast(pkt, nil, true, 0, addr)
+		if outcome == Slow {
+			resp = p.HandleSlow(pkt, true, 0, addr)
+		}
+		return unpack(t, resp)
+	}
+	// Each answer is cached: the order checks that the clients never share
+	// one.
+	for _, tt := range []struct {
+		client string
+		rcode  int
+	}{
+		{"192.0.2.5", dns.RcodeNameError},
+		{"198.51.100.1", dns.RcodeSuccess},
+		{"192.0.2.6", dns.RcodeNameError},
+		{"198.51.100.2", dns.RcodeSuccess},
+	} {
+		m := askFrom(tt.client)
+		if m.Rcode != tt.rcode {
+			t.Errorf("client %s: %s, want %s", tt.client, dns.RcodeToString[m.Rcode], dns.RcodeToString[tt.rcode])
+		}
+		if code, text := ede(m); tt.rcode == dns.RcodeNameError && (code != 15 || !strings.Contains(text, `"trigger":"192.0.2.0/24"`)) {
+			t.Errorf("client %s: EDE %d %q, want 15 naming the client trigger", tt.client, code, text)
 		}
 	}
 }

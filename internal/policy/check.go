@@ -26,6 +26,27 @@ func (k Kind) String() string {
 	return "unknown"
 }
 
+// HasClientRules reports whether a list of the flavour has client-IP
+// triggers.
+func (f *Flavour) HasClientRules() bool { return f != nil && f.clientRules }
+
+// ClientRule returns the first list of the flavour with a client-IP trigger
+// that matches client, by its index in Lists, and the trigger's verdict.
+func (f *Flavour) ClientRule(client netip.Addr) (list int, verdict uint32, ok bool) {
+	if !f.HasClientRules() || !client.IsValid() {
+		return 0, 0, false
+	}
+	for i, l := range f.lists {
+		if l.Clients == nil {
+			continue
+		}
+		if v, _, hit := l.Clients.MatchAddr(client); hit {
+			return i, v, true
+		}
+	}
+	return 0, 0, false
+}
+
 // Response holds the parts of a resolved response that lists check.
 type Response struct {
 	// Targets are the CNAME and DNAME targets of the answer.

@@ -105,6 +105,8 @@ type Flavour struct {
 	// is returned as to a client that sets CD, and AD is never set.
 	NoValidation bool
 	lists        []*List
+	// clientRules is set when a list has client-IP triggers.
+	clientRules bool
 }
 
 // NewFlavour returns a flavour that applies lists: lawful lists first,
@@ -122,6 +124,7 @@ func NewFlavour(name string, lists []*List) *Flavour {
 		for _, l := range lists {
 			if in(l) {
 				f.lists = append(f.lists, l)
+				f.clientRules = f.clientRules || l.Clients != nil
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policy"
+	"bulwark/internal/proceed"
 )
 
 // Target receives each new policy version.
@@ -55,6 +56,9 @@ type Manager struct {
 	lists      map[string]*policy.List
 	state      map[string]*ListState
 	snapshot   *policy.Snapshot
+	// proceed holds the proceed anyway settings by flavour name. It does
+	// not change after NewManager, since they come from the config.
+	proceed map[string]proceed.Rule
 }
 
 // NewManager loads every list of cfg and installs the first version in
@@ -63,6 +67,7 @@ func NewManager(cfg *config.Config, target Target, log *slog.Logger) (*Manager, 
 	m := &Manager{
 		cfg: cfg, target: target, log: log.With("component", "policy"),
 		lists: map[string]*policy.List{}, state: map[string]*ListState{},
+		proceed: ProceedRules(cfg),
 	}
 	for _, l := range cfg.Policy.Lists {
 		if err := m.loadOne(l); err != nil {
@@ -227,9 +232,40 @@ func (m *Manager) Check(flavour, name string) (d policy.Decision, matched, ok bo
 // the flavour of its subnet or tenant, else protective. The block page
 // uses it, since it does not know the listener the client queried.
 func (m *Manager) CheckClient(addr netip.Addr, name string) (policy.Decision, bool) {
+	return m.clientFlavour(addr).CheckName(name)
+}
+
+// ProceedRule returns the proceed anyway setting of the flavour that
+// CheckClient applies to a client at addr.
+func (m *Manager) ProceedRule(addr netip.Addr) proceed.Rule {
+	f := m.clientFlavour(addr)
+	if f == nil {
+		return proceed.Rule{}
+	}
+	return m.proceed[f.Name]
+}
+
+func (m *Manager) clientFlavour(addr netip.Addr) *policy.Flavour {
 	m.mu.Lock()
 	s := m.snapshot
 	m.mu.Unlock()
 	def, _ := s.ID("protective")
-	return s.Flavour(s.ClientFlavour(addr, def)).CheckName(name)
+	return s.Flavour(s.ClientFlavour(addr, def))
+}
+
+// Flavours returns every flavour of the current policy version, in id
+// order, tenants' flavours included.
+func (m *Manager) Flavours() []*policy.Flavour {
+	m.mu.Lock()
+	s := m.snapshot
+	m.mu.Unlock()
+	var out []*policy.Flavour
+	for id := 0; id <= 255; id++ {
+		f := s.Flavour(uint8(id))
+		if f == nil {
+			break
+		}
+		out = append(out, f)
+	}
+	return out
 }

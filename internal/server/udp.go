@@ -60,8 +60,9 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 			continue
 		}
 		pkt := buf[:n]
-		f := s.pipe.ClientFlavour(addr.Addr(), flavour)
-		resp, outcome := s.pipe.HandleFast(pkt, out, true, f)
+		client := addr.Addr()
+		f := s.pipe.ClientFlavour(client, flavour)
+		resp, outcome := s.pipe.HandleFast(pkt, out, true, f, client)
 		switch outcome {
 		case pipeline.Answered:
 			conn.WriteToUDPAddrPort(resp, addr)
@@ -84,7 +85,7 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, fla
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		if resp := s.answerSlow(pkt, true, flavour); resp != nil {
+		if resp := s.answerSlow(pkt, true, flavour, addr.Addr()); resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 	}()

@@ -30,8 +30,10 @@ var (
 	// bulwarkPID is the process of the resolver under test.
 	bulwarkPID int
 	// defaultErr is the outcome of starting the embedded default config,
-	// checked before the lab resolver takes port 5300.
-	defaultErr error
+	// checked before the lab resolver takes port 5300. defaultChecked is
+	// false when the check did not run.
+	defaultErr     error
+	defaultChecked bool
 )
 
 func TestMain(m *testing.M) {
@@ -49,14 +51,19 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defaultErr = checkDefaultConfig(binary, filepath.Join(tmp, "default.log"))
-
 	stop, err := startLab(tmp)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer stop()
+	// The embedded default listens on port 5300 whatever the offset, where
+	// on a machine shared by labs at other offsets another resolver may
+	// run, so only a lab at offset 0 (make test) starts it.
+	if lab.Info.PortOffset == 0 {
+		defaultErr = checkDefaultConfig(binary, filepath.Join(tmp, "default.log"))
+		defaultChecked = true
+	}
 	resolver = "127.0.0.1"
 	port = lab.Info.ResolverPort
 	proc, err := labkit.StartBulwark(binary, lab.Info.BulwarkConfig, lab.Info.ResolverAddress, filepath.Join(lab.Dir, "bulwark.log"))
@@ -155,6 +162,9 @@ func waitListening(addrs []string, timeout time.Duration) error {
 }
 
 func TestDefaultConfigListens(t *testing.T) {
+	if !defaultChecked {
+		t.Skipf("the embedded default is started only with a lab at offset 0, not %d", lab.Info.PortOffset)
+	}
 	if defaultErr != nil {
 		t.Errorf("embedded default: %v", defaultErr)
 	}
