@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/binary"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,8 @@ type Pipeline struct {
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policy.Snapshot]
 	blockCfg atomic.Pointer[BlockConfig]
+	// notify answers NOTIFY messages; nil answers them NOTIMP.
+	notify NotifyHandler
 }
 
 // New returns a Pipeline. now may be nil for time.Now.
@@ -118,11 +121,18 @@ func (p *Pipeline) Release() { <-p.slots }
 
 // HandleSlow answers pkt in full: errors for malformed or unsupported
 // queries, and resolution for the rest. It returns nil when nothing should be
-// sent. pkt is not kept after the call.
+// sent. pkt is not kept after the call. It is HandleSlowFrom for a client
+// whose address is not known, so a NOTIFY is refused.
 func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8) []byte {
+	return p.HandleSlowFrom(pkt, netip.Addr{}, udp, flavour)
+}
+
+// HandleSlowFrom is HandleSlow for a client at from, whose address the
+// notify handler checks against the primaries of a zone.
+func (p *Pipeline) HandleSlowFrom(pkt []byte, from netip.Addr, udp bool, flavour uint8) []byte {
 	q, ok := parseFast(pkt)
 	if !ok {
-		return p.errorResponse(pkt)
+		return p.errorResponse(pkt, from)
 	}
 	var keyBuf [300]byte
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour)

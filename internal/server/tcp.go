@@ -45,11 +45,13 @@ func (s *Server) acceptTCP(ln net.Listener, flavour uint8) {
 			continue
 		}
 		f := flavour
+		var client netip.Addr
 		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-			f = s.pipe.ClientFlavour(ap.Addr(), flavour)
+			client = ap.Addr()
+			f = s.pipe.ClientFlavour(client, flavour)
 		}
 		s.wg.Add(1)
-		go s.serveTCP(c, f)
+		go s.serveTCP(c, client, f)
 	}
 }
 
@@ -79,7 +81,7 @@ const maxPipelined = 64
 // serveTCP reads length-prefixed queries (RFC 1035 section 4.2.2) until the
 // client closes, stays idle too long, or sends a bad frame. Queries are
 // answered concurrently and each response is written as it is ready.
-func (s *Server) serveTCP(c net.Conn, flavour uint8) {
+func (s *Server) serveTCP(c net.Conn, client netip.Addr, flavour uint8) {
 	defer s.wg.Done()
 	w := &tcpWriter{conn: c, timeout: s.idleTimeout()}
 	inflight := make(chan struct{}, maxPipelined)
@@ -118,7 +120,7 @@ func (s *Server) serveTCP(c net.Conn, flavour uint8) {
 				defer s.work.Done()
 				defer pending.Done()
 				defer func() { <-inflight }()
-				if resp := s.answerSlow(pkt, false, flavour); resp != nil {
+				if resp := s.answerSlow(pkt, client, false, flavour); resp != nil {
 					w.send(resp)
 				}
 			}()
@@ -129,10 +131,10 @@ func (s *Server) serveTCP(c net.Conn, flavour uint8) {
 // answerSlow resolves pkt holding a resolution slot, and gives the slot back
 // before the response is written, so that a client that does not read holds
 // no slot.
-func (s *Server) answerSlow(pkt []byte, udp bool, flavour uint8) []byte {
+func (s *Server) answerSlow(pkt []byte, client netip.Addr, udp bool, flavour uint8) []byte {
 	defer s.pipe.Release()
 	defer s.recoverQuery()
-	return s.pipe.HandleSlow(pkt, udp, flavour)
+	return s.pipe.HandleSlowFrom(pkt, client, udp, flavour)
 }
 
 // tcpWriter writes length-prefixed responses to one connection. After a

@@ -84,7 +84,7 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, fla
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		if resp := s.answerSlow(pkt, true, flavour); resp != nil {
+		if resp := s.answerSlow(pkt, addr.Addr(), true, flavour); resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 	}()
