@@ -12,6 +12,7 @@
 //	GET    /v1/policy/lists                           the state of every list
 //	POST   /v1/policy/reload                          read every list again
 //	GET    /v1/policy/check?name=N&flavour=F          what flavour F (default protective) does with N
+//	GET    /v1/policy/notify                          NOTIFY messages accepted and refused for transferred lists
 package admin
 
 import (
@@ -30,6 +31,7 @@ import (
 	"bulwark/internal/policy"
 	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
+	"bulwark/internal/xfr"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
@@ -91,11 +93,32 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
 	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
 	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
+	mux.HandleFunc("GET /v1/policy/notify", s.policyNotify)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	return s
+}
+
+// NotifyCounter is the part of the list manager that counts the NOTIFY
+// messages of transferred lists; ok is false when no list is transferred.
+type NotifyCounter interface {
+	NotifyStats() (stats xfr.NotifyStats, ok bool)
+}
+
+func (s *Server) policyNotify(w http.ResponseWriter, r *http.Request) {
+	counter, ok := s.policy.(NotifyCounter)
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, "no list manager")
+		return
+	}
+	stats, ok := counter.NotifyStats()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no list is transferred: NOTIFY messages are answered NOTIMP")
+		return
+	}
+	writeJSON(w, http.StatusOK, stats)
 }
 
 // SetPolicy gives the API the list manager. Without one the policy
