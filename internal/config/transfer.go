@@ -42,6 +42,7 @@ func (v *validator) zoneTransfer(key string, l *PolicyList) error {
 		return v.errorf(key+".zone", "invalid zone name %q: give a domain name such as rpz.example.net", l.Zone)
 	}
 	l.Zone = zone
+
 	if err := v.primaries(key, l); err != nil {
 		return err
 	}
@@ -51,6 +52,7 @@ func (v *validator) zoneTransfer(key string, l *PolicyList) error {
 	if err := v.tsigKey(key+".tsig", &l.TSIG); err != nil {
 		return err
 	}
+
 	// The file is written by the first transfer; its directory must exist.
 	if info, err := os.Stat(filepath.Dir(l.File)); err != nil || !info.IsDir() {
 		return v.errorf(key+".file", "invalid directory %s for the transferred zone: create it", filepath.Dir(l.File))
@@ -142,6 +144,7 @@ func (v *validator) tsigKey(key string, k *TSIGKey) error {
 	if _, ok := TSIGAlgorithms[k.Algorithm]; !ok {
 		return v.errorf(key+".algorithm", "unknown algorithm %q: use hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1", k.Algorithm)
 	}
+
 	switch {
 	case k.Secret != "" && k.SecretFile != "":
 		return v.errorf(key+".secret_file", "both secret and secret_file are set: keep one")

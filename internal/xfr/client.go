@@ -47,7 +47,7 @@ func (c *client) dial(ctx context.Context, network string, primary netip.AddrPor
 	}, nil
 }
 
-// querySOA asks primary for the zone's SOA record, over UDP and again over
+// querySOA queries primary for the zone's SOA record, over UDP and again over
 // TCP when the response is truncated.
 func (c *client) querySOA(ctx context.Context, primary netip.AddrPort) (*dns.SOA, error) {
 	resp, err := c.exchangeSOA(ctx, "udp", primary)
@@ -116,7 +116,7 @@ func rcodeError(what string, rcode int) error {
 	case dns.RcodeNameError:
 		hint = ": check the zone name"
 	}
-	return fmt.Errorf("%s answered %s%s", what, rcodeName(rcode), hint)
+	return fmt.Errorf("%s returned %s%s", what, rcodeName(rcode), hint)
 }
 
 // stream reads the records of one AXFR or IXFR response, message after
@@ -270,7 +270,7 @@ func (c *client) copyZone(s *stream, cp *Copy, cw *copyWriter, pending []dns.RR)
 // the SOA query showed a newer serial.
 var errNoIncrement = errors.New("the IXFR response has no newer version of the zone")
 
-// ixfr asks primary for the changes since the copy have, kept at path, and
+// ixfr requests from primary the changes since the copy have, kept at path, and
 // writes the new copy: the copy with the changes applied, or the whole
 // zone when the primary answers AXFR-style (RFC 1995 section 4).
 func (c *client) ixfr(ctx context.Context, primary netip.AddrPort, have *Copy, path string) (*Copy, error) {
@@ -292,6 +292,9 @@ func (c *client) ixfr(ctx context.Context, primary netip.AddrPort, have *Copy, p
 	if !SerialLess(have.SOA.Serial, soa.Serial) {
 		return nil, errNoIncrement
 	}
+
+	// An old SOA record second opens the deletions of an incremental
+	// response; anything else is the second record of a whole zone.
 	cp := &Copy{Zone: c.zone, SOA: soa, Transfer: TypeIXFR, Time: c.now(), Primary: primary.String()}
 	second, err := s.next()
 	if err != nil {

@@ -19,8 +19,9 @@ import (
 // line is a master-file comment, so other readers skip it.
 const headerPrefix = "; bulwark zone copy"
 
-// maxLineBytes bounds one line of a copy. The longest record, 65535 bytes
-// of RDATA shown as \DDD escapes, takes about 4 bytes per byte.
+// maxLineBytes is the maximum length of one line of a copy. The longest
+// record, 65535 bytes of RDATA written as \DDD escapes, takes 4 bytes of
+// text per byte.
 const maxLineBytes = 300 << 10
 
 // Copy describes the copy of a zone kept in a master file.
@@ -29,7 +30,7 @@ type Copy struct {
 	Zone string
 	// SOA is the zone's SOA record, whose serial and timers the copy has.
 	SOA *dns.SOA
-	// Transfer is how the copy was last received: "AXFR", "IXFR" or
+	// Transfer is the type of the last transfer: "AXFR", "IXFR" or
 	// "AXFR-style IXFR".
 	Transfer string
 	// Time is when the copy was last received.
@@ -74,8 +75,9 @@ func ReadCopy(path, zone string) (*Copy, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if c.Zone != zone {
-		return nil, fmt.Errorf("%s holds zone %s, not %s", path, c.Zone, zone)
+		return nil, fmt.Errorf("%s contains zone %s, not %s", path, c.Zone, zone)
 	}
+
 	for sc.Scan() {
 		line := sc.Text()
 		if skippedLine(line) {
@@ -131,8 +133,9 @@ func skippedLine(line string) bool {
 	return line == "" || line[0] == ';' || line[0] == '$'
 }
 
-// copyWriter writes a new copy next to the old one; commit renames it
-// into place, so that readers see the old or the new file, never a part.
+// copyWriter writes a new copy next to the old one. Its commit renames the
+// new copy into place, so that readers see the old or the new file, never
+// a part.
 type copyWriter struct {
 	path string
 	f    *os.File
@@ -205,10 +208,10 @@ func (cw *copyWriter) abort() {
 // by their data (RFC 1995 section 4), and a change of TTL is a deletion
 // and an addition.
 //
-// NOTE: names inside RDATA are compared as written, with their case. A
-// primary that changes the case of a target between the AXFR and an IXFR
-// leaves the old record in the copy; the copy then fails the deletion
-// check and is replaced by an AXFR.
+// NOTE: names inside RDATA are compared as written, with their case. When
+// a primary changes the case of a target between two transfers, the IXFR
+// deletion does not match the copy's record, so the IXFR fails the
+// deletion check and an AXFR replaces the copy.
 func recordKey(line string) (string, bool) {
 	owner, rest, ok := strings.Cut(line, "\t")
 	if !ok {
@@ -275,6 +278,7 @@ func (d *diff) apply(oldPath string, c *Copy, cw *copyWriter) error {
 	if err := cw.start(c); err != nil {
 		return err
 	}
+
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLineBytes)
 	for sc.Scan() {
@@ -300,6 +304,7 @@ func (d *diff) apply(oldPath string, c *Copy, cw *copyWriter) error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read %s: %w", oldPath, err)
 	}
+
 	for _, found := range d.deleted {
 		if !found {
 			return errDiverged

@@ -105,7 +105,7 @@ func TestReadCopy(t *testing.T) {
 	if cp.SOA.Serial != 1 || cp.Transfer != TypeAXFR || !cp.Time.Equal(time.Unix(0, 0)) {
 		t.Errorf("ReadCopy = serial %d, %q at %v; want serial 1, AXFR at the epoch", cp.SOA.Serial, cp.Transfer, cp.Time)
 	}
-	if _, err := ReadCopy(path, "other.example."); err == nil || !strings.Contains(err.Error(), "holds zone rpz.example., not other.example.") {
+	if _, err := ReadCopy(path, "other.example."); err == nil || !strings.Contains(err.Error(), "contains zone rpz.example., not other.example.") {
 		t.Errorf("ReadCopy for another zone = %v, want an error naming both zones", err)
 	}
 }

@@ -26,8 +26,8 @@ var refusalReasons = []string{RefusedMalformed, RefusedZone, RefusedAddress, Ref
 // NOTIFY messages of one reason; the lines in between are counted.
 const refusalLogInterval = 10 * time.Second
 
-// NotifyHandler answers NOTIFY messages (RFC 1996) for the zones of its
-// secondaries and starts their refresh. It is safe for concurrent use.
+// NotifyHandler responds to NOTIFY messages (RFC 1996) for the zones of
+// its secondaries and starts their refresh. It is safe for concurrent use.
 type NotifyHandler struct {
 	zones    map[string]*Secondary
 	log      *slog.Logger
@@ -77,7 +77,7 @@ func (h *NotifyHandler) Stats() NotifyStats {
 	return st
 }
 
-// Notify answers the NOTIFY message req, whose wire form is wire, from a
+// Notify responds to the NOTIFY message req, whose wire form is wire, from a
 // client at from. A NOTIFY for a configured zone from one of its primaries
 // or allow_notify prefixes, signed with the zone's key when it has one, gets
 // NOERROR and starts a refresh. Others get FORMERR for a malformed message,

@@ -54,7 +54,7 @@ type State struct {
 	// Serial is the SOA serial of the copy; valid when HasCopy is set.
 	Serial  uint32 `json:"serial"`
 	HasCopy bool   `json:"has_copy"`
-	// Transfer is how the copy was last received: AXFR, IXFR or
+	// Transfer is the type of the last transfer: AXFR, IXFR or
 	// AXFR-style IXFR.
 	Transfer     string    `json:"last_transfer_type,omitempty"`
 	LastTransfer time.Time `json:"last_transfer,omitzero"`
@@ -206,9 +206,9 @@ func nextInterval(soa *dns.SOA, failed bool) time.Duration {
 
 // Refresh checks the zone's serial on each primary in turn and transfers
 // the zone from the first that has a newer one. It returns nil once a
-// primary confirmed the copy or sent a newer one; otherwise it returns
-// every primary's failure, which the state keeps, and the previous copy
-// stays.
+// primary has confirmed the copy or sent a newer one. Otherwise it returns
+// the failure of every primary, which the state keeps, and the previous
+// copy stays.
 func (s *Secondary) Refresh(ctx context.Context) error {
 	var errs []error
 	for _, p := range s.cfg.Primaries {
