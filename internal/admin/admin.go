@@ -115,7 +115,7 @@ func (s *Server) policyNotify(w http.ResponseWriter, r *http.Request) {
 	}
 	stats, ok := counter.NotifyStats()
 	if !ok {
-		writeError(w, http.StatusNotFound, "no list is transferred: NOTIFY messages are answered NOTIMP")
+		writeError(w, http.StatusNotFound, "no list is transferred, so NOTIFY messages get NOTIMP")
 		return
 	}
 	writeJSON(w, http.StatusOK, stats)

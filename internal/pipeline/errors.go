@@ -7,7 +7,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-// NotifyHandler answers NOTIFY messages (RFC 1996) for the zones that
+// NotifyHandler responds to NOTIFY messages (RFC 1996) for the zones that
 // Bulwark keeps copies of.
 type NotifyHandler interface {
 	// Notify returns the packed response to req, whose wire form is wire,

@@ -55,7 +55,7 @@ type Pipeline struct {
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policy.Snapshot]
 	blockCfg atomic.Pointer[BlockConfig]
-	// notify answers NOTIFY messages; nil answers them NOTIMP.
+	// notify responds to NOTIFY messages; without it they get NOTIMP.
 	notify NotifyHandler
 }
 

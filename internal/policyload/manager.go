@@ -35,7 +35,7 @@ type ListState struct {
 	Loaded   time.Time `json:"loaded"`
 	Modified time.Time `json:"file_modified"`
 	// Error is the last failure to read the file or, for a transferred
-	// list, to refresh the zone; the list then keeps the version loaded
+	// list, to refresh the zone. The list then keeps the version loaded
 	// before.
 	Error string `json:"error,omitempty"`
 	// Transfer is the zone transfer state of a transferred list.
@@ -57,8 +57,8 @@ type Manager struct {
 	snapshot   *policy.Snapshot
 
 	// secondaries keep the zone copies of transferred lists, by list
-	// name, and notify answers their NOTIFY messages; both are set once
-	// by NewManager.
+	// name, and notify responds to their NOTIFY messages. NewManager sets
+	// both once.
 	secondaries map[string]*xfr.Secondary
 	notify      *xfr.NotifyHandler
 }
