@@ -426,3 +426,41 @@ func TestExpiredCopyKeepsServing(t *testing.T) {
 		t.Errorf("state %+v, want serial 2, no longer expired", st)
 	}
 }
+
+func TestRunRefreshesOnNotify(t *testing.T) {
+	f := newFakePrimary(t)
+	f.setVersion(1, zoneV1)
+	s, _ := newTestSecondary(t, f, nil)
+	loaded := make(chan uint32, 4)
+	s.cfg.Loaded = func() { loaded <- s.State().Serial }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.Run(ctx)
+		close(done)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	wantLoad := func(serial uint32) {
+		t.Helper()
+		select {
+		case got := <-loaded:
+			if got != serial {
+				t.Fatalf("loaded serial %d, want %d", got, serial)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("serial %d not loaded within 5s", serial)
+		}
+	}
+	wantLoad(1) // the refresh at start
+	f.setVersion(2, zoneV2)
+	s.Notify()
+	wantLoad(2)
+	f.wantVersion(t, s.cfg.File, 2)
+	if st := s.State(); st.NextRefresh.IsZero() || st.Transfer != TypeIXFR {
+		t.Errorf("state %+v, want an IXFR and a next refresh", st)
+	}
+}
