@@ -236,6 +236,7 @@ func (n *node) start(cfg *config.Config) error {
 	if len(cfg.Policy.Lists) > 0 {
 		go n.lists.Watch(ctx, listCheckInterval)
 		n.lists.Download(ctx, nil)
+		n.lists.Transfer(ctx)
 	}
 	return nil
 }
@@ -307,6 +308,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
+	}
+	if h := lists.NotifyHandler(); h != nil {
+		pipe.SetNotifyHandler(h)
 	}
 	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
 	var reviews *blockpage.ReviewQueue

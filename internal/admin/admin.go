@@ -20,6 +20,7 @@
 //	GET    /v1/policy/lookup?name=N                   which public flavours block N, and through which lists
 //	GET    /lookup?name=N                             the same as an HTML page with a form
 //	POST   /lookup/report                             "report a mistake" from that page, into the review queue
+//	GET    /v1/policy/notify                          NOTIFY messages accepted and refused for transferred lists
 package admin
 
 import (
@@ -38,6 +39,7 @@ import (
 	"bulwark/internal/policy"
 	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
+	"bulwark/internal/xfr"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/idna"
@@ -107,11 +109,32 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("GET /v1/policy/lookup", s.policyLookup)
 	mux.HandleFunc("GET /lookup", s.lookupPage)
 	mux.HandleFunc("POST /lookup/report", s.lookupReport)
+	mux.HandleFunc("GET /v1/policy/notify", s.policyNotify)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	return s
+}
+
+// NotifyCounter is the part of the list manager that counts the NOTIFY
+// messages of transferred lists; ok is false when no list is transferred.
+type NotifyCounter interface {
+	NotifyStats() (stats xfr.NotifyStats, ok bool)
+}
+
+func (s *Server) policyNotify(w http.ResponseWriter, r *http.Request) {
+	counter, ok := s.policy.(NotifyCounter)
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, "no list manager")
+		return
+	}
+	stats, ok := counter.NotifyStats()
+	if !ok {
+		writeError(w, http.StatusNotFound, "no list is transferred, so NOTIFY messages get NOTIMP")
+		return
+	}
+	writeJSON(w, http.StatusOK, stats)
 }
 
 // SetPolicy gives the API the list manager. Without one the policy

@@ -119,7 +119,47 @@ type PolicyList struct {
 	// for an allowlist. RPZ lists keep the actions of their records and
 	// use this one for plain names. Default: nxdomain.
 	Action string `yaml:"action"`
+	// Zone is the name of the RPZ zone transferred from Primaries.
+	// Required with Primaries.
+	Zone string `yaml:"zone"`
+	// Primaries are the addresses (IP or IP:port, port 53 by default) of
+	// the primary servers the zone is transferred from, tried in order.
+	// Default: none, the list is not transferred.
+	Primaries []string `yaml:"primaries"`
+	// AllowNotify are prefixes, besides the primaries' addresses, from
+	// which NOTIFY messages for Zone are accepted. Default: none.
+	AllowNotify []string `yaml:"allow_notify"`
+	// TSIG is the key that signs the SOA queries, the transfers and the
+	// NOTIFY messages of Zone. Default: none, unsigned.
+	TSIG TSIGKey `yaml:"tsig"`
+
+	// PrimaryAddrs is Primaries, parsed.
+	PrimaryAddrs []netip.AddrPort `yaml:"-"`
+	// NotifyPrefixes is AllowNotify, parsed.
+	NotifyPrefixes []netip.Prefix `yaml:"-"`
 }
+
+// TSIGKey is a TSIG key (RFC 8945) shared with a primary server.
+type TSIGKey struct {
+	// Name is the key name, as the primary knows it. Required with the
+	// section; fully qualified and lower case after Load.
+	Name string `yaml:"name"`
+	// Algorithm is hmac-sha256, hmac-sha384, hmac-sha512 or hmac-sha1.
+	// Default: hmac-sha256.
+	Algorithm string `yaml:"algorithm"`
+	// Secret is the key in base64. Set it or SecretFile.
+	Secret string `yaml:"secret"`
+	// SecretFile is a file that contains the base64 secret, relative to
+	// the config file's directory. Load reads it into Secret.
+	SecretFile string `yaml:"secret_file"`
+}
+
+// Transferred reports whether the list is received by zone transfer.
+func (l PolicyList) Transferred() bool { return len(l.Primaries) > 0 }
+
+// Remote reports whether the list's file is written by Bulwark, from a
+// download or a zone transfer, so that it may not exist yet.
+func (l PolicyList) Remote() bool { return l.URL != "" || l.Transferred() }
 
 // Flavour is a named policy.
 type Flavour struct {
@@ -285,7 +325,13 @@ func (v *validator) policyList(key string, l *PolicyList) error {
 		return v.errorf(key+".file", "missing file: give the path of the list")
 	}
 	l.File = v.cfg.resolvePath(l.File)
-	if l.URL != "" {
+	if err := v.zoneTransfer(key, l); err != nil {
+		return err
+	}
+	if l.Transferred() {
+		// The file is written by the first transfer; zoneTransfer
+		// checked its directory.
+	} else if l.URL != "" {
 		u, err := url.Parse(l.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return v.errorf(key+".url", "invalid URL %q: give an http or https address", l.URL)

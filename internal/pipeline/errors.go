@@ -2,21 +2,38 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/miekg/dns"
 )
 
+// NotifyHandler responds to NOTIFY messages (RFC 1996) for the zones that
+// Bulwark keeps copies of.
+type NotifyHandler interface {
+	// Notify returns the packed response to req, whose wire form is wire,
+	// from the client at from, or nil to send nothing.
+	Notify(req *dns.Msg, wire []byte, from netip.Addr) []byte
+}
+
+// SetNotifyHandler routes NOTIFY messages to h; without a handler they get
+// NOTIMP like other opcodes. Call it before the server starts.
+func (p *Pipeline) SetNotifyHandler(h NotifyHandler) { p.notify = h }
+
 // errorResponse answers a query that the fast parser did not accept: a
 // malformed packet gets FORMERR, an unknown opcode NOTIMP, a bad EDNS version
-// BADVERS, a zone transfer or a class other than IN REFUSED. It returns nil
-// when nothing should be sent.
-func (p *Pipeline) errorResponse(pkt []byte) []byte {
+// BADVERS, a zone transfer or a class other than IN REFUSED. A NOTIFY goes to
+// the notify handler, with the client address from. It returns nil when
+// nothing should be sent.
+func (p *Pipeline) errorResponse(pkt []byte, from netip.Addr) []byte {
 	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
 		return nil
 	}
 	m := new(dns.Msg)
 	if err := m.Unpack(pkt); err != nil || !questionComplete(pkt) {
 		return headerOnly(pkt, dns.RcodeFormatError)
+	}
+	if m.Opcode == dns.OpcodeNotify && p.notify != nil {
+		return p.notify.Notify(m, pkt, from)
 	}
 	r := new(dns.Msg)
 	r.Id, r.Opcode, r.Response = m.Id, m.Opcode, true

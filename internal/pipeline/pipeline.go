@@ -61,6 +61,8 @@ type Pipeline struct {
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policyState]
 	blockCfg atomic.Pointer[BlockConfig]
+	// notify responds to NOTIFY messages; without it they get NOTIMP.
+	notify NotifyHandler
 }
 
 // New returns a Pipeline. now may be nil for time.Now.
@@ -129,12 +131,13 @@ func (p *Pipeline) Release() { <-p.slots }
 
 // HandleSlow answers pkt in full: errors for malformed or unsupported
 // queries, and resolution for the rest. flavour and client are as for
-// HandleFast. It returns nil when nothing should be sent. pkt is not kept
-// after the call.
+// HandleFast; a NOTIFY is checked against the primaries of its zone by
+// client. It returns nil when nothing should be sent. pkt is not kept after
+// the call.
 func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
 	q, ok := parseFast(pkt)
 	if !ok {
-		return p.errorResponse(pkt)
+		return p.errorResponse(pkt, client)
 	}
 	var keyBuf [300]byte
 	now := p.now()

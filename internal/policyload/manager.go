@@ -16,6 +16,7 @@ import (
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policy"
 	"bulwark/internal/proceed"
+	"bulwark/internal/xfr"
 )
 
 // Target receives each new policy version.
@@ -38,9 +39,12 @@ type ListState struct {
 	Conflicts  int       `json:"conflicts"`
 	Loaded     time.Time `json:"loaded"`
 	Modified   time.Time `json:"file_modified"`
-	// Error is the last failure to read the file; the list then keeps
-	// the version loaded before.
+	// Error is the last failure to read the file or, for a transferred
+	// list, to refresh the zone. The list then keeps the version loaded
+	// before.
 	Error string `json:"error,omitempty"`
+	// Transfer is the zone transfer state of a transferred list.
+	Transfer *xfr.State `json:"transfer,omitempty"`
 }
 
 // Manager owns the lists: it loads them, reloads those whose file changed,
@@ -59,6 +63,12 @@ type Manager struct {
 	// proceed holds the proceed anyway settings by flavour name. It does
 	// not change after NewManager, since they come from the config.
 	proceed map[string]proceed.Rule
+
+	// secondaries keep the zone copies of transferred lists, by list
+	// name, and notify responds to their NOTIFY messages. NewManager sets
+	// both once.
+	secondaries map[string]*xfr.Secondary
+	notify      *xfr.NotifyHandler
 }
 
 // NewManager loads every list of cfg and installs the first version in
@@ -67,17 +77,22 @@ func NewManager(cfg *config.Config, target Target, log *slog.Logger) (*Manager, 
 	m := &Manager{
 		cfg: cfg, target: target, log: log.With("component", "policy"),
 		lists: map[string]*policy.List{}, state: map[string]*ListState{},
-		proceed: ProceedRules(cfg),
+		proceed:     ProceedRules(cfg),
+		secondaries: map[string]*xfr.Secondary{},
 	}
 	for _, l := range cfg.Policy.Lists {
 		if err := m.loadOne(l); err != nil {
-			if l.URL == "" {
+			if !l.Remote() {
 				return nil, err
 			}
-			// A list to download has no copy before its first download:
-			// it starts empty, and the download loads it.
+			// A list to download or transfer has no copy before its
+			// first download or transfer: it starts empty, and the
+			// download or transfer loads it.
 			m.lists[l.Name] = emptyList(l)
 		}
+	}
+	if err := m.newSecondaries(); err != nil {
+		return nil, err
 	}
 	m.install()
 	return m, nil
@@ -208,7 +223,7 @@ func (m *Manager) Lists() []ListState {
 	var out []ListState
 	for _, l := range m.cfg.Policy.Lists {
 		if st := m.state[l.Name]; st != nil {
-			out = append(out, *st)
+			out = append(out, m.withTransfer(*st))
 		}
 	}
 	return out

@@ -51,9 +51,10 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 	var reports []ListReport
 	for _, l := range cfg.Policy.Lists {
 		compiled, report, err := loadList(l, log)
-		if err != nil && l.URL != "" {
+		if err != nil && l.Remote() {
 			if _, statErr := os.Stat(l.File); errors.Is(statErr, fs.ErrNotExist) {
-				// Not downloaded yet: the list starts empty.
+				// Not downloaded or transferred yet: the list starts
+				// empty.
 				compiled, report, err = emptyList(l), ListReport{Name: l.Name, File: l.File}, nil
 			}
 		}

@@ -109,8 +109,8 @@ func writeFile(t *testing.T, path, text string) {
 
 // lookupResult is the part of GET /v1/policy/lookup that the tests read.
 type lookupResult struct {
-	Name         string `json:"name"`
-	DisplayName  string `json:"display_name"`
+	Name         string   `json:"name"`
+	DisplayName  string   `json:"display_name"`
 	Blocked      bool     `json:"blocked"`
 	NotBlockedIn []string `json:"not_blocked_in"`
 	Flavours     []struct {

@@ -17,7 +17,7 @@ import (
 // read again and a new policy version is installed, while it keeps
 // answering.
 func TestSIGHUPReloadsLists(t *testing.T) {
-	dnsPort := port + 93
+	dnsPort := port + 99
 	dir := t.TempDir()
 	path := filepath.Join(dir, "hup.yaml")
 	logPath := filepath.Join(dir, "hup.log")
