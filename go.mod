@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.65.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )

@@ -114,3 +114,33 @@ func hasOption(rdata []byte, code uint16) bool {
 	}
 	return false
 }
+
+// MinTTL returns the lowest TTL of the answer and authority records of msg,
+// for an HTTP cache lifetime (RFC 8484 section 5.1). ok is false when msg
+// has no such record or cannot be walked.
+func MinTTL(msg []byte) (ttl uint32, ok bool) {
+	if len(msg) < 12 {
+		return 0, false
+	}
+	qd := int(binary.BigEndian.Uint16(msg[4:]))
+	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:]))
+	off := 12
+	for range qd {
+		if off, ok = skipName(msg, off); !ok || off+4 > len(msg) {
+			return 0, false
+		}
+		off += 4
+	}
+	ttl = ^uint32(0)
+	for range rrs {
+		if off, ok = skipName(msg, off); !ok || off+10 > len(msg) {
+			return 0, false
+		}
+		ttl = min(ttl, binary.BigEndian.Uint32(msg[off+4:]))
+		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+		if off > len(msg) {
+			return 0, false
+		}
+	}
+	return ttl, rrs > 0
+}

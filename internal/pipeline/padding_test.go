@@ -101,3 +101,29 @@ func FuzzPad(f *testing.F) {
 		}
 	})
 }
+
+func TestMinTTL(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.", dns.TypeA)
+	a, _ := dns.NewRR("www.example. 300 IN A 192.0.2.1")
+	b, _ := dns.NewRR("www.example. 120 IN A 192.0.2.2")
+	soa, _ := dns.NewRR("example. 60 IN SOA ns. host. 1 2 3 4 5")
+	m.Answer = []dns.RR{a, b}
+	wire, _ := m.Pack()
+	if ttl, ok := MinTTL(wire); !ok || ttl != 120 {
+		t.Errorf("MinTTL of two answers = %d, %v; want 120", ttl, ok)
+	}
+	m.Answer, m.Ns = nil, []dns.RR{soa}
+	wire, _ = m.Pack()
+	if ttl, ok := MinTTL(wire); !ok || ttl != 60 {
+		t.Errorf("MinTTL of a negative answer = %d, %v; want 60", ttl, ok)
+	}
+	m.Ns = nil
+	wire, _ = m.Pack()
+	if _, ok := MinTTL(wire); ok {
+		t.Error("MinTTL of a response without records reported one")
+	}
+	if _, ok := MinTTL(wire[:15]); ok {
+		t.Error("MinTTL of a truncated message reported one")
+	}
+}

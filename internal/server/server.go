@@ -11,14 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
+	"net/netip"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"bulwark/internal/config"
 	"bulwark/internal/pipeline"
+	"bulwark/internal/tlscert"
 
 	"golang.org/x/sys/unix"
 )
@@ -34,18 +39,48 @@ type Server struct {
 	tcp     []net.Listener
 	conns   map[net.Conn]struct{}
 	closing bool
-	wg      sync.WaitGroup // listener loops and connections
-	work    sync.WaitGroup // queries being answered
+	// perClient counts the open connections of each client address, over
+	// every transport.
+	perClient map[netip.Addr]int
+	// closers stop the DoH and DoQ servers at shutdown.
+	closers []func() error
+
+	limits [limitCount]limitState
+
+	// tlsSource is the certificate of the encrypted listeners, nil when
+	// there is none; sniFlavours is server.tls.sni_flavours with the
+	// names in lower case.
+	tlsSource   *tlscert.Source
+	sniFlavours map[string]string
+	wg          sync.WaitGroup // listener loops and connections
+	work        sync.WaitGroup // queries being answered
 }
 
 // New returns a Server for the listeners in cfg.
 func New(cfg config.Server, pipe *pipeline.Pipeline, log *slog.Logger) *Server {
-	return &Server{cfg: cfg, pipe: pipe, log: log.With("component", "server"), conns: map[net.Conn]struct{}{}}
+	// A config made by hand, as in tests, may leave the limits at zero.
+	if cfg.MaxConnectionsPerClient <= 0 {
+		cfg.MaxConnectionsPerClient = math.MaxInt
+	}
+	if cfg.MaxStreamsPerConnection <= 0 {
+		cfg.MaxStreamsPerConnection = maxPipelined
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = config.Duration(5 * time.Second)
+	}
+	if cfg.EncryptedIdleTimeout <= 0 {
+		cfg.EncryptedIdleTimeout = config.Duration(30 * time.Second)
+	}
+	return &Server{cfg: cfg, pipe: pipe, log: log.With("component", "server"),
+		conns: map[net.Conn]struct{}{}, perClient: map[netip.Addr]int{}}
 }
 
 // Start opens every listener and starts serving. On error, listeners already
 // opened are closed.
 func (s *Server) Start() error {
+	if err := s.startTLS(); err != nil {
+		return err
+	}
 	for _, l := range s.cfg.Listen {
 		for _, t := range l.Transports {
 			var err error
@@ -54,6 +89,12 @@ func (s *Server) Start() error {
 				err = s.startUDP(l)
 			case "tcp":
 				err = s.startTCP(l)
+			case "dot":
+				err = s.startDoT(l)
+			case "doh":
+				err = s.startDoH(l)
+			case "doq":
+				err = s.startDoQ(l)
 			}
 			if err != nil && l.Optional && addressMissing(err) {
 				s.log.Warn("listener skipped: address not available on this host",
@@ -92,7 +133,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.udp {
 		c.Close()
 	}
+	closers := s.closers
+	s.closers = nil
 	s.mu.Unlock()
+	for _, c := range closers {
+		c()
+	}
 	s.wg.Wait()
 	return err
 }
@@ -119,7 +165,6 @@ func (s *Server) stopReading() {
 // closeListeners closes every listener, for a start that failed half way.
 func (s *Server) closeListeners() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.closing = true
 	for _, c := range s.udp {
 		c.Close()
@@ -127,6 +172,37 @@ func (s *Server) closeListeners() {
 	for _, l := range s.tcp {
 		l.Close()
 	}
+	closers := s.closers
+	s.closers = nil
+	s.mu.Unlock()
+	for _, c := range closers {
+		c()
+	}
+}
+
+// tlsCheckInterval is how often the certificate files are checked for
+// changes.
+const tlsCheckInterval = 10 * time.Second
+
+// startTLS loads the certificate when a listener is encrypted, and checks
+// its files for changes until shutdown.
+func (s *Server) startTLS() error {
+	if !slices.ContainsFunc(s.cfg.Listen, config.Listener.Encrypted) {
+		return nil
+	}
+	src, err := tlscert.Load(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.cfg.TLS.Names, s.log)
+	if err != nil {
+		return fmt.Errorf("server.tls: %w", err)
+	}
+	s.tlsSource = src
+	s.sniFlavours = map[string]string{}
+	for name, f := range s.cfg.TLS.SNIFlavours {
+		s.sniFlavours[strings.ToLower(name)] = f
+	}
+	stop := make(chan struct{})
+	s.closers = append(s.closers, func() error { close(stop); return nil })
+	go src.Watch(tlsCheckInterval, stop)
+	return nil
 }
 
 // isClosing reports whether Shutdown has begun.

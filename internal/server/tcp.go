@@ -24,11 +24,23 @@ func (s *Server) startTCP(l config.Listener) error {
 	s.tcp = append(s.tcp, ln)
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.acceptTCP(ln, s.pipe.FlavourID(l.Flavour))
+	go s.accept(ln, l, func(c net.Conn, client netip.Addr) {
+		s.serveStream(c, session{
+			tracked:  c,
+			flavour:  s.pipe.ClientFlavour(client, s.pipe.FlavourID(l.Flavour)),
+			client:   client,
+			idle:     s.cfg.TCPIdleTimeout.D(),
+			inflight: maxPipelined,
+		})
+	})
 	return nil
 }
 
-func (s *Server) acceptTCP(ln net.Listener, flavour uint8) {
+// accept accepts connections on ln for listener l until ln is closed. Each
+// connection that the limits admit, and whose PROXY protocol header reads
+// when l expects one, goes to serve on a goroutine of its own, which owns
+// it: serve must end with s.untrack.
+func (s *Server) accept(ln net.Listener, l config.Listener, serve func(c net.Conn, client netip.Addr)) {
 	defer s.wg.Done()
 	for {
 		c, err := ln.Accept()
@@ -40,60 +52,53 @@ func (s *Server) acceptTCP(ln net.Listener, flavour uint8) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		if !s.track(c) {
-			c.Close()
-			continue
-		}
-		f := flavour
-		var client netip.Addr
-		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-			client = ap.Addr()
-			f = s.pipe.ClientFlavour(client, flavour)
-		}
 		s.wg.Add(1)
-		go s.serveTCP(c, f, client)
+		go func() {
+			defer s.wg.Done()
+			c, client, ok := s.admit(c, l)
+			if !ok {
+				return
+			}
+			serve(c, client)
+		}()
 	}
-}
-
-// track registers a connection, refusing it past the connection limit or
-// during shutdown.
-func (s *Server) track(c net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing || len(s.conns) >= s.cfg.MaxTCPConnections {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	return true
-}
-
-func (s *Server) untrack(c net.Conn) {
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	c.Close()
 }
 
 // maxPipelined caps the queries of one TCP connection being answered at
 // once; past it, the connection is not read until one completes.
 const maxPipelined = 64
 
-// serveTCP reads length-prefixed queries (RFC 1035 section 4.2.2) until the
-// client closes, stays idle too long, or sends a bad frame. Queries are
-// answered concurrently and each response is written as it is ready.
-// client is the address of the connection's client.
-func (s *Server) serveTCP(c net.Conn, flavour uint8, client netip.Addr) {
-	defer s.wg.Done()
-	w := &tcpWriter{conn: c, timeout: s.idleTimeout()}
-	inflight := make(chan struct{}, maxPipelined)
+// session holds the settings of one client connection.
+type session struct {
+	// tracked is the connection as track registered it, before any TLS
+	// layer.
+	tracked net.Conn
+	flavour uint8
+	client  netip.Addr
+	// idle is how long the connection may stay without a query.
+	idle time.Duration
+	// inflight caps the queries being answered at once.
+	inflight int
+	// pad pads responses to padded queries (RFC 7830), on encrypted
+	// transports.
+	pad bool
+}
+
+// serveStream reads length-prefixed queries (RFC 1035 section 4.2.2) until
+// the client closes, stays idle too long, or sends a bad frame. Queries are
+// answered concurrently and each response is written as it is ready, so a
+// cached answer can overtake a slow one (RFC 7766 section 6.2.1.1).
+func (s *Server) serveStream(c net.Conn, sess session) {
+	w := &tcpWriter{conn: c, timeout: sess.idle}
+	inflight := make(chan struct{}, sess.inflight)
 	var pending sync.WaitGroup
 	defer func() {
 		pending.Wait()
-		s.untrack(c)
+		s.untrack(sess.tracked, sess.client)
 	}()
 	var hdr [2]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(s.idleTimeout()))
+		c.SetReadDeadline(time.Now().Add(sess.idle))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			return
 		}
@@ -101,29 +106,44 @@ func (s *Server) serveTCP(c net.Conn, flavour uint8, client netip.Addr) {
 		if _, err := io.ReadFull(c, pkt); err != nil {
 			return
 		}
-		resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
+		resp, outcome := s.pipe.HandleFast(pkt, nil, false, sess.flavour, sess.client)
 		switch outcome {
 		case pipeline.Answered:
+			if sess.pad {
+				resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
+			}
 			if !w.send(resp) {
 				return
 			}
 		case pipeline.Slow:
+			select {
+			case inflight <- struct{}{}:
+			default:
+				// Stop reading until a query of this connection completes.
+				s.limitHit(limitStreams)
+				inflight <- struct{}{}
+			}
 			if !s.pipe.TryAcquire() {
+				<-inflight
 				if resp := s.pipe.Busy(pkt); resp != nil && !w.send(resp) {
 					return
 				}
 				continue
 			}
-			inflight <- struct{}{}
 			pending.Add(1)
 			s.work.Add(1)
 			go func() {
 				defer s.work.Done()
 				defer pending.Done()
 				defer func() { <-inflight }()
-				if resp := s.answerSlow(pkt, false, flavour, client); resp != nil {
-					w.send(resp)
+				resp := s.answerSlow(pkt, false, sess.flavour, sess.client)
+				if resp == nil {
+					return
 				}
+				if sess.pad {
+					resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
+				}
+				w.send(resp)
 			}()
 		}
 	}
