@@ -58,6 +58,9 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+# Exit on SIGTERM and SIGINT, so that the EXIT trap stops the server.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 check_settings() {
 	local name value
