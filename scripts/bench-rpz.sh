@@ -44,8 +44,9 @@ fail() {
 
 now() { date +%s.%N; }
 
-# calc evaluates an awk expression, such as calc "$b - $a".
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+# calc prints the value of an awk expression, such as calc "$b - $a", with
+# $2 decimals (default 2). A comparison prints 1 or 0.
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; }
 
 # Processes this script started, stopped on exit.
 peer_pid="" prober_pid="" log_watch_pid=""
