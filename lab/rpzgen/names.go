@@ -1,6 +1,6 @@
 // Package rpzgen generates large response policy zones for benchmarks. The
 // names look like those of threat feeds: word and random labels of mixed
-// lengths, zero to five subdomain labels, and a spread of TLDs and shared
+// lengths, zero to four subdomain labels, and a spread of TLDs and shared
 // hosting domains. One seed and count always give the same names, so a
 // benchmark in Go can rebuild the set that a server loaded from the file.
 //
@@ -15,11 +15,11 @@ import (
 // DefaultSeed is the seed of the benchmark zone.
 const DefaultSeed = 1
 
-// MaxNameLength bounds a generated name: five subdomain labels of up to
+// MaxNameLength bounds a generated name: four subdomain labels of up to
 // 12 bytes, a registrable label of up to 63 and a suffix of up to 17. Under
 // a zone apex of up to 50 bytes it stays within the 253 characters of a
 // domain name.
-const MaxNameLength = 5*13 + 64 + 17
+const MaxNameLength = 4*13 + 64 + 17
 
 // WildcardEvery makes every WildcardEvery-th trigger, the first included, a
 // wildcard: 10% of them.
