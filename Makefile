@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo test unit-test fuzz deps vet clean
+.PHONY: all build run demo test unit-test fuzz deps vet clean bench-rpz
 
 all: build
 
@@ -40,6 +40,12 @@ test: deps build
 FUZZTIME ?= 10s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# bench-rpz loads a generated RPZ of RPZ_NAMES names (default 10,000,000)
+# in Bulwark, Unbound and Knot Resolver, one at a time, and prints a
+# comparison. It is not part of test; see docs/benchmarks.md.
+bench-rpz:
+	scripts/bench-rpz.sh
 
 unit-test:
 	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
