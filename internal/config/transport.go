@@ -129,7 +129,8 @@ func (v *validator) transports() error {
 	return nil
 }
 
-// flavourNames returns the built-in flavours and those of policy.flavours.
+// flavourNames returns the built-in flavours, those of policy.flavours and
+// the tenants' flavours, named "tenant:" and the tenant's name.
 func (v *validator) flavourNames() map[string]bool {
 	names := map[string]bool{}
 	for n := range policy.Builtin {
@@ -137,6 +138,9 @@ func (v *validator) flavourNames() map[string]bool {
 	}
 	for _, f := range v.cfg.Policy.Flavours {
 		names[f.Name] = true
+	}
+	for _, tn := range v.cfg.Policy.Tenants {
+		names["tenant:"+tn.Name] = true
 	}
 	return names
 }

@@ -50,6 +50,16 @@ const (
 	ProgramStub = "labstub"
 )
 
+// EncryptedBegin and EncryptedEnd are YAML comments around the encrypted
+// listeners of the generated config, so that a test can drop them from a
+// copy that runs beside the lab's resolver. ProtectiveSNI is the TLS
+// server name of the protective flavour in that config.
+const (
+	EncryptedBegin = "# encrypted listeners"
+	EncryptedEnd   = "# end of encrypted listeners"
+	ProtectiveSNI  = "protective.dns.lab"
+)
+
 // Info is the content of lab.json: the facts a test needs about one lab.
 // Every path is absolute. Names are fully qualified, lowercase, with the
 // trailing dot.
@@ -59,14 +69,21 @@ type Info struct {
 	AuthPort        int    `json:"auth_port"`
 	ResolverPort    int    `json:"resolver_port"`
 	ResolverAddress string `json:"resolver_address"`
-	BulwarkConfig   string `json:"bulwark_config"`
-	RootHints       string `json:"root_hints"`
-	Queries         string `json:"queries"`
-	Expected        string `json:"expected"`
-	ZoneDir         string `json:"zone_dir"`
-	ZoneCount       int    `json:"zone_count"`
-	PopularZones    int    `json:"popular_zone_count"`
-	TLDCount        int    `json:"tld_count"`
+	// DoTAddress, DoHAddress and DoQAddress are the encrypted listeners of
+	// the generated config, with the unfiltered flavour. The DoH path
+	// /protective and the TLS server name ProtectiveSNI select the
+	// protective flavour.
+	DoTAddress    string `json:"dot_address"`
+	DoHAddress    string `json:"doh_address"`
+	DoQAddress    string `json:"doq_address"`
+	BulwarkConfig string `json:"bulwark_config"`
+	RootHints     string `json:"root_hints"`
+	Queries       string `json:"queries"`
+	Expected      string `json:"expected"`
+	ZoneDir       string `json:"zone_dir"`
+	ZoneCount     int    `json:"zone_count"`
+	PopularZones  int    `json:"popular_zone_count"`
+	TLDCount      int    `json:"tld_count"`
 
 	Servers   []Server          `json:"servers"`
 	Instances []Instance        `json:"instances"`

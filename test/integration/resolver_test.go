@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"bulwark/lab/labspec"
 	"bulwark/test/labkit"
 
 	"github.com/miekg/dns"
@@ -236,9 +237,10 @@ func freshBulwark(t *testing.T) string {
 	return resolver
 }
 
-// writeDerivedConfig writes to path the lab config with its listeners
-// moved from port to newPort, so that a second resolver can run beside
-// the one under test, and extra appended.
+// writeDerivedConfig writes to path the lab config with its plain
+// listeners moved from port to newPort and its encrypted ones dropped, so
+// that a second resolver can run beside the one under test, and extra
+// appended.
 func writeDerivedConfig(t *testing.T, path string, newPort int, extra string) {
 	t.Helper()
 	cfg, err := os.ReadFile(lab.Info.BulwarkConfig)
@@ -252,6 +254,10 @@ func writeDerivedConfig(t *testing.T, path string, newPort int, extra string) {
 			t.Fatalf("lab config does not listen on %s", listen)
 		}
 		text = strings.Replace(text, listen, host+":"+strconv.Itoa(newPort)+"\n", 1)
+	}
+	// The encrypted listeners would clash with the lab's resolver.
+	if begin, end := strings.Index(text, labspec.EncryptedBegin), strings.Index(text, labspec.EncryptedEnd); begin >= 0 && end > begin {
+		text = text[:begin] + text[end:]
 	}
 	if err := os.WriteFile(path, []byte(text+extra), 0o644); err != nil {
 		t.Fatal(err)

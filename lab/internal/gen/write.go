@@ -197,6 +197,19 @@ func (l *Lab) writeBulwarkConfig() error {
     - address: 127.0.0.2:%d
       transports: [udp, tcp]
       flavour: protective
+    %s
+    - address: 127.0.0.1:%d
+      transports: [dot]
+    - address: 127.0.0.1:%d
+      transports: [doh]
+      doh_paths:
+        /protective: protective
+    - address: 127.0.0.1:%d
+      transports: [doq]
+    %s
+  tls:
+    sni_flavours:
+      %s: protective
 resolver:
   root_hints: %s
   upstream_port: %d
@@ -206,7 +219,9 @@ cache:
 log:
   level: info
   format: text
-`, l.resolverPort(), l.resolverPort(), l.path(labspec.HintsFile), l.authPort())
+`, l.resolverPort(), l.resolverPort(), labspec.EncryptedBegin,
+			l.resolverPort()+1, l.resolverPort()+2, l.resolverPort()+3, labspec.EncryptedEnd,
+			labspec.ProtectiveSNI, l.path(labspec.HintsFile), l.authPort())
 		return l.writePolicyConfig(w)
 	})
 }
