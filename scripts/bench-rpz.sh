@@ -295,12 +295,14 @@ start_peer() {
 stop_peer() {
 	local pid=$1 name=$2
 	kill "$pid" 2>/dev/null || fail "$name (pid $pid) exited before it was stopped"
+	# A peer that holds gigabytes of policy can take many seconds to free
+	# them: Unbound with ten million names took more than 10 s.
 	local i
-	for i in $(seq 50); do
+	for i in $(seq 600); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.2
 	done
-	kill -0 "$pid" 2>/dev/null && fail "$name (pid $pid) did not stop within 10 s of SIGTERM"
+	kill -0 "$pid" 2>/dev/null && fail "$name (pid $pid) did not stop within 120 s of SIGTERM"
 	wait "$pid" 2>/dev/null || true
 	peer_pid=""
 }

@@ -68,7 +68,7 @@ func (s *Server) startDoH(l config.Listener) error {
 // startHTTP3 serves h on QUIC at the UDP port of l.
 func (s *Server) startHTTP3(l config.Listener, h http.Handler) error {
 	h3 := &http3.Server{Handler: h}
-	return s.startQUIC(l, http3.ConfigureTLSConfig(s.tlsSource.Config()), func(c quicConn, client netip.Addr) {
+	return s.startQUIC(l, http3.ConfigureTLSConfig(s.tlsSource.Config()), true, func(c quicConn, client netip.Addr) {
 		if err := h3.ServeQUICConn(c); err != nil {
 			s.log.Debug("HTTP/3 connection ended", "error", err)
 		}

@@ -29,27 +29,34 @@ const (
 // startDoQ opens one DNS over QUIC listener (RFC 9250): one query and its
 // response per bidirectional stream, answered concurrently.
 func (s *Server) startDoQ(l config.Listener) error {
-	return s.startQUIC(l, s.tlsSource.Config("doq"), func(c quicConn, client netip.Addr) {
+	// DoQ uses bidirectional streams only (RFC 9250 section 4.2).
+	return s.startQUIC(l, s.tlsSource.Config("doq"), false, func(c quicConn, client netip.Addr) {
 		s.serveDoQ(c, l, client)
 	}, nil)
 }
 
 // startQUIC opens a QUIC listener on the UDP address of l and hands each
 // connection that the per-client limit admits to serve, on a goroutine of
-// its own. closer, if set, runs at shutdown before the listener closes.
-func (s *Server) startQUIC(l config.Listener, tlsCfg *tls.Config, serve func(quicConn, netip.Addr), closer func() error) error {
+// its own. uniStreams allows the client unidirectional streams, which
+// HTTP/3 needs for its control and QPACK streams. closer, if set, runs at
+// shutdown before the listener closes.
+func (s *Server) startQUIC(l config.Listener, tlsCfg *tls.Config, uniStreams bool, serve func(quicConn, netip.Addr), closer func() error) error {
 	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(l.AddrPort))
 	if err != nil {
 		return err
 	}
 	udp.SetReadBuffer(udpReadBuffer)
 	tr := &quic.Transport{Conn: udp}
-	ln, err := tr.Listen(tlsCfg, &quic.Config{
+	qc := &quic.Config{
 		HandshakeIdleTimeout:  s.cfg.HandshakeTimeout.D(),
 		MaxIdleTimeout:        s.cfg.EncryptedIdleTimeout.D(),
 		MaxIncomingStreams:    int64(s.cfg.MaxStreamsPerConnection),
 		MaxIncomingUniStreams: -1,
-	})
+	}
+	if uniStreams {
+		qc.MaxIncomingUniStreams = 0 // quic-go's default
+	}
+	ln, err := tr.Listen(tlsCfg, qc)
 	if err != nil {
 		udp.Close()
 		return err
