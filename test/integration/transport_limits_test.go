@@ -21,31 +21,30 @@ import (
 	"github.com/miekg/dns"
 )
 
-// limitsResolver runs a resolver beside the lab's with one DoT listener
-// and the given server settings, and returns the DoT address and the log
-// path. tlsKeys go under server.tls, serverKeys under server, and
-// listenerKeys under the DoT listener.
-func limitsResolver(t *testing.T, offset int, serverKeys, tlsKeys, listenerKeys, extra string) (string, string) {
+// limitsResolver runs a resolver beside the lab's with one DoT listener,
+// and returns the DoT address and the log path. Each key of inserts is a
+// line of the derived config, such as "server:\n" or "policy:\n", and its
+// value goes after that line; listenerKeys go under the DoT listener.
+func limitsResolver(t *testing.T, offset int, listenerKeys string, inserts map[string]string) (string, string) {
 	t.Helper()
 	dnsPort, dotPort := port+offset, port+offset+1
 	dir := t.TempDir()
 	path := filepath.Join(dir, "limits.yaml")
-	writeDerivedConfig(t, path, dnsPort, extra)
+	writeDerivedConfig(t, path, dnsPort, "")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(data)
-	dot := fmt.Sprintf("    - address: 127.0.0.1:%d\n      transports: [dot]\n%s", dotPort, listenerKeys)
-	for _, edit := range []struct{ after, insert string }{
-		{"  listen:\n", dot},
-		{"server:\n", serverKeys},
-		{"  tls:\n", tlsKeys},
-	} {
-		if !strings.Contains(text, edit.after) {
-			t.Fatalf("derived config has no %q", edit.after)
+	edits := map[string]string{"  listen:\n": fmt.Sprintf("    - address: 127.0.0.1:%d\n      transports: [dot]\n%s", dotPort, listenerKeys)}
+	for after, insert := range inserts {
+		edits[after] += insert
+	}
+	for after, insert := range edits {
+		if !strings.Contains(text, after) {
+			t.Fatalf("derived config has no line %q", after)
 		}
-		text = strings.Replace(text, edit.after, edit.after+edit.insert, 1)
+		text = strings.Replace(text, after, after+insert, 1)
 	}
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -61,8 +60,17 @@ func limitsResolver(t *testing.T, offset int, serverKeys, tlsKeys, listenerKeys,
 		}
 	})
 	dotAddr := fmt.Sprintf("127.0.0.1:%d", dotPort)
-	if err := waitListening([]string{dotAddr}, 30*time.Second); err != nil {
-		t.Fatal(err)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", dotAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s: %v", dotAddr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return dotAddr, logPath
 }
@@ -138,7 +146,9 @@ func peerName(t *testing.T, addr string) string {
 func TestCertificateReload(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := writeCertificate(t, dir, "old.dns.lab")
-	addr, logPath := limitsResolver(t, 70, "", fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", certFile, keyFile), "", "")
+	addr, logPath := limitsResolver(t, 70, "", map[string]string{
+		"  tls:\n": fmt.Sprintf("    cert_file: %s\n    key_file: %s\n", certFile, keyFile),
+	})
 	if got := peerName(t, addr); got != "old.dns.lab" {
 		t.Fatalf("certificate for %s, want old.dns.lab", got)
 	}
@@ -172,8 +182,9 @@ func TestCertificateReload(t *testing.T) {
 // TestEncryptedConnectionLimits checks the per-client connection limit, the
 // handshake timeout and the idle timeout on a DoT listener.
 func TestEncryptedConnectionLimits(t *testing.T) {
-	addr, logPath := limitsResolver(t, 72,
-		"  max_connections_per_client: 2\n  handshake_timeout: 1s\n  encrypted_idle_timeout: 2s\n", "", "", "")
+	addr, logPath := limitsResolver(t, 72, "", map[string]string{
+		"server:\n": "  max_connections_per_client: 2\n  handshake_timeout: 1s\n  encrypted_idle_timeout: 2s\n",
+	})
 
 	// Two connections are allowed, the third is closed at once.
 	var open []*tls.Conn
@@ -234,7 +245,7 @@ func TestEncryptedConnectionLimits(t *testing.T) {
 // TestStreamLimit sends three slow queries on one DoT connection that may
 // have one in progress: all are answered, and the limit is logged.
 func TestStreamLimit(t *testing.T) {
-	addr, logPath := limitsResolver(t, 74, "  max_streams_per_connection: 1\n", "", "", "")
+	addr, logPath := limitsResolver(t, 74, "", map[string]string{"server:\n": "  max_streams_per_connection: 1\n"})
 	conn, err := tls.Dial("tcp", addr, insecureTLS(""))
 	if err != nil {
 		t.Fatal(err)
@@ -275,8 +286,10 @@ func proxyHeader(source netip.Addr) []byte {
 // the client address in the PROXY header picks the flavour of its subnet,
 // and a connection without a header is closed.
 func TestProxyProtocol(t *testing.T) {
-	addr, _ := limitsResolver(t, 76, "  proxy_protocol_from: [127.0.0.0/8]\n", "", "      proxy_protocol: true\n",
-		"  clients:\n    - subnet: 192.0.2.0/24\n      flavour: protective\n")
+	addr, _ := limitsResolver(t, 76, "      proxy_protocol: true\n", map[string]string{
+		"server:\n": "  proxy_protocol_from: [127.0.0.0/8]\n",
+		"policy:\n": "  clients:\n    - subnet: 192.0.2.0/24\n      flavour: protective\n",
+	})
 	ask := func(header []byte) (*dns.Msg, error) {
 		raw, err := net.Dial("tcp", addr)
 		if err != nil {

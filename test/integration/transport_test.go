@@ -318,45 +318,119 @@ func TestEncryptedFlavourSelection(t *testing.T) {
 	}
 }
 
+// rawExchange sends the wire query over one transport and returns the
+// response as received, before any parsing.
+type rawExchange func(t *testing.T, query []byte) []byte
+
+func rawDoT(t *testing.T, query []byte) []byte {
+	t.Helper()
+	conn, err := tls.Dial("tcp", lab.Info.DoTAddress, insecureTLS(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(append(endian.BigEndian.AppendUint16(nil, uint16(len(query))), query...)); err != nil {
+		t.Fatal(err)
+	}
+	var hdr [2]byte
+	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		t.Fatal(err)
+	}
+	resp := make([]byte, endian.BigEndian.Uint16(hdr[:]))
+	if _, err := io.ReadFull(conn, resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func rawDoH(t *testing.T, query []byte) []byte {
+	t.Helper()
+	resp, err := dohClient("").Post("https://"+lab.Info.DoHAddress+"/dns-query", "application/dns-message", bytes.NewReader(query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("DoH: HTTP %d, %v", resp.StatusCode, err)
+	}
+	return body
+}
+
+func rawDoQ(t *testing.T, query []byte) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := quic.DialAddr(ctx, lab.Info.DoQAddress, insecureTLS("", "doq"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseWithError(0, "")
+	st, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write(append(endian.BigEndian.AppendUint16(nil, uint16(len(query))), query...))
+	st.Close()
+	st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	body, err := io.ReadAll(st)
+	if err != nil || len(body) < 2 {
+		t.Fatalf("DoQ read: %v (%d bytes)", err, len(body))
+	}
+	return body[2:]
+}
+
 // TestPaddedResponses sends padded and unpadded queries over each
 // transport: responses to padded ones are multiples of 468 bytes (RFC
 // 8467), others are not padded.
 func TestPaddedResponses(t *testing.T) {
-	padded := func() *dns.Msg {
+	query := func(pad bool) []byte {
 		m := dnsQuery(lab.Info.Policy.CleanName, dns.TypeA, false)
-		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 100)})
-		return m
+		m.Id = 0
+		if pad {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_PADDING{Padding: make([]byte, 100)})
+		}
+		wire, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wire
 	}
-	hasPadding := func(m *dns.Msg) bool {
+	hasPadding := func(wire []byte) bool {
+		m := new(dns.Msg)
+		if err := m.Unpack(wire); err != nil {
+			t.Fatalf("response does not parse: %v", err)
+		}
 		if opt := m.IsEdns0(); opt != nil {
 			return slices.ContainsFunc(opt.Option, func(o dns.EDNS0) bool { return o.Option() == dns.EDNS0PADDING })
 		}
 		return false
 	}
-	doh := "https://" + lab.Info.DoHAddress + "/dns-query"
 	for _, tt := range []struct {
 		transport string
-		exchange  func(*dns.Msg) *dns.Msg
+		exchange  rawExchange
 	}{
-		{"DoT", func(m *dns.Msg) *dns.Msg { return exchangeDoT(t, lab.Info.DoTAddress, "", m) }},
-		{"DoQ", func(m *dns.Msg) *dns.Msg { return exchangeDoQ(t, lab.Info.DoQAddress, "", m) }},
-		{"DoH", func(m *dns.Msg) *dns.Msg { return first(exchangeDoH(t, dohClient(""), doh, m, false)) }},
+		{"DoT", rawDoT},
+		{"DoQ", rawDoQ},
+		{"DoH", rawDoH},
 	} {
-		r := tt.exchange(padded())
-		wire, _ := r.Pack()
-		if len(wire)%468 != 0 || !hasPadding(r) {
-			t.Errorf("%s: padded query got %d bytes (padding option %v), want a multiple of 468", tt.transport, len(wire), hasPadding(r))
+		resp := tt.exchange(t, query(true))
+		if len(resp)%468 != 0 || !hasPadding(resp) {
+			t.Errorf("%s: padded query got %d bytes (padding option %v), want a multiple of 468", tt.transport, len(resp), hasPadding(resp))
 		}
-		if r := tt.exchange(dnsQuery(lab.Info.Policy.CleanName, dns.TypeA, false)); hasPadding(r) {
-			t.Errorf("%s: unpadded query got a padded response", tt.transport)
+		if resp := tt.exchange(t, query(false)); hasPadding(resp) {
+			t.Errorf("%s: unpadded query got a padded response of %d bytes", tt.transport, len(resp))
 		}
 	}
 	// Plain DNS is never padded.
-	r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(padded(), lab.Info.ResolverAddress)
+	padded := new(dns.Msg)
+	padded.Unpack(query(true))
+	r, _, err := (&dns.Client{Timeout: 5 * time.Second}).Exchange(padded, lab.Info.ResolverAddress)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if hasPadding(r) {
+	if opt := r.IsEdns0(); opt != nil && slices.ContainsFunc(opt.Option, func(o dns.EDNS0) bool { return o.Option() == dns.EDNS0PADDING }) {
 		t.Error("plain DNS response padded")
 	}
 }
