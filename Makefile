@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo test unit-test fuzz deps vet clean bench-rpz
+.PHONY: all build run demo test unit-test fuzz deps vet clean bench-rpz bench-transport
 
 all: build
 
@@ -46,6 +46,12 @@ fuzz:
 # comparison. It is not part of test; see docs/benchmarks.md.
 bench-rpz:
 	scripts/bench-rpz.sh
+
+# bench-transport measures cached answers over DoT and DoH in Bulwark,
+# Unbound and Knot Resolver against the lab; see docs/benchmarks.md. It is
+# not part of test.
+bench-transport:
+	scripts/bench-transport.sh
 
 unit-test:
 	$(GO) test -race ./internal/... ./cmd/... ./lab/... ./test/labkit/...
