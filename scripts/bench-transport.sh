@@ -12,7 +12,9 @@
 #
 # Environment, with defaults:
 #   BENCH_DIR=/tmp/bulwark-bench-transport  lab, configs, logs and results
-#   BENCH_PEERS="bulwark unbound kresd"       resolvers to run, in this order
+#   BENCH_PEERS="bulwark unbound"   resolvers to run, in this order; kresd
+#                                   can be added, but Knot Resolver 5.6
+#                                   fails on the lab (see docs/benchmarks.md)
 #   BENCH_CPU=1                     core of the resolver under test
 #   BENCH_CLIENT_CPU=0              core of dnsperf
 #   BENCH_NAMES=1000                distinct cached names queried
@@ -26,7 +28,7 @@
 set -euo pipefail
 
 BENCH_DIR=${BENCH_DIR:-/tmp/bulwark-bench-transport}
-BENCH_PEERS=${BENCH_PEERS:-bulwark unbound kresd}
+BENCH_PEERS=${BENCH_PEERS:-bulwark unbound}
 BENCH_CPU=${BENCH_CPU:-1}
 BENCH_CLIENT_CPU=${BENCH_CLIENT_CPU:-0}
 BENCH_NAMES=${BENCH_NAMES:-1000}
@@ -234,9 +236,7 @@ warm() {
 	done <"$BENCH_DIR/candidates.txt"
 	local n
 	n=$(wc -l <"$dir/names.txt")
-	# Knot Resolver 5.6 answers a share of the lab's names SERVFAIL
-	# (805 of 2,000 resolved in one run), so a smaller set is accepted.
-	((n * 10 >= BENCH_NAMES * 7)) || fail "$peer resolved only $n of the first $((BENCH_NAMES * 2)) names; see $dir/log"
+	((n * 10 >= BENCH_NAMES * 9)) || fail "$peer resolved only $n of the first $((BENCH_NAMES * 2)) names; see $dir/log"
 	echo "warm-up: $n names resolved and cached"
 }
 
