@@ -38,7 +38,7 @@ func (r slowResolver) Resolve(ctx context.Context, name string, qtype uint16) re
 }
 
 // freePort returns a loopback port free for both UDP and TCP.
-func freePort(t *testing.T) netip.AddrPort {
+func freePort(t testing.TB) netip.AddrPort {
 	t.Helper()
 	for range 20 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
