@@ -5,13 +5,13 @@ go 1.26.8
 require (
 	github.com/goccy/go-yaml v1.19.2
 	github.com/miekg/dns v1.1.73
+	github.com/quic-go/quic-go v0.65.0
 	golang.org/x/net v0.63.0
 	golang.org/x/sys v0.50.0
 )
 
 require (
 	github.com/quic-go/qpack v0.6.0 // indirect
-	github.com/quic-go/quic-go v0.65.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 )
 
