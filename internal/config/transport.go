@@ -1,7 +1,9 @@
 package config
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -52,6 +54,12 @@ func (c *Config) setTransportDefaults() {
 	s := &c.Server
 	if s.TLS.Names == nil {
 		names := []string{"localhost"}
+		for name := range s.TLS.SNIFlavours {
+			if n := strings.ToLower(name); !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+		slices.Sort(names[1:])
 		for _, l := range s.Listen {
 			if !l.Encrypted() {
 				continue
@@ -84,17 +92,31 @@ func (v *validator) transports() error {
 	if s.MaxStreamsPerConnection < 1 || s.MaxStreamsPerConnection > 65535 {
 		return v.errorf("server.max_streams_per_connection", "invalid value %d: use 1 to 65535", s.MaxStreamsPerConnection)
 	}
-	if (s.TLS.CertFile == "") != (s.TLS.KeyFile == "") {
-		return v.errorf("server.tls.cert_file", "cert_file and key_file go together: set both, or neither for a self-signed certificate")
+	if err := v.tlsFiles(); err != nil {
+		return err
 	}
 	flavours := v.flavourNames()
+	unknownFlavour := "unknown flavour %q for %s: use a built-in one (%s), or define it in policy.flavours or, as tenant:NAME, in policy.tenants"
+	seenSNI := map[string]string{}
 	for name, f := range s.TLS.SNIFlavours {
 		key := "server.tls.sni_flavours"
-		if _, ok := validName(name); !ok {
-			return v.errorf(key, "invalid server name %q: write a host name such as child.dns.example", name)
+		canonical, ok := validName(name)
+		switch {
+		case !ok && strings.ContainsFunc(name, func(r rune) bool { return r > 0x7f }):
+			return v.errorf(key, "invalid server name %q: write an internationalized name in its xn-- form", name)
+		case !ok || net.ParseIP(name) != nil:
+			return v.errorf(key, "invalid server name %q: write a host name such as child.dns.example; clients send no IP address as a TLS server name", name)
+		case seenSNI[canonical] != "":
+			return v.errorf(key, "server names %q and %q are the same name: TLS server names compare without case; keep one", seenSNI[canonical], name)
 		}
+		seenSNI[canonical] = name
 		if !flavours[f] {
-			return v.errorf(key, "unknown flavour %q for %s: use a built-in one (%s) or define it in policy.flavours", f, name, strings.Join(builtinFlavourNames(), ", "))
+			return v.errorf(key, unknownFlavour, f, name, strings.Join(builtinFlavourNames(), ", "))
+		}
+	}
+	for _, n := range s.TLS.Names {
+		if _, ok := validName(n); !ok && net.ParseIP(n) == nil {
+			return v.errorf("server.tls.names", "invalid name %q: write DNS names such as dns.example or IP addresses", n)
 		}
 	}
 	for _, p := range s.ProxyProtocolFrom {
@@ -102,7 +124,13 @@ func (v *validator) transports() error {
 		if err != nil {
 			return v.errorf("server.proxy_protocol_from", "invalid prefix %q: write the load balancers' networks, such as 10.0.0.0/24 or 192.0.2.7/32", p)
 		}
-		s.ProxyFrom = append(s.ProxyFrom, prefix.Masked())
+		if prefix != prefix.Masked() {
+			return v.errorf("server.proxy_protocol_from", "prefix %q has bits set beyond its length: write %s", p, prefix.Masked())
+		}
+		if prefix.Bits() == 0 {
+			return v.errorf("server.proxy_protocol_from", "prefix %q trusts PROXY headers from every address, so any client could choose its own address: list the load balancers' networks", p)
+		}
+		s.ProxyFrom = append(s.ProxyFrom, prefix)
 	}
 	for i, l := range s.Listen {
 		key := fmt.Sprintf("server.listen[%d]", i)
@@ -110,11 +138,11 @@ func (v *validator) transports() error {
 			return v.errorf(key+".doh_paths", "doh_paths needs the doh transport on this listener")
 		}
 		for path, f := range l.DoHPaths {
-			if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?# ") || path == DefaultDoHPath {
-				return v.errorf(key+".doh_paths", "invalid path %q: write an absolute URL path such as /child, other than %s, which serves the listener's flavour", path, DefaultDoHPath)
+			if !validDoHPath(path) {
+				return v.errorf(key+".doh_paths", "invalid path %q: write an absolute URL path of letters, digits, '-', '_' and '/', such as /child, other than %s", path, DefaultDoHPath)
 			}
 			if !flavours[f] {
-				return v.errorf(key+".doh_paths", "unknown flavour %q for %s: use a built-in one (%s) or define it in policy.flavours", f, path, strings.Join(builtinFlavourNames(), ", "))
+				return v.errorf(key+".doh_paths", unknownFlavour, f, path, strings.Join(builtinFlavourNames(), ", "))
 			}
 		}
 		if l.ProxyProtocol {
@@ -127,6 +155,43 @@ func (v *validator) transports() error {
 		}
 	}
 	return nil
+}
+
+// tlsFiles loads the certificate and key files, so that check-config finds
+// what would stop serve.
+func (v *validator) tlsFiles() error {
+	t := v.cfg.Server.TLS
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		return nil
+	case t.CertFile == "":
+		return v.errorf("server.tls.key_file", "key_file needs cert_file: set both, or neither for a self-signed certificate")
+	case t.KeyFile == "":
+		return v.errorf("server.tls.cert_file", "cert_file needs key_file: set both, or neither for a self-signed certificate")
+	}
+	if _, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
+		return v.errorf("server.tls.cert_file", "cannot load the certificate %s with the key %s: %v: give a PEM certificate chain and its PEM private key", t.CertFile, t.KeyFile, err)
+	}
+	return nil
+}
+
+// validDoHPath reports whether path is a plain absolute URL path other
+// than the default one: no escapes, no dot segments, no query.
+func validDoHPath(path string) bool {
+	if !strings.HasPrefix(path, "/") || path == DefaultDoHPath || path == "/" {
+		return false
+	}
+	for seg := range strings.SplitSeq(path[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // flavourNames returns the built-in flavours, those of policy.flavours and

@@ -26,8 +26,8 @@ func TestTransportConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := c.Server
-	if !slices.Equal(s.TLS.Names, []string{"localhost", "127.0.0.1"}) {
-		t.Errorf("self-signed names %v, want localhost and 127.0.0.1", s.TLS.Names)
+	if want := []string{"localhost", "child.dns.example", "127.0.0.1"}; !slices.Equal(s.TLS.Names, want) {
+		t.Errorf("self-signed names %v, want %v", s.TLS.Names, want)
 	}
 	if s.EncryptedIdleTimeout.D() != 30*time.Second || s.HandshakeTimeout.D() != 5*time.Second {
 		t.Errorf("timeouts %s and %s, want 30s and 5s", s.EncryptedIdleTimeout.D(), s.HandshakeTimeout.D())
@@ -55,7 +55,17 @@ func TestTransportErrors(t *testing.T) {
 		{"unknown path flavour", "server:\n  listen:\n    - address: 127.0.0.1:443\n      transports: [doh]\n      doh_paths:\n        /x: strict\n", 6, `unknown flavour "strict"`},
 		{"unknown SNI flavour", "server:\n  tls:\n    sni_flavours:\n      a.example: strict\n", 4, `unknown flavour "strict"`},
 		{"bad SNI name", "server:\n  tls:\n    sni_flavours:\n      a_b..example: protective\n", 4, `invalid server name`},
-		{"cert without key", "server:\n  tls:\n    cert_file: /tmp/cert.pem\n", 3, "cert_file and key_file go together"},
+		{"cert without key", "server:\n  tls:\n    cert_file: /tmp/cert.pem\n", 3, "cert_file needs key_file"},
+		{"key without cert", "server:\n  tls:\n    key_file: /tmp/key.pem\n", 3, "key_file needs cert_file"},
+		{"missing certificate", "server:\n  tls:\n    cert_file: /nonexistent/cert.pem\n    key_file: /nonexistent/key.pem\n", 3, "cannot load the certificate /nonexistent/cert.pem"},
+		{"SNI twice", "server:\n  tls:\n    sni_flavours:\n      A.example: protective\n      a.example: unfiltered\n", 4, "are the same name"},
+		{"SNI address", "server:\n  tls:\n    sni_flavours:\n      127.0.0.1: protective\n", 4, "no IP address"},
+		{"SNI unicode", "server:\n  tls:\n    sni_flavours:\n      bücher.example: protective\n", 4, "xn-- form"},
+		{"bad names", "server:\n  tls:\n    names: ['not a name!']\n", 3, `invalid name "not a name!"`},
+		{"escaped path", "server:\n  listen:\n    - address: 127.0.0.1:443\n      transports: [doh]\n      doh_paths:\n        /%63hild: protective\n", 6, "invalid path"},
+		{"dot segment", "server:\n  listen:\n    - address: 127.0.0.1:443\n      transports: [doh]\n      doh_paths:\n        /a/../b: protective\n", 6, "invalid path"},
+		{"proxy host bits", "server:\n  proxy_protocol_from: [10.0.0.1/8]\n", 2, "write 10.0.0.0/8"},
+		{"proxy everyone", "server:\n  proxy_protocol_from: [0.0.0.0/0]\n", 2, "every address"},
 		{"proxy without networks", "server:\n  listen:\n    - address: 127.0.0.1:853\n      transports: [dot]\n      proxy_protocol: true\n", 5, "needs server.proxy_protocol_from"},
 		{"proxy on udp", "server:\n  proxy_protocol_from: [10.0.0.0/8]\n  listen:\n    - address: 127.0.0.1:53\n      proxy_protocol: true\n", 5, "tcp, dot and doh listeners only"},
 		{"bad proxy network", "server:\n  proxy_protocol_from: [10.0.0.300/8]\n", 2, `invalid prefix "10.0.0.300/8"`},

@@ -16,7 +16,7 @@ const (
 	limitConnections limit = iota // connections over all listeners
 	limitPerClient                // connections from one client address
 	limitStreams                  // queries in progress on one connection
-	limitHandshake                // TLS handshakes that failed or timed out
+	limitHandshake                // TLS handshakes that timed out
 	limitProxy                    // connections with a bad or untrusted PROXY header
 	limitCount
 )

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -36,22 +37,34 @@ func (s *Server) startDoH(l config.Listener) error {
 	if err != nil {
 		return err
 	}
-	h := &dohHandler{s: s, l: l, altSvc: fmt.Sprintf(`h3=":%d"; ma=86400`, l.AddrPort.Port())}
+	h := &dohHandler{s: s, l: l}
+	if !l.ProxyProtocol {
+		// Behind a PROXY protocol balancer, HTTP/3 would reach Bulwark
+		// without the client's address, so it is neither served nor
+		// offered.
+		h.altSvc = fmt.Sprintf(`h3=":%d"; ma=86400`, l.AddrPort.Port())
+	}
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         s.tlsSource.Config("h2", "http/1.1"),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout.D(),
-		ReadTimeout:       s.cfg.HandshakeTimeout.D() + s.cfg.ClientTimeout.D(),
-		WriteTimeout:      s.cfg.HandshakeTimeout.D() + s.cfg.ClientTimeout.D(),
-		IdleTimeout:       s.cfg.EncryptedIdleTimeout.D(),
-		MaxHeaderBytes:    16 << 10,
-		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreamsPerConnection},
-		ErrorLog:          log.New(debugWriter{s.log}, "", 0),
+		// A request has the handshake timeout to arrive whole; the
+		// response then has the client timeout, and the handshake timeout
+		// again to be written, so that an error for a slow request body
+		// is still sent.
+		ReadTimeout:    s.cfg.HandshakeTimeout.D(),
+		WriteTimeout:   2*s.cfg.HandshakeTimeout.D() + s.cfg.ClientTimeout.D(),
+		IdleTimeout:    s.cfg.EncryptedIdleTimeout.D(),
+		MaxHeaderBytes: 16 << 10,
+		HTTP2:          &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreamsPerConnection},
+		ErrorLog:       log.New(debugWriter{s.log}, "", 0),
 	}
 	al := newAdmitListener(s, ln, l)
-	if err := s.startHTTP3(l, h); err != nil {
-		ln.Close()
-		return err
+	if h.altSvc != "" {
+		if err := s.startHTTP3(l, h); err != nil {
+			ln.Close()
+			return err
+		}
 	}
 	s.mu.Lock()
 	s.closers = append(s.closers, srv.Close)
@@ -60,7 +73,7 @@ func (s *Server) startDoH(l config.Listener) error {
 	go func() {
 		defer s.wg.Done()
 		err := srv.ServeTLS(al, "", "")
-		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("DoH listener stopped", "listener", l.AddrPort.String(), "error", err)
 		}
 	}()
@@ -126,7 +139,7 @@ func (h *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		hdr.Set("Cache-Control", "no-store")
 	}
-	if r.ProtoMajor < 3 {
+	if r.ProtoMajor < 3 && h.altSvc != "" {
 		hdr.Set("Alt-Svc", h.altSvc)
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(resp)))
@@ -150,7 +163,8 @@ func readDoHQuery(r *http.Request) ([]byte, int, string) {
 			return nil, http.StatusBadRequest, "invalid dns parameter: it must be base64url: " + err.Error()
 		}
 	case http.MethodPost:
-		if ct := r.Header.Get("Content-Type"); ct != dnsMessage {
+		ct := r.Header.Get("Content-Type")
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != dnsMessage {
 			return nil, http.StatusUnsupportedMediaType, fmt.Sprintf("content type %q is not supported: send %s", ct, dnsMessage)
 		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, 65536))

@@ -118,12 +118,21 @@ func (s *Server) answerDoQ(c quicConn, st *quic.Stream, flavour uint8, client ne
 	st.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout.D()))
 	var hdr [2]byte
 	if _, err := io.ReadFull(st, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			c.CloseWithError(doqProtocolError, "query stream ended before a message")
+			return
+		}
 		st.CancelRead(doqRequestCancelled)
 		st.CancelWrite(doqRequestCancelled)
 		return
 	}
 	pkt := make([]byte, binary.BigEndian.Uint16(hdr[:]))
 	if _, err := io.ReadFull(st, pkt); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			// The stream ended inside the message.
+			c.CloseWithError(doqProtocolError, "query stream ended inside the message")
+			return
+		}
 		st.CancelRead(doqRequestCancelled)
 		st.CancelWrite(doqRequestCancelled)
 		return

@@ -47,7 +47,9 @@ func (s *Server) handshake(c net.Conn, client netip.Addr, cfg *tls.Config) (*tls
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout.D())
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
-		s.limitHit(limitHandshake)
+		if ctx.Err() != nil {
+			s.limitHit(limitHandshake)
+		}
 		s.log.Debug("TLS handshake failed", "error", err)
 		s.untrack(c, client)
 		return nil, false

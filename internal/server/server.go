@@ -33,6 +33,9 @@ type Server struct {
 	cfg  config.Server
 	pipe *pipeline.Pipeline
 	log  *slog.Logger
+	// baseLog is the logger given to New, for parts that name their own
+	// component.
+	baseLog *slog.Logger
 
 	mu      sync.Mutex
 	udp     []*net.UDPConn
@@ -71,7 +74,7 @@ func New(cfg config.Server, pipe *pipeline.Pipeline, log *slog.Logger) *Server {
 	if cfg.EncryptedIdleTimeout <= 0 {
 		cfg.EncryptedIdleTimeout = config.Duration(30 * time.Second)
 	}
-	return &Server{cfg: cfg, pipe: pipe, log: log.With("component", "server"),
+	return &Server{cfg: cfg, pipe: pipe, log: log.With("component", "server"), baseLog: log,
 		conns: map[net.Conn]struct{}{}, perClient: map[netip.Addr]int{}}
 }
 
@@ -190,7 +193,7 @@ func (s *Server) startTLS() error {
 	if !slices.ContainsFunc(s.cfg.Listen, config.Listener.Encrypted) {
 		return nil
 	}
-	src, err := tlscert.Load(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.cfg.TLS.Names, s.log)
+	src, err := tlscert.Load(s.cfg.TLS.CertFile, s.cfg.TLS.KeyFile, s.cfg.TLS.Names, s.baseLog)
 	if err != nil {
 		return fmt.Errorf("server.tls: %w", err)
 	}
