@@ -2,12 +2,14 @@ package policyload
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +114,47 @@ func (s *syncTarget) SetPolicy(*policy.Snapshot, pipeline.BlockConfig) {
 	s.mu.Lock()
 	s.versions++
 	s.mu.Unlock()
+}
+
+// TestCheckDuringReload checks a name while a long list reloads: the check
+// must not wait for the reload to end.
+func TestCheckDuringReload(t *testing.T) {
+	dir := t.TempDir()
+	var big strings.Builder
+	for i := range 300_000 {
+		fmt.Fprintf(&big, "h%d.example%d.com\n", i, i%97)
+	}
+	write(t, dir, "malware.txt", big.String())
+	cfgPath := write(t, dir, "bulwark.yaml", "policy:\n  lists:\n    - name: malware\n      file: malware.txt\n      format: domains\n      category: malware\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewManager(cfg, &syncTarget{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		close(started)
+		m.Reload(true)
+		close(done)
+	}()
+	<-started
+	checked := 0
+	for {
+		d, hit, ok := m.Check("protective", "h7.example7.com.")
+		if !ok || !hit || !d.Blocked() {
+			t.Fatal("a listed name was not blocked during the reload")
+		}
+		checked++
+		select {
+		case <-done:
+			if checked < 2 {
+				t.Errorf("%d checks completed during the reload, want checks to run while it loads", checked)
+			}
+			return
+		default:
+		}
+	}
 }

@@ -45,6 +45,11 @@ type ListState struct {
 	Error string `json:"error,omitempty"`
 	// Transfer is the zone transfer state of a transferred list.
 	Transfer *xfr.State `json:"transfer,omitempty"`
+
+	// file is the file as loaded, to tell a replaced file from the same
+	// one: a file written twice within the file system's timestamp
+	// granularity keeps its modification time.
+	file os.FileInfo
 }
 
 // Manager owns the lists: it loads them, reloads those whose file changed,
@@ -55,6 +60,9 @@ type Manager struct {
 	target Target
 	log    *slog.Logger
 
+	// reloadMu serializes loads. mu guards the fields below it and is
+	// held only briefly, never while a list is read.
+	reloadMu   sync.Mutex
 	mu         sync.Mutex
 	generation uint32
 	lists      map[string]*policy.List
@@ -120,17 +128,22 @@ func (m *Manager) Download(ctx context.Context, client *http.Client) {
 }
 
 // loadOne reads list l and records its state. On failure the list keeps
-// its previous version.
+// its previous version. The caller holds reloadMu but not mu: the list is
+// read and compiled without mu, so that Check, Lists and the block page
+// are not held up by a long load.
 func (m *Manager) loadOne(l config.PolicyList) error {
-	st := m.state[l.Name]
-	if st == nil {
-		st = &ListState{Name: l.Name, File: l.File, Format: l.Format, Category: l.Category}
-		m.state[l.Name] = st
-	}
 	info, statErr := os.Stat(l.File)
 	compiled, report, err := loadList(l, m.log)
 	if err == nil && statErr != nil {
 		err = statErr
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.state[l.Name]
+	if st == nil {
+		st = &ListState{Name: l.Name, File: l.File, Format: l.Format, Category: l.Category}
+		m.state[l.Name] = st
 	}
 	if err == nil && m.lists[l.Name] != nil && m.lists[l.Name].Rules > 0 {
 		// A list that had rules and now has none, or mostly malformed
@@ -155,16 +168,19 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 	m.lists[l.Name] = compiled
 	st.Rules, st.Lines, st.Bad = report.Rules, report.Lines, report.Bad
 	st.Duplicates, st.Conflicts = report.Duplicates, report.Conflicts
-	st.Loaded, st.Modified, st.Error = compiled.Loaded, info.ModTime(), ""
+	st.Loaded, st.Modified, st.Error, st.file = compiled.Loaded, info.ModTime(), "", info
 	return nil
 }
 
 // install builds the flavours from the current lists and hands the new
-// version to the target.
+// version to the target. The caller holds reloadMu but not mu.
 func (m *Manager) install() {
+	m.mu.Lock()
 	m.generation++
 	m.snapshot = newSnapshot(m.cfg, m.generation, m.lists)
-	m.target.SetPolicy(m.snapshot, blockConfig(m.cfg))
+	snapshot := m.snapshot
+	m.mu.Unlock()
+	m.target.SetPolicy(snapshot, blockConfig(m.cfg))
 	// Return the memory of the replaced version and of parsing at once: a
 	// list of millions of names would otherwise leave its garbage resident
 	// until the runtime's background scavenger returns it.
@@ -176,17 +192,13 @@ func (m *Manager) install() {
 // read. Lists that fail keep their previous version; the error joins
 // their failures.
 func (m *Manager) Reload(all bool) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
 	var errs []error
 	changed := false
 	for _, l := range m.cfg.Policy.Lists {
-		st := m.state[l.Name]
-		if !all {
-			info, err := os.Stat(l.File)
-			if err == nil && st != nil && st.Error == "" && info.ModTime().Equal(st.Modified) {
-				continue
-			}
+		if !all && m.unchanged(l) {
+			continue
 		}
 		if err := m.loadOne(l); err != nil {
 			errs = append(errs, err)
@@ -196,9 +208,28 @@ func (m *Manager) Reload(all bool) error {
 	}
 	if changed {
 		m.install()
-		m.log.Info("policy reloaded", "generation", m.generation)
+		m.log.Info("policy reloaded", "generation", m.snapshotGeneration())
 	}
 	return errors.Join(errs...)
+}
+
+// unchanged reports whether the file of list l is the one its loaded
+// version, which loaded without error, came from: the same inode,
+// modification time and size. A file replaced by a rename, as downloads
+// and zone transfers write them, is a new inode.
+func (m *Manager) unchanged(l config.PolicyList) bool {
+	info, err := os.Stat(l.File)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.state[l.Name]
+	return err == nil && st != nil && st.Error == "" && st.file != nil &&
+		os.SameFile(info, st.file) && info.ModTime().Equal(st.Modified) && info.Size() == st.file.Size()
+}
+
+func (m *Manager) snapshotGeneration() uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.generation
 }
 
 // Watch checks the list files every interval and reloads those that
