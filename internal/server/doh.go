@@ -276,10 +276,11 @@ func (c *trackedConn) RemoteAddr() net.Addr {
 }
 
 // debugWriter sends the messages of net/http, such as TLS handshake
-// errors from scanners, to the debug log.
+// errors from scanners, to the debug log, without the client addresses
+// they name.
 type debugWriter struct{ log *slog.Logger }
 
 func (w debugWriter) Write(p []byte) (int, error) {
-	w.log.Debug("DoH connection error", "error", strings.TrimSpace(string(p)))
+	w.log.Debug("DoH connection error", "error", redactAddresses(strings.TrimSpace(string(p))))
 	return len(p), nil
 }

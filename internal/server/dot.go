@@ -50,7 +50,7 @@ func (s *Server) handshake(c net.Conn, client netip.Addr, cfg *tls.Config) (*tls
 		if ctx.Err() != nil {
 			s.limitHit(limitHandshake)
 		}
-		s.log.Debug("TLS handshake failed", "error", err)
+		s.log.Debug("TLS handshake failed", "error", redactAddresses(err.Error()))
 		s.untrack(c, client)
 		return nil, false
 	}
