@@ -29,6 +29,7 @@ import (
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
 	"bulwark/internal/exchange"
+	"bulwark/internal/metrics"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 	"bulwark/internal/proceed"
@@ -158,6 +159,9 @@ func serve(args []string, stderr io.Writer) int {
 	if n.blockPage != nil {
 		n.blockPage.Shutdown(ctx)
 	}
+	if n.metrics != nil {
+		n.metrics.Shutdown(ctx)
+	}
 	if err := n.server.Shutdown(ctx); err != nil {
 		log.Warn("shutdown timed out; queries still in progress were dropped",
 			"timeout_seconds", shutdownTimeout.Seconds())
@@ -205,6 +209,8 @@ type node struct {
 	lists *policyload.Manager
 	// blockPage serves the block page; nil when off.
 	blockPage *http.Server
+	// metrics serves the Prometheus metrics; nil when off.
+	metrics *metrics.Server
 }
 
 // listCheckInterval is how often list files are checked for changes.
@@ -218,6 +224,12 @@ func (n *node) start(cfg *config.Config) error {
 		if err := n.admin.Start(cfg.Admin.AddrPort); err != nil {
 			n.server.Shutdown(context.Background())
 			return err
+		}
+	}
+	if n.metrics != nil {
+		if err := n.metrics.Start(cfg.Metrics.AddrPort); err != nil {
+			n.server.Shutdown(context.Background())
+			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics.AddrPort, err)
 		}
 	}
 	if n.blockPage != nil {
@@ -313,6 +325,14 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		pipe.SetNotifyHandler(h)
 	}
 	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
+	if cfg.Metrics.Listen != "" {
+		n.metrics = metrics.NewServer(metrics.NewRegistry(metrics.Sources{
+			Pipeline:  pipe.Stats(),
+			Queries:   n.server.Queries,
+			LimitHits: n.server.LimitHits,
+			Lists:     lists.Lists,
+		}), log)
+	}
 	var reviews *blockpage.ReviewQueue
 	if bp.ReviewFile != "" {
 		reviews = blockpage.NewReviewQueue(bp.ReviewFile)

@@ -26,6 +26,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Admin sets the HTTP listener of the administration API.
 	Admin Admin `yaml:"admin"`
+	// Metrics sets the HTTP listener of the Prometheus metrics.
+	Metrics Metrics `yaml:"metrics"`
 	// Policy holds the blocklists and the flavours that apply them.
 	Policy Policy `yaml:"policy"`
 	// Testing holds settings for test suites only.
@@ -43,6 +45,15 @@ type Config struct {
 // authentication: bind it to a loopback or management address only.
 type Admin struct {
 	// Listen is the IP:port of the API. Default "": no API.
+	Listen string `yaml:"listen"`
+	// AddrPort is Listen parsed by Load.
+	AddrPort netip.AddrPort `yaml:"-"`
+}
+
+// Metrics sets the Prometheus metrics listener, which serves /metrics
+// without authentication.
+type Metrics struct {
+	// Listen is the IP:port of the listener. Default "": no metrics.
 	Listen string `yaml:"listen"`
 	// AddrPort is Listen parsed by Load.
 	AddrPort netip.AddrPort `yaml:"-"`

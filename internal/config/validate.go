@@ -28,7 +28,7 @@ func (v *validator) validate() error {
 	steps := []func() error{
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
-		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.policy,
+		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.metrics, v.policy,
 		v.transports,
 	}
 	for _, step := range steps {
@@ -91,6 +91,22 @@ func (v *validator) admin() error {
 	a.AddrPort = ap
 	if !ap.Addr().IsLoopback() {
 		v.warnf("admin.listen", "%s is not a loopback address, and the API has no authentication: make sure only operators can reach it", ap)
+	}
+	return nil
+}
+
+func (v *validator) metrics() error {
+	m := &v.cfg.Metrics
+	if m.Listen == "" {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(m.Listen)
+	if err != nil {
+		return v.errorf("metrics.listen", "invalid address %q: write IP:port, such as 127.0.0.1:9153, or remove the key to turn metrics off", m.Listen)
+	}
+	m.AddrPort = ap
+	if !ap.Addr().IsLoopback() {
+		v.warnf("metrics.listen", "%s is not a loopback address, and the metrics have no authentication: make sure only your monitoring can reach it", ap)
 	}
 	return nil
 }

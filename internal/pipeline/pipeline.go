@@ -61,6 +61,7 @@ type Pipeline struct {
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policyState]
 	blockCfg atomic.Pointer[BlockConfig]
+	stats    Stats
 	// notify responds to NOTIFY messages; without it they get NOTIMP.
 	notify NotifyHandler
 }
@@ -100,6 +101,7 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	q, ok := parseFast(pkt)
 	if !ok {
 		if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+			p.stats.Dropped.Add(1)
 			return nil, Dropped // too short to answer, or a response
 		}
 		return nil, Slow
@@ -112,7 +114,10 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	if !ok {
 		return nil, Slow
 	}
-	return p.write(out[:0], pk, &q, udp, now), Answered
+	resp := p.write(out[:0], pk, &q, udp, now)
+	p.stats.CacheHits.Add(1)
+	p.stats.count(resp)
+	return resp, Answered
 }
 
 // TryAcquire takes a resolution slot; it returns false when all
@@ -135,6 +140,13 @@ func (p *Pipeline) Release() { <-p.slots }
 // client. It returns nil when nothing should be sent. pkt is not kept after
 // the call.
 func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
+	resp := p.handleSlow(pkt, udp, flavour, client)
+	p.stats.Resolved.Add(1)
+	p.stats.count(resp)
+	return resp
+}
+
+func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
 	q, ok := parseFast(pkt)
 	if !ok {
 		return p.errorResponse(pkt, client)
@@ -153,14 +165,22 @@ func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 		return nil
 	}
 	if pk == nil {
-		return p.Busy(pkt) // the response could not be built: SERVFAIL
+		return p.servfail(pkt) // the response could not be built
 	}
 	return p.write(nil, pk, &q, udp, now)
 }
 
-// Busy returns a SERVFAIL for pkt, for use when no resolution slot is free
-// or no response could be built.
+// Busy returns a SERVFAIL for pkt, for use when no resolution slot is
+// free, and counts it in Stats.Busy.
 func (p *Pipeline) Busy(pkt []byte) []byte {
+	resp := p.servfail(pkt)
+	p.stats.Busy.Add(1)
+	p.stats.count(resp)
+	return resp
+}
+
+// servfail returns a SERVFAIL for pkt, or nil when pkt is not a query.
+func (p *Pipeline) servfail(pkt []byte) []byte {
 	m := new(dns.Msg)
 	if err := m.Unpack(pkt); err != nil || len(m.Question) != 1 {
 		return nil

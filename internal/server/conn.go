@@ -55,6 +55,27 @@ func (s *Server) limitHit(l limit) {
 	s.log.Warn("client limit reached", "limit", limitNames[l], "hits", since, "total_hits", n)
 }
 
+// Transports, indexing the query counters.
+const (
+	transportUDP = iota
+	transportTCP
+	transportDoT
+	transportDoH
+	transportDoQ
+	transportCount
+)
+
+var transportNames = [transportCount]string{"udp", "tcp", "dot", "doh", "doq"}
+
+// Queries returns the queries read on each transport, by its config name.
+func (s *Server) Queries() map[string]uint64 {
+	out := make(map[string]uint64, transportCount)
+	for t := range transportCount {
+		out[transportNames[t]] = s.queries[t].Load()
+	}
+	return out
+}
+
 // LimitHits returns the hits of each limit by its config key name, for
 // metrics.
 func (s *Server) LimitHits() map[string]uint64 {

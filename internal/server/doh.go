@@ -113,6 +113,7 @@ func (h *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
+	h.s.queries[transportDoH].Add(1)
 	resp, outcome := h.s.pipe.HandleFast(pkt, nil, false, flavour, client)
 	switch outcome {
 	case pipeline.Dropped:

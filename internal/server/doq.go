@@ -148,6 +148,7 @@ func (s *Server) answerDoQ(c quicConn, st *quic.Stream, flavour uint8, client ne
 		c.CloseWithError(doqProtocolError, "DNS message ID is not 0")
 		return
 	}
+	s.queries[transportDoQ].Add(1)
 	resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
 	switch outcome {
 	case pipeline.Dropped:

@@ -29,12 +29,13 @@ func (s *Server) startDoT(l config.Listener) error {
 		}
 		flavour, _ := s.flavourFor(l, tc.ConnectionState().ServerName, "", client)
 		s.serveStream(tc, session{
-			tracked:  c,
-			flavour:  flavour,
-			client:   client,
-			idle:     s.cfg.EncryptedIdleTimeout.D(),
-			inflight: s.cfg.MaxStreamsPerConnection,
-			pad:      true,
+			tracked:   c,
+			flavour:   flavour,
+			client:    client,
+			idle:      s.cfg.EncryptedIdleTimeout.D(),
+			inflight:  s.cfg.MaxStreamsPerConnection,
+			pad:       true,
+			transport: transportDoT,
 		})
 	})
 	return nil

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,7 +49,8 @@ type Server struct {
 	// closers stop the DoH and DoQ servers at shutdown.
 	closers []func() error
 
-	limits [limitCount]limitState
+	limits  [limitCount]limitState
+	queries [transportCount]atomic.Uint64
 
 	// tlsSource is the certificate of the encrypted listeners, nil when
 	// there is none; sniFlavours is server.tls.sni_flavours with the

@@ -26,11 +26,12 @@ func (s *Server) startTCP(l config.Listener) error {
 	s.wg.Add(1)
 	go s.accept(ln, l, func(c net.Conn, client netip.Addr) {
 		s.serveStream(c, session{
-			tracked:  c,
-			flavour:  s.pipe.ClientFlavour(client, s.pipe.FlavourID(l.Flavour)),
-			client:   client,
-			idle:     s.cfg.TCPIdleTimeout.D(),
-			inflight: maxPipelined,
+			tracked:   c,
+			flavour:   s.pipe.ClientFlavour(client, s.pipe.FlavourID(l.Flavour)),
+			client:    client,
+			idle:      s.cfg.TCPIdleTimeout.D(),
+			inflight:  maxPipelined,
+			transport: transportTCP,
 		})
 	})
 	return nil
@@ -82,6 +83,8 @@ type session struct {
 	// pad pads responses to padded queries (RFC 7830), on encrypted
 	// transports.
 	pad bool
+	// transport is transportTCP or transportDoT, for the query counters.
+	transport int
 }
 
 // serveStream reads length-prefixed queries (RFC 1035 section 4.2.2) until
@@ -106,6 +109,7 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 		if _, err := io.ReadFull(c, pkt); err != nil {
 			return
 		}
+		s.queries[sess.transport].Add(1)
 		resp, outcome := s.pipe.HandleFast(pkt, nil, false, sess.flavour, sess.client)
 		switch outcome {
 		case pipeline.Answered:

@@ -60,6 +60,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 			continue
 		}
 		pkt := buf[:n]
+		s.queries[transportUDP].Add(1)
 		client := addr.Addr()
 		f := s.pipe.ClientFlavour(client, flavour)
 		resp, outcome := s.pipe.HandleFast(pkt, out, true, f, client)

@@ -73,17 +73,20 @@ type Info struct {
 	// the generated config, with the unfiltered flavour. The DoH path
 	// /protective and the TLS server name ProtectiveSNI select the
 	// protective flavour.
-	DoTAddress    string `json:"dot_address"`
-	DoHAddress    string `json:"doh_address"`
-	DoQAddress    string `json:"doq_address"`
-	BulwarkConfig string `json:"bulwark_config"`
-	RootHints     string `json:"root_hints"`
-	Queries       string `json:"queries"`
-	Expected      string `json:"expected"`
-	ZoneDir       string `json:"zone_dir"`
-	ZoneCount     int    `json:"zone_count"`
-	PopularZones  int    `json:"popular_zone_count"`
-	TLDCount      int    `json:"tld_count"`
+	DoTAddress string `json:"dot_address"`
+	DoHAddress string `json:"doh_address"`
+	DoQAddress string `json:"doq_address"`
+	// MetricsAddress is the metrics listener of the generated config,
+	// port 9153 plus the offset.
+	MetricsAddress string `json:"metrics_address"`
+	BulwarkConfig  string `json:"bulwark_config"`
+	RootHints      string `json:"root_hints"`
+	Queries        string `json:"queries"`
+	Expected       string `json:"expected"`
+	ZoneDir        string `json:"zone_dir"`
+	ZoneCount      int    `json:"zone_count"`
+	PopularZones   int    `json:"popular_zone_count"`
+	TLDCount       int    `json:"tld_count"`
 
 	Servers   []Server          `json:"servers"`
 	Instances []Instance        `json:"instances"`

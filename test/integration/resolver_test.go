@@ -255,7 +255,9 @@ func writeDerivedConfig(t *testing.T, path string, newPort int, extra string) {
 		}
 		text = strings.Replace(text, listen, host+":"+strconv.Itoa(newPort)+"\n", 1)
 	}
-	// The encrypted listeners would clash with the lab's resolver.
+	// The metrics listener and the encrypted listeners would clash with
+	// the lab's resolver.
+	text = strings.Replace(text, "  listen: "+lab.Info.MetricsAddress+"\n", "  listen: 127.0.0.1:0\n", 1)
 	if begin, end := strings.Index(text, labspec.EncryptedBegin), strings.Index(text, labspec.EncryptedEnd); begin >= 0 && end > begin {
 		text = text[:begin] + text[end:]
 	}

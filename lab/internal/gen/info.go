@@ -57,6 +57,7 @@ func (l *Lab) writeInfo() error {
 		DoTAddress:      net.JoinHostPort("127.0.0.1", fmt.Sprint(l.resolverPort()+1)),
 		DoHAddress:      net.JoinHostPort("127.0.0.1", fmt.Sprint(l.resolverPort()+2)),
 		DoQAddress:      net.JoinHostPort("127.0.0.1", fmt.Sprint(l.resolverPort()+3)),
+		MetricsAddress:  net.JoinHostPort("127.0.0.1", fmt.Sprint(l.metricsPort())),
 		BulwarkConfig:   l.path(labspec.ConfigFile),
 		RootHints:       l.path(labspec.HintsFile),
 		Queries:         l.path(labspec.QueriesFile),

@@ -186,6 +186,9 @@ func (l *Lab) writeProcesses() error {
 	})
 }
 
+// metricsPort is the port of the metrics listener of bulwark.yaml.
+func (l *Lab) metricsPort() int { return 9153 + l.opts.PortOffset }
+
 // writeBulwarkConfig writes bulwark.yaml; the schema rejects unknown keys,
 // so the file holds exactly these.
 func (l *Lab) writeBulwarkConfig() error {
@@ -219,9 +222,11 @@ cache:
 log:
   level: info
   format: text
+metrics:
+  listen: 127.0.0.1:%d
 `, l.resolverPort(), l.resolverPort(), labspec.EncryptedBegin,
 			l.resolverPort()+1, l.resolverPort()+2, l.resolverPort()+3, labspec.EncryptedEnd,
-			labspec.ProtectiveSNI, l.path(labspec.HintsFile), l.authPort())
+			labspec.ProtectiveSNI, l.path(labspec.HintsFile), l.authPort(), l.metricsPort())
 		return l.writePolicyConfig(w)
 	})
 }

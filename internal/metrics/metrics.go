@@ -1,0 +1,164 @@
+// Package metrics serves Bulwark's counters in the Prometheus text format
+// on a listener of its own. It exposes no client address: counters are
+// kept per transport, response code, list and limit, never per client.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"bulwark/internal/pipeline"
+	"bulwark/internal/policyload"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Sources are the parts of a node whose counters are exposed. Any may be
+// nil.
+type Sources struct {
+	Pipeline *pipeline.Stats
+	// Queries returns the queries read per transport, and LimitHits the
+	// hits of each client limit, as the server counts them.
+	Queries   func() map[string]uint64
+	LimitHits func() map[string]uint64
+	// Lists returns the state of the policy lists.
+	Lists func() []policyload.ListState
+	// Now is the clock for list ages; nil means time.Now.
+	Now func() time.Time
+}
+
+var (
+	queriesDesc = prometheus.NewDesc("bulwark_queries_total",
+		"Client queries read, by transport.", []string{"transport"}, nil)
+	responsesDesc = prometheus.NewDesc("bulwark_responses_total",
+		"Responses sent to clients, by response code.", []string{"rcode"}, nil)
+	cacheDesc = prometheus.NewDesc("bulwark_answer_cache_lookups_total",
+		"Queries answered from the answer cache (hit) or resolved (miss).", []string{"result"}, nil)
+	droppedDesc = prometheus.NewDesc("bulwark_queries_dropped_total",
+		"Queries that got no response: packets too short to answer and queries a policy drops.", nil, nil)
+	busyDesc = prometheus.NewDesc("bulwark_queries_busy_total",
+		"Queries answered SERVFAIL because every resolution slot was taken.", nil, nil)
+	limitDesc = prometheus.NewDesc("bulwark_client_limit_hits_total",
+		"Connections or queries held back or refused by a client limit, by the limit's config key.", []string{"limit"}, nil)
+	listRulesDesc = prometheus.NewDesc("bulwark_policy_list_rules",
+		"Rules of a policy list as loaded.", []string{"list", "category"}, nil)
+	listAgeDesc = prometheus.NewDesc("bulwark_policy_list_age_seconds",
+		"Seconds since the loaded version of a policy list was read.", []string{"list", "category"}, nil)
+	listErrorDesc = prometheus.NewDesc("bulwark_policy_list_error",
+		"1 when the last load of a policy list failed and it serves its previous version, else 0.", []string{"list", "category"}, nil)
+)
+
+// collector reads Sources at each scrape.
+type collector struct{ src Sources }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{queriesDesc, responsesDesc, cacheDesc, droppedDesc, busyDesc,
+		limitDesc, listRulesDesc, listAgeDesc, listErrorDesc} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	if c.src.Queries != nil {
+		for transport, n := range c.src.Queries() {
+			counter(queriesDesc, n, transport)
+		}
+	}
+	if st := c.src.Pipeline; st != nil {
+		for code := range st.Rcodes {
+			if n := st.Rcodes[code].Load(); n > 0 || code <= dns.RcodeRefused {
+				counter(responsesDesc, n, rcodeName(code))
+			}
+		}
+		counter(cacheDesc, st.CacheHits.Load(), "hit")
+		counter(cacheDesc, st.Resolved.Load(), "miss")
+		counter(droppedDesc, st.Dropped.Load())
+		counter(busyDesc, st.Busy.Load())
+	}
+	if c.src.LimitHits != nil {
+		for limit, n := range c.src.LimitHits() {
+			counter(limitDesc, n, limit)
+		}
+	}
+	if c.src.Lists != nil {
+		now := time.Now
+		if c.src.Now != nil {
+			now = c.src.Now
+		}
+		for _, l := range c.src.Lists() {
+			ch <- prometheus.MustNewConstMetric(listRulesDesc, prometheus.GaugeValue, float64(l.Rules), l.Name, l.Category)
+			if !l.Loaded.IsZero() {
+				ch <- prometheus.MustNewConstMetric(listAgeDesc, prometheus.GaugeValue, now().Sub(l.Loaded).Seconds(), l.Name, l.Category)
+			}
+			failed := 0.0
+			if l.Error != "" {
+				failed = 1
+			}
+			ch <- prometheus.MustNewConstMetric(listErrorDesc, prometheus.GaugeValue, failed, l.Name, l.Category)
+		}
+	}
+}
+
+// rcodeName returns the mnemonic of a 4-bit response code.
+func rcodeName(code int) string {
+	if name, ok := dns.RcodeToString[code]; ok {
+		return name
+	}
+	return "RCODE" + strconv.Itoa(code)
+}
+
+// NewRegistry returns a registry with the counters of src and the Go
+// runtime and process metrics.
+func NewRegistry(src Sources) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{src},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Server serves /metrics.
+type Server struct {
+	http *http.Server
+	log  *slog.Logger
+}
+
+// NewServer returns a Server for reg.
+func NewServer(reg *prometheus.Registry, log *slog.Logger) *Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return &Server{
+		http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
+		log:  log.With("component", "metrics"),
+	}
+}
+
+// Start listens on addr and serves until Shutdown.
+func (s *Server) Start(addr netip.AddrPort) error {
+	ln, err := net.Listen("tcp", addr.String())
+	if err != nil {
+		return err
+	}
+	s.log.Info("listening", "listener", ln.Addr().String())
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics listener stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+// Shutdown stops the listener.
+func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ctx) }

@@ -1,0 +1,92 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"bulwark/internal/pipeline"
+	"bulwark/internal/policyload"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+)
+
+func testSources() Sources {
+	st := &pipeline.Stats{}
+	st.CacheHits.Add(7)
+	st.Resolved.Add(3)
+	st.Rcodes[0].Add(8)
+	st.Rcodes[3].Add(2)
+	st.Dropped.Add(1)
+	loaded := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return Sources{
+		Pipeline:  st,
+		Queries:   func() map[string]uint64 { return map[string]uint64{"udp": 9, "dot": 2} },
+		LimitHits: func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
+		Lists: func() []policyload.ListState {
+			return []policyload.ListState{
+				{Name: "urlhaus", Category: "malware", Rules: 2689, Loaded: loaded},
+				{Name: "broken", Category: "phishing", Rules: 10, Loaded: loaded, Error: "cannot read"},
+			}
+		},
+		Now: func() time.Time { return loaded.Add(90 * time.Second) },
+	}
+}
+
+func TestMetricNamesLint(t *testing.T) {
+	families, err := NewRegistry(testSources()).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.NewWithMetricFamilies(families).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestMetricValues(t *testing.T) {
+	reg := NewRegistry(testSources())
+	want := `
+# HELP bulwark_answer_cache_lookups_total Queries answered from the answer cache (hit) or resolved (miss).
+# TYPE bulwark_answer_cache_lookups_total counter
+bulwark_answer_cache_lookups_total{result="hit"} 7
+bulwark_answer_cache_lookups_total{result="miss"} 3
+# HELP bulwark_queries_total Client queries read, by transport.
+# TYPE bulwark_queries_total counter
+bulwark_queries_total{transport="dot"} 2
+bulwark_queries_total{transport="udp"} 9
+# HELP bulwark_client_limit_hits_total Connections or queries held back or refused by a client limit, by the limit's config key.
+# TYPE bulwark_client_limit_hits_total counter
+bulwark_client_limit_hits_total{limit="max_connections_per_client"} 4
+# HELP bulwark_policy_list_age_seconds Seconds since the loaded version of a policy list was read.
+# TYPE bulwark_policy_list_age_seconds gauge
+bulwark_policy_list_age_seconds{category="malware",list="urlhaus"} 90
+bulwark_policy_list_age_seconds{category="phishing",list="broken"} 90
+# HELP bulwark_policy_list_error 1 when the last load of a policy list failed and it serves its previous version, else 0.
+# TYPE bulwark_policy_list_error gauge
+bulwark_policy_list_error{category="malware",list="urlhaus"} 0
+bulwark_policy_list_error{category="phishing",list="broken"} 1
+`
+	names := []string{"bulwark_answer_cache_lookups_total", "bulwark_queries_total", "bulwark_client_limit_hits_total",
+		"bulwark_policy_list_age_seconds", "bulwark_policy_list_error"}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	responses := `
+# HELP bulwark_responses_total Responses sent to clients, by response code.
+# TYPE bulwark_responses_total counter
+bulwark_responses_total{rcode="FORMERR"} 0
+bulwark_responses_total{rcode="NOERROR"} 8
+bulwark_responses_total{rcode="NOTIMP"} 0
+bulwark_responses_total{rcode="NXDOMAIN"} 2
+bulwark_responses_total{rcode="REFUSED"} 0
+bulwark_responses_total{rcode="SERVFAIL"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(responses), "bulwark_responses_total"); err != nil {
+		t.Error(err)
+	}
+}
