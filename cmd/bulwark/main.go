@@ -149,7 +149,13 @@ func serve(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
+	if n.metrics != nil {
+		n.metrics.SetReady(true)
+	}
 	waitForStop(log, n.lists)
+	if n.metrics != nil {
+		n.metrics.SetReady(false) // load balancers stop sending first
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	n.stop()

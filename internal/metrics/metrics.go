@@ -6,11 +6,13 @@ package metrics
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"bulwark/internal/pipeline"
@@ -129,21 +131,40 @@ func NewRegistry(src Sources) *prometheus.Registry {
 	return reg
 }
 
-// Server serves /metrics.
+// Server serves /metrics, and the health and readiness checks of load
+// balancers and orchestrators: /healthz answers 200 while the process
+// runs, and /readyz answers 200 once the node serves queries and 503 from
+// the start of its shutdown, so that traffic drains before it stops.
 type Server struct {
-	http *http.Server
-	log  *slog.Logger
+	http  *http.Server
+	log   *slog.Logger
+	ready atomic.Bool
 }
 
-// NewServer returns a Server for reg.
+// NewServer returns a Server for reg, not ready until SetReady.
 func NewServer(reg *prometheus.Registry, log *slog.Logger) *Server {
+	s := &Server{log: log.With("component", "metrics")}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return &Server{
-		http: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute},
-		log:  log.With("component", "metrics"),
-	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() {
+			http.Error(w, "not ready: starting or shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	return s
 }
+
+// SetReady sets what /readyz answers.
+func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// Handler returns the HTTP handler, for tests.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
 
 // Start listens on addr and serves until Shutdown.
 func (s *Server) Start(addr netip.AddrPort) error {

@@ -1,6 +1,10 @@
 package metrics
 
 import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +92,31 @@ bulwark_responses_total{rcode="SERVFAIL"} 0
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(responses), "bulwark_responses_total"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	s := NewServer(NewRegistry(testSources()), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	get := func(path string) int {
+		rec := httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	if code := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", code)
+	}
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz before SetReady: %d, want 503", code)
+	}
+	s.SetReady(true)
+	if code := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz when ready: %d, want 200", code)
+	}
+	s.SetReady(false)
+	if code := get("/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while shutting down: %d, want 503", code)
+	}
+	if code := get("/metrics"); code != http.StatusOK {
+		t.Errorf("/metrics: %d, want 200", code)
 	}
 }

@@ -87,3 +87,17 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 		t.Error("no rules reported for the urlhaus-hosts list")
 	}
 }
+
+func TestHealthAndReadinessEndpoints(t *testing.T) {
+	c := &http.Client{Timeout: 5 * time.Second}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := c.Get("http://" + lab.Info.MetricsAddress + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s on a running resolver: %s, want 200", path, resp.Status)
+		}
+	}
+}
