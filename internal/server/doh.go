@@ -48,10 +48,9 @@ func (s *Server) startDoH(l config.Listener) error {
 		Handler:           h,
 		TLSConfig:         s.tlsSource.Config("h2", "http/1.1"),
 		ReadHeaderTimeout: s.cfg.HandshakeTimeout.D(),
-		// A request has the handshake timeout to arrive whole; the
-		// response then has the client timeout, and the handshake timeout
-		// again to be written, so that an error for a slow request body
-		// is still sent.
+		// A request has the handshake timeout to arrive whole. The
+		// response then has the client timeout plus the handshake timeout
+		// again to be written, so an error for a slow body is still sent.
 		ReadTimeout:    s.cfg.HandshakeTimeout.D(),
 		WriteTimeout:   2*s.cfg.HandshakeTimeout.D() + s.cfg.ClientTimeout.D(),
 		IdleTimeout:    s.cfg.EncryptedIdleTimeout.D(),
@@ -114,19 +113,7 @@ func (h *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.s.queries[transportDoH].Add(1)
-	resp, outcome := h.s.pipe.HandleFast(pkt, nil, false, flavour, client)
-	switch outcome {
-	case pipeline.Dropped:
-		resp = nil
-	case pipeline.Slow:
-		if !h.s.pipe.TryAcquire() {
-			resp = h.s.pipe.Busy(pkt)
-			break
-		}
-		h.s.work.Add(1)
-		resp = h.s.answerSlow(pkt, false, flavour, client)
-		h.s.work.Done()
-	}
+	resp := h.s.answer(pkt, flavour, client)
 	if resp == nil {
 		// A dropped query (RPZ DROP): end the stream without a response,
 		// as close as HTTP gets to sending nothing.

@@ -149,19 +149,7 @@ func (s *Server) answerDoQ(c quicConn, st *quic.Stream, flavour uint8, client ne
 		return
 	}
 	s.queries[transportDoQ].Add(1)
-	resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
-	switch outcome {
-	case pipeline.Dropped:
-		resp = nil
-	case pipeline.Slow:
-		if !s.pipe.TryAcquire() {
-			resp = s.pipe.Busy(pkt)
-			break
-		}
-		s.work.Add(1)
-		resp = s.answerSlow(pkt, false, flavour, client)
-		s.work.Done()
-	}
+	resp := s.answer(pkt, flavour, client)
 	if resp == nil {
 		st.CancelWrite(doqRequestCancelled) // a dropped query: no response
 		return

@@ -61,7 +61,7 @@ func (s *Server) handshake(c net.Conn, client netip.Addr, cfg *tls.Config) (*tls
 // flavourFor returns the flavour of a client of listener l that asked for
 // the TLS server name sni and the DoH path path, either of which may be
 // "". A path in the listener's doh_paths wins over a server name in
-// server.tls.sni_flavours, which wins over the listener's flavour; a client
+// server.tls.sni_flavours, which wins over the listener's flavour. A client
 // subnet or tenant wins over all three. ok is false for a DoH path that the
 // listener does not serve.
 func (s *Server) flavourFor(l config.Listener, sni, path string, client netip.Addr) (uint8, bool) {

@@ -153,6 +153,26 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 	}
 }
 
+// answer answers pkt for a transport that waits for each response on
+// its own stream, such as DoH and DoQ: from the cache, or by resolving it
+// with a resolution slot, or SERVFAIL when none is free. It returns nil
+// when nothing should be sent.
+func (s *Server) answer(pkt []byte, flavour uint8, client netip.Addr) []byte {
+	resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
+	switch outcome {
+	case pipeline.Dropped:
+		return nil
+	case pipeline.Slow:
+		if !s.pipe.TryAcquire() {
+			return s.pipe.Busy(pkt)
+		}
+		s.work.Add(1)
+		defer s.work.Done()
+		return s.answerSlow(pkt, false, flavour, client)
+	}
+	return resp
+}
+
 // answerSlow resolves pkt holding a resolution slot, and gives the slot back
 // before the response is written, so that a client that does not read holds
 // no slot.

@@ -65,7 +65,7 @@ func (c *client) querySOA(ctx context.Context, primary netip.AddrPort) (*dns.SOA
 			return soa, nil
 		}
 	}
-	return nil, fmt.Errorf("the SOA query's answer has no SOA record for %s: check that the primary serves the zone", c.zone)
+	return nil, fmt.Errorf("the response to the SOA query has no SOA record for %s: check that the primary serves the zone", c.zone)
 }
 
 func (c *client) exchangeSOA(ctx context.Context, network string, primary netip.AddrPort) (*dns.Msg, error) {
@@ -151,9 +151,9 @@ func (c *client) open(ctx context.Context, primary netip.AddrPort, q *dns.Msg) (
 // next returns the next record of the response.
 //
 // NOTE: RFC 8945 section 5.3.1 lets a primary leave up to 99 messages in
-// a row unsigned; such a response is rejected here, since every message
-// must carry a valid TSIG record when a key is set. BIND and Knot DNS sign
-// every message.
+// a row unsigned. Such a response is rejected here, because every message
+// must carry a valid TSIG record when a key is set. Knot DNS, the primary
+// of the integration test, signs every message.
 func (s *stream) next() (dns.RR, error) {
 	for len(s.rrs) == 0 {
 		s.conn.SetReadDeadline(time.Now().Add(readTimeout))

@@ -24,7 +24,7 @@ import (
 // limitsResolver runs a resolver beside the lab's with one DoT listener,
 // and returns the DoT address and the log path. Each key of inserts is a
 // line of the derived config, such as "server:\n" or "policy:\n", and its
-// value goes after that line; listenerKeys go under the DoT listener.
+// value goes after that line. listenerKeys go under the DoT listener.
 func limitsResolver(t *testing.T, offset int, listenerKeys string, inserts map[string]string) (string, string) {
 	t.Helper()
 	dnsPort, dotPort := port+offset, port+offset+1
