@@ -2,7 +2,9 @@ package gen
 
 import (
 	"crypto"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -62,12 +64,24 @@ func newZoneKey(zone string, spec KeySpec, dir string, active time.Time) (*zoneK
 	case dns.ECDSAP384SHA384:
 		bits = 384
 	}
-	priv, err := key.Generate(bits)
-	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", dns.AlgorithmToString[spec.Algorithm], err)
+	// Key files are named after the key tag, so a second key of the zone
+	// with the tag of the first would overwrite its files, and the signer
+	// would then find the first key missing. Such a key is made again.
+	var priv crypto.PrivateKey
+	var base string
+	for attempt := 0; ; attempt++ {
+		var err error
+		if priv, err = key.Generate(bits); err != nil {
+			return nil, fmt.Errorf("generate %s key: %w", dns.AlgorithmToString[spec.Algorithm], err)
+		}
+		base = filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, spec.Algorithm, key.KeyTag()))
+		if _, err := os.Stat(base + ".key"); errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if attempt == 10 {
+			return nil, fmt.Errorf("generate %s key for %s: key tag %d is taken after %d attempts", dns.AlgorithmToString[spec.Algorithm], zone, key.KeyTag(), attempt+1)
+		}
 	}
-
-	base := filepath.Join(dir, fmt.Sprintf("K%s+%03d+%05d", zone, spec.Algorithm, key.KeyTag()))
 	if err := os.WriteFile(base+".key", []byte(key.String()+"\n"), 0o644); err != nil {
 		return nil, err
 	}
