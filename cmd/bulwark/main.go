@@ -30,6 +30,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/exchange"
 	"bulwark/internal/metrics"
+	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 	"bulwark/internal/proceed"
@@ -172,6 +173,11 @@ func serve(args []string, stderr io.Writer) int {
 		log.Warn("shutdown timed out; queries still in progress were dropped",
 			"timeout_seconds", shutdownTimeout.Seconds())
 	}
+	for _, c := range n.closers {
+		if err := c(); err != nil {
+			log.Error("closing an output failed", "error", err)
+		}
+	}
 	log.Info("stopped")
 	return 0
 }
@@ -217,6 +223,16 @@ type node struct {
 	blockPage *http.Server
 	// metrics serves the Prometheus metrics; nil when off.
 	metrics *metrics.Server
+	// closers flush and close the outputs of the observers at shutdown,
+	// after the server has stopped.
+	closers []func() error
+}
+
+// observers returns the observers of the query path that cfg turns on, and
+// adds their closers to n.
+func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, error) {
+	var obs observe.Multi
+	return obs, nil
 }
 
 // listCheckInterval is how often list files are checked for changes.
@@ -291,10 +307,18 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
 		Now:            now,
 	})
-	ex := exchange.NewClient(exchange.Config{
+	n := &node{}
+	obs, err := n.observers(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var ex exchange.Exchanger = exchange.NewClient(exchange.Config{
 		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
 		Allowed:    cfg.Resolver.AllowedPrefixes,
 	})
+	if len(obs) > 0 {
+		ex = &observe.Exchanger{Inner: ex, Observer: obs}
+	}
 	rcfg, err := resolver.ConfigFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -330,7 +354,10 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	if h := lists.NotifyHandler(); h != nil {
 		pipe.SetNotifyHandler(h)
 	}
-	n := &node{server: server.New(cfg.Server, pipe, log), lists: lists}
+	n.server, n.lists = server.New(cfg.Server, pipe, log), lists
+	if len(obs) > 0 {
+		n.server.SetObserver(obs)
+	}
 	if cfg.Metrics.Listen != "" {
 		n.metrics = metrics.NewServer(metrics.NewRegistry(metrics.Sources{
 			Pipeline:  pipe.Stats(),

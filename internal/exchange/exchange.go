@@ -50,7 +50,10 @@ type Query struct {
 // Response is a server's answer to a Query.
 type Response struct {
 	Msg *dns.Msg
-	RTT time.Duration
+	// Query is the message sent. It is set on errors too, once the
+	// message is built.
+	Query *dns.Msg
+	RTT   time.Duration
 	// TCP is true when the response came over TCP.
 	TCP bool
 }
@@ -109,17 +112,17 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	start := time.Now()
 	resp, err := c.exchangeUDP(msg, q.Server, deadline)
 	if err != nil {
-		return Response{}, fmt.Errorf("query %s %s to %s over UDP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
+		return Response{Query: msg}, fmt.Errorf("query %s %s to %s over UDP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
 	if !resp.Truncated {
-		return Response{Msg: resp, RTT: time.Since(start)}, nil
+		return Response{Msg: resp, Query: msg, RTT: time.Since(start)}, nil
 	}
 	msg.Id = uint16(rand.Uint32())
 	resp, err = c.exchangeTCP(msg, q.Server, deadline)
 	if err != nil {
-		return Response{}, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
+		return Response{Query: msg}, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
-	return Response{Msg: resp, RTT: time.Since(start), TCP: true}, nil
+	return Response{Msg: resp, Query: msg, RTT: time.Since(start), TCP: true}, nil
 }
 
 func (c *Client) newQuery(q Query) *dns.Msg {

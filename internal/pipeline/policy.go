@@ -359,3 +359,12 @@ func (p *Pipeline) ClientFlavour(addr netip.Addr, listener uint8) uint8 {
 	}
 	return p.snapshot().ClientFlavour(addr, listener)
 }
+
+// FlavourName returns the name of the flavour with id, or "" when there is
+// none.
+func (p *Pipeline) FlavourName(id uint8) string {
+	if f := p.snapshot().Flavour(id); f != nil {
+		return f.Name
+	}
+	return ""
+}

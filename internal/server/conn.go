@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"bulwark/internal/config"
+	"bulwark/internal/observe"
 )
 
 // Limits whose hits are counted and logged.
@@ -57,23 +58,48 @@ func (s *Server) limitHit(l limit) {
 
 // Transports, indexing the query counters.
 const (
-	transportUDP = iota
-	transportTCP
-	transportDoT
-	transportDoH
-	transportDoQ
-	transportCount
+	transportUDP   = observe.UDP
+	transportTCP   = observe.TCP
+	transportDoT   = observe.DoT
+	transportDoH   = observe.DoH
+	transportDoQ   = observe.DoQ
+	transportCount = observe.TransportCount
 )
-
-var transportNames = [transportCount]string{"udp", "tcp", "dot", "doh", "doq"}
 
 // Queries returns the queries read on each transport, by its config name.
 func (s *Server) Queries() map[string]uint64 {
 	out := make(map[string]uint64, transportCount)
 	for t := range transportCount {
-		out[transportNames[t]] = s.queries[t].Load()
+		out[t.String()] = s.queries[t].Load()
 	}
 	return out
+}
+
+// SetObserver makes s report each client query and its response to o. It
+// must be called before Start.
+func (s *Server) SetObserver(o observe.Observer) { s.obs = o }
+
+// received returns the time a query was read, or the zero time when no
+// observer needs it.
+func (s *Server) received() time.Time {
+	if s.obs == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// report sends one client query and its response, nil for none, to the
+// observer.
+func (s *Server) report(t observe.Transport, flavour uint8, client netip.Addr, received time.Time, pkt, resp []byte, cached bool) {
+	if s.obs == nil {
+		return
+	}
+	q := observe.GetQuery()
+	q.Received, q.Duration = received, time.Since(received)
+	q.Transport, q.Flavour, q.FlavourName = t, flavour, s.pipe.FlavourName(flavour)
+	q.Client, q.Query, q.Response, q.Cached = client, pkt, resp, cached
+	s.obs.ClientQuery(q)
+	observe.PutQuery(q)
 }
 
 // LimitHits returns the hits of each limit by its config key name, for

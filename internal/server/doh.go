@@ -112,14 +112,12 @@ func (h *dohHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, msg, status)
 		return
 	}
-	h.s.queries[transportDoH].Add(1)
-	resp := h.s.answer(pkt, flavour, client)
+	resp := h.s.answer(transportDoH, pkt, flavour, client)
 	if resp == nil {
 		// A dropped query (RPZ DROP): end the stream without a response,
 		// as close as HTTP gets to sending nothing.
 		panic(http.ErrAbortHandler)
 	}
-	resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 	hdr := w.Header()
 	hdr.Set("Content-Type", dnsMessage)
 	if ttl, ok := pipeline.MinTTL(resp); ok {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"bulwark/internal/config"
-	"bulwark/internal/pipeline"
 
 	"github.com/quic-go/quic-go"
 )
@@ -148,13 +147,11 @@ func (s *Server) answerDoQ(c quicConn, st *quic.Stream, flavour uint8, client ne
 		c.CloseWithError(doqProtocolError, "DNS message ID is not 0")
 		return
 	}
-	s.queries[transportDoQ].Add(1)
-	resp := s.answer(pkt, flavour, client)
+	resp := s.answer(transportDoQ, pkt, flavour, client)
 	if resp == nil {
 		st.CancelWrite(doqRequestCancelled) // a dropped query: no response
 		return
 	}
-	resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 	frame := make([]byte, 2, 2+len(resp))
 	binary.BigEndian.PutUint16(frame, uint16(len(resp)))
 	frame = append(frame, resp...)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"bulwark/internal/config"
+	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/tlscert"
 
@@ -51,6 +52,8 @@ type Server struct {
 
 	limits  [limitCount]limitState
 	queries [transportCount]atomic.Uint64
+	// obs receives every client query and its response; nil for none.
+	obs observe.Observer
 
 	// tlsSource is the certificate of the encrypted listeners, nil when
 	// there is none; sniFlavours is server.tls.sni_flavours with the

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"bulwark/internal/config"
+	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
 )
 
@@ -84,7 +85,7 @@ type session struct {
 	// transports.
 	pad bool
 	// transport is transportTCP or transportDoT, for the query counters.
-	transport int
+	transport observe.Transport
 }
 
 // serveStream reads length-prefixed queries (RFC 1035 section 4.2.2) until
@@ -109,14 +110,19 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 		if _, err := io.ReadFull(c, pkt); err != nil {
 			return
 		}
+		received := s.received()
 		s.queries[sess.transport].Add(1)
 		resp, outcome := s.pipe.HandleFast(pkt, nil, false, sess.flavour, sess.client)
 		switch outcome {
+		case pipeline.Dropped:
+			s.report(sess.transport, sess.flavour, sess.client, received, pkt, nil, false)
 		case pipeline.Answered:
 			if sess.pad {
 				resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 			}
-			if !w.send(resp) {
+			sent := w.send(resp)
+			s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, true)
+			if !sent {
 				return
 			}
 		case pipeline.Slow:
@@ -129,7 +135,9 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 			}
 			if !s.pipe.TryAcquire() {
 				<-inflight
-				if resp := s.pipe.Busy(pkt); resp != nil && !w.send(resp) {
+				resp := s.pipe.Busy(pkt)
+				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false)
+				if resp != nil && !w.send(resp) {
 					return
 				}
 				continue
@@ -141,13 +149,13 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 				defer pending.Done()
 				defer func() { <-inflight }()
 				resp := s.answerSlow(pkt, false, sess.flavour, sess.client)
-				if resp == nil {
-					return
-				}
-				if sess.pad {
+				if resp != nil && sess.pad {
 					resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 				}
-				w.send(resp)
+				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false)
+				if resp != nil {
+					w.send(resp)
+				}
 			}()
 		}
 	}
@@ -155,22 +163,36 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 
 // answer answers pkt for a transport that waits for each response on
 // its own stream, such as DoH and DoQ: from the cache, or by resolving it
-// with a resolution slot, or SERVFAIL when none is free. It returns nil
-// when nothing should be sent.
-func (s *Server) answer(pkt []byte, flavour uint8, client netip.Addr) []byte {
+// with a resolution slot, or SERVFAIL when none is free. It pads the
+// response when the query asks for padding, and returns nil when nothing
+// should be sent. t names the transport for the observer.
+func (s *Server) answer(t observe.Transport, pkt []byte, flavour uint8, client netip.Addr) []byte {
+	received := s.received()
+	s.queries[t].Add(1)
+	resp, cached := s.answerPacket(pkt, flavour, client)
+	if resp != nil {
+		resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
+	}
+	s.report(t, flavour, client, received, pkt, resp, cached)
+	return resp
+}
+
+// answerPacket returns the response to pkt, or nil for none, and whether it
+// came from the answer cache.
+func (s *Server) answerPacket(pkt []byte, flavour uint8, client netip.Addr) ([]byte, bool) {
 	resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
 	switch outcome {
 	case pipeline.Dropped:
-		return nil
+		return nil, false
 	case pipeline.Slow:
 		if !s.pipe.TryAcquire() {
-			return s.pipe.Busy(pkt)
+			return s.pipe.Busy(pkt), false
 		}
 		s.work.Add(1)
 		defer s.work.Done()
-		return s.answerSlow(pkt, false, flavour, client)
+		return s.answerSlow(pkt, false, flavour, client), false
 	}
-	return resp
+	return resp, true
 }
 
 // answerSlow resolves pkt holding a resolution slot, and gives the slot back

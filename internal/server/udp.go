@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"time"
 
 	"bulwark/internal/config"
 	"bulwark/internal/pipeline"
@@ -60,6 +61,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 			continue
 		}
 		pkt := buf[:n]
+		received := s.received()
 		s.queries[transportUDP].Add(1)
 		client := addr.Addr()
 		f := s.pipe.ClientFlavour(client, flavour)
@@ -67,27 +69,34 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 		switch outcome {
 		case pipeline.Answered:
 			conn.WriteToUDPAddrPort(resp, addr)
+			s.report(transportUDP, f, client, received, pkt, resp, true)
+		case pipeline.Dropped:
+			s.report(transportUDP, f, client, received, pkt, nil, false)
 		case pipeline.Slow:
-			s.slowUDP(conn, addr, pkt, f)
+			s.slowUDP(conn, addr, pkt, f, received)
 		}
 	}
 }
 
 // slowUDP answers a cache miss on a goroutine of its own, or SERVFAIL at once
 // when every resolution slot is taken.
-func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, flavour uint8) {
+func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, flavour uint8, received time.Time) {
 	if !s.pipe.TryAcquire() {
-		if resp := s.pipe.Busy(pkt); resp != nil {
+		resp := s.pipe.Busy(pkt)
+		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
+		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false)
 		return
 	}
 	pkt = append([]byte(nil), pkt...)
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		if resp := s.answerSlow(pkt, true, flavour, addr.Addr()); resp != nil {
+		resp := s.answerSlow(pkt, true, flavour, addr.Addr())
+		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
+		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false)
 	}()
 }
