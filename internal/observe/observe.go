@@ -4,9 +4,9 @@
 // authoritative server.
 //
 // Events hold wire data that is valid only during the call, so an observer
-// copies what it keeps. Observers run on the query path: they return quickly
-// and never block, and one that queues work drops and counts events when its
-// queue is full.
+// copies what it keeps. Observers run on the query path, so they must return
+// quickly and must not block: one that queues work should drop and count
+// events when its queue is full.
 package observe
 
 import (
@@ -47,7 +47,8 @@ type Query struct {
 	// Duration is the time from Received until the response was ready.
 	Duration  time.Duration
 	Transport Transport
-	// Flavour is the id of the flavour that answered; Flavour names it.
+	// Flavour is the id of the flavour that handled the query, and
+	// FlavourName its name.
 	Flavour     uint8
 	FlavourName string
 	// Client is the address the query came from. Observers that write it

@@ -6,9 +6,9 @@
 //     an IPv6 address unless configured shorter.
 //   - hash replaces the address by a keyed hash (HMAC-SHA-256). The key is
 //     made at random when the process starts and again at each UTC
-//     midnight, is held in memory only and is never written, so a pseudonym
-//     stays the same within one day and cannot be linked to the address or
-//     to the next day's pseudonym once the day is over.
+//     midnight. It is held in memory only and never written. So a
+//     pseudonym stays the same within one day, and once the day is over it
+//     cannot be linked to the address or to the next day's pseudonym.
 //   - omit leaves the address out.
 package privacy
 
@@ -24,7 +24,7 @@ import (
 	"time"
 )
 
-// Mode is how client addresses are anonymised.
+// Mode is the anonymisation method for client addresses.
 type Mode string
 
 // Modes.
@@ -110,10 +110,10 @@ func (a *Anonymiser) String(addr netip.Addr) string {
 	return ""
 }
 
-// Addr returns an address to write in place of addr, in the same family,
-// for formats with an address field such as dnstap: the network address of
-// the prefix for truncate, and for hash an address made of the keyed hash,
-// which only looks like an address. ok is false for omit.
+// Addr returns an address of the same family to write in place of addr, for
+// formats with an address field such as dnstap. For truncate it is the
+// network address of the prefix. For hash it is made of the keyed hash and
+// only looks like an address. ok is false for omit.
 func (a *Anonymiser) Addr(addr netip.Addr) (out netip.Addr, ok bool) {
 	if !addr.IsValid() {
 		return netip.Addr{}, false

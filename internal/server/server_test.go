@@ -40,8 +40,15 @@ func (r slowResolver) Resolve(ctx context.Context, name string, qtype uint16) re
 // freePort returns a loopback port free for both UDP and TCP.
 func freePort(t testing.TB) netip.AddrPort {
 	t.Helper()
+	return freePortOn(t, "127.0.0.1:0")
+}
+
+// freePortOn returns a port of the address in host (such as "[::1]:0") free
+// for both UDP and TCP.
+func freePortOn(t testing.TB, host string) netip.AddrPort {
+	t.Helper()
 	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,14 +64,25 @@ func freePort(t testing.TB) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-func startServer(t *testing.T, delay time.Duration) (*Server, string) {
+func startServer(t testing.TB, delay time.Duration) (*Server, string) {
 	s, addr, _ := startServerWatched(t, delay)
 	return s, addr
 }
 
-func startServerWatched(t *testing.T, delay time.Duration) (*Server, string, chan string) {
+func startServerWatched(t testing.TB, delay time.Duration) (*Server, string, chan string) {
 	t.Helper()
-	ap := freePort(t)
+	return startServerAt(t, freePort(t), delay)
+}
+
+// startServerOn starts a server on a free port of the address in host.
+func startServerOn(t *testing.T, host string) (*Server, string) {
+	t.Helper()
+	s, addr, _ := startServerAt(t, freePortOn(t, host), 0)
+	return s, addr
+}
+
+func startServerAt(t testing.TB, ap netip.AddrPort, delay time.Duration) (*Server, string, chan string) {
+	t.Helper()
 	started := make(chan string, 10)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c := cache.New(cache.Config{MaxBytes: 4 << 20, MaxTTL: time.Hour})

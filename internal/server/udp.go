@@ -38,16 +38,14 @@ func (s *Server) startUDP(l config.Listener) error {
 		s.udp = append(s.udp, conn)
 		s.mu.Unlock()
 		s.wg.Add(1)
-		go s.serveUDP(conn, s.pipe.FlavourID(l.Flavour))
+		go s.serveUDPSocket(conn, s.pipe.FlavourID(l.Flavour))
 	}
 	return nil
 }
 
-// serveUDP reads one socket. Cache hits are answered here, without a new
-// goroutine or an allocation; misses go to a goroutine of their own.
-//
-// TODO: read and write in batches (recvmmsg, sendmmsg) to cut system calls
-// per packet.
+// serveUDP reads one socket a datagram at a time, where batched I/O is not
+// available. Cache hits are answered here, without a new goroutine or an
+// allocation; misses go to a goroutine of their own.
 func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 	defer s.wg.Done()
 	buf := make([]byte, 65535)

@@ -1,0 +1,235 @@
+//go:build linux && (amd64 || arm64)
+
+package server
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"bulwark/internal/pipeline"
+)
+
+// udpBatch is the most datagrams read or written by one system call.
+const udpBatch = 32
+
+// udpQueryBuffer is the size of each receive buffer. The kernel truncates a
+// longer datagram, and such a query is dropped: DNS queries over UDP are far
+// shorter.
+const udpQueryBuffer = 4096
+
+// udpResponseBuffer is the capacity kept for each response of a batch; a
+// longer response is built in a buffer of its own.
+const udpResponseBuffer = 4096
+
+// mmsghdr is struct mmsghdr of recvmmsg(2) and sendmmsg(2) on 64-bit Linux.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+// batchConn reads and writes one UDP socket in batches with recvmmsg and
+// sendmmsg, through the runtime's poller. Every buffer is allocated once, so
+// a batch of cache hits costs two system calls and no heap allocation.
+type batchConn struct {
+	raw syscall.RawConn
+
+	recv      [udpBatch]mmsghdr
+	recvIOV   [udpBatch]unix.Iovec
+	recvNames [udpBatch]unix.RawSockaddrInet6
+	bufs      [udpBatch][udpQueryBuffer]byte
+	received  int
+
+	send      [udpBatch]mmsghdr
+	sendIOV   [udpBatch]unix.Iovec
+	sendNames [udpBatch]unix.RawSockaddrInet6
+	out       [udpBatch][]byte
+	queued    int
+	sent      int
+
+	err error
+	// readFn and writeFn are the poller callbacks, made once.
+	readFn, writeFn func(fd uintptr) bool
+}
+
+func newBatchConn(conn *net.UDPConn) (*batchConn, error) {
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	b := &batchConn{raw: raw}
+	for i := range udpBatch {
+		b.recvIOV[i].Base = &b.bufs[i][0]
+		b.recvIOV[i].SetLen(udpQueryBuffer)
+		b.recv[i].hdr.Iov = &b.recvIOV[i]
+		b.recv[i].hdr.SetIovlen(1)
+		b.recv[i].hdr.Name = (*byte)(unsafe.Pointer(&b.recvNames[i]))
+		b.send[i].hdr.Iov = &b.sendIOV[i]
+		b.send[i].hdr.SetIovlen(1)
+		b.send[i].hdr.Name = (*byte)(unsafe.Pointer(&b.sendNames[i]))
+		b.out[i] = make([]byte, 0, udpResponseBuffer)
+	}
+	b.readFn, b.writeFn = b.readBatch, b.writeBatch
+	return b, nil
+}
+
+// read waits for at least one datagram and reads up to udpBatch. It
+// returns how many were read.
+func (b *batchConn) read() (int, error) {
+	for i := range udpBatch {
+		b.recv[i].hdr.Namelen = unix.SizeofSockaddrInet6
+		b.recv[i].hdr.Flags = 0
+		b.recv[i].len = 0
+	}
+	b.received, b.err = 0, nil
+	if err := b.raw.Read(b.readFn); err != nil {
+		return 0, err
+	}
+	return b.received, b.err
+}
+
+func (b *batchConn) readBatch(fd uintptr) bool {
+	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])),
+		udpBatch, unix.MSG_WAITFORONE, 0, 0)
+	switch errno {
+	case 0:
+		b.received = int(n)
+		return true
+	case unix.EAGAIN, unix.EINTR:
+		return false
+	}
+	b.err = errno
+	return true
+}
+
+// datagram returns datagram i of the last read and its source. ok is false
+// for a truncated datagram or an unknown address family.
+func (b *batchConn) datagram(i int) (pkt []byte, from netip.AddrPort, ok bool) {
+	m := &b.recv[i]
+	if m.hdr.Flags&unix.MSG_TRUNC != 0 {
+		return nil, netip.AddrPort{}, false
+	}
+	from, ok = sockaddrAddrPort(&b.recvNames[i])
+	return b.bufs[i][:m.len], from, ok
+}
+
+// sockaddrAddrPort converts a raw IPv4 or IPv6 socket address.
+func sockaddrAddrPort(sa *unix.RawSockaddrInet6) (netip.AddrPort, bool) {
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port), true
+	case unix.AF_INET6:
+		// Scoped (link-local) sources lose their zone: the resolver
+		// listens on configured addresses, not on link-local ones.
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// responseBuffer returns the buffer for the next queued response.
+func (b *batchConn) responseBuffer() []byte { return b.out[b.queued][:0] }
+
+// queue adds resp, the response to datagram i of the last read, to the
+// batch written by flush. resp is usually built in responseBuffer; one that
+// outgrew it is kept alive by the I/O vector's pointer until the flush.
+func (b *batchConn) queue(i int, resp []byte) {
+	j := b.queued
+	b.sendNames[j] = b.recvNames[i]
+	b.send[j].hdr.Namelen = b.recv[i].hdr.Namelen
+	b.sendIOV[j].Base = &resp[0]
+	b.sendIOV[j].SetLen(len(resp))
+	b.queued++
+}
+
+// flush writes the queued responses. A response the kernel rejects, such
+// as one to an unreachable address, is skipped.
+func (b *batchConn) flush() error {
+	if b.queued == 0 {
+		return nil
+	}
+	b.sent, b.err = 0, nil
+	err := b.raw.Write(b.writeFn)
+	b.queued = 0
+	if err != nil {
+		return err
+	}
+	return b.err
+}
+
+func (b *batchConn) writeBatch(fd uintptr) bool {
+	for b.sent < b.queued {
+		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.send[b.sent])),
+			uintptr(b.queued-b.sent), 0, 0, 0)
+		switch errno {
+		case 0:
+			b.sent += int(n)
+		case unix.EAGAIN:
+			return false
+		case unix.EINTR:
+		case unix.EBADF:
+			b.err = errno
+			return true
+		default:
+			b.sent++ // this message failed; send the rest
+		}
+	}
+	return true
+}
+
+// serveUDPBatch reads one socket in batches. Cache hits are answered in the
+// batch, without a new goroutine or an allocation; misses go to a goroutine
+// of their own and are answered on their own.
+func (s *Server) serveUDPBatch(conn *net.UDPConn, b *batchConn, flavour uint8) {
+	defer s.wg.Done()
+	for {
+		n, err := b.read()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.isClosing() {
+				return
+			}
+			continue
+		}
+		received := s.received()
+		for i := range n {
+			pkt, addr, ok := b.datagram(i)
+			if !ok {
+				continue
+			}
+			s.queries[transportUDP].Add(1)
+			client := addr.Addr()
+			f := s.pipe.ClientFlavour(client, flavour)
+			resp, outcome := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
+			switch outcome {
+			case pipeline.Answered:
+				b.queue(i, resp)
+				s.report(transportUDP, f, client, received, pkt, resp, true)
+			case pipeline.Dropped:
+				s.report(transportUDP, f, client, received, pkt, nil, false)
+			case pipeline.Slow:
+				s.slowUDP(conn, addr, pkt, f, received)
+			}
+		}
+		if err := b.flush(); err != nil && (errors.Is(err, net.ErrClosed) || s.isClosing()) {
+			return
+		}
+	}
+}
+
+// serveUDPSocket serves conn, in batches where the socket allows it.
+func (s *Server) serveUDPSocket(conn *net.UDPConn, flavour uint8) {
+	b, err := newBatchConn(conn)
+	if err != nil {
+		s.log.Warn("batched UDP unavailable; reading one datagram per call", "error", err)
+		s.serveUDP(conn, flavour)
+		return
+	}
+	s.serveUDPBatch(conn, b, flavour)
+}

@@ -1,0 +1,11 @@
+//go:build !(linux && (amd64 || arm64))
+
+package server
+
+import "net"
+
+// serveUDPSocket serves conn one datagram per system call: batched I/O is
+// built for 64-bit Linux only.
+func (s *Server) serveUDPSocket(conn *net.UDPConn, flavour uint8) {
+	s.serveUDP(conn, flavour)
+}
