@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -153,7 +155,7 @@ func serve(args []string, stderr io.Writer) int {
 	if n.metrics != nil {
 		n.metrics.SetReady(true)
 	}
-	waitForStop(log, n.lists)
+	waitForStop(log, cfg, n.lists)
 	if n.metrics != nil {
 		n.metrics.SetReady(false) // load balancers stop sending first
 	}
@@ -190,14 +192,14 @@ const shutdownTimeout = 5 * time.Second
 // restart loop does not turn into a query loop.
 const firstProbeDelay = 10 * time.Second
 
-// waitForStop returns on SIGTERM or SIGINT. SIGHUP reloads every list;
-// the rest of the config is read only at start.
-func waitForStop(log *slog.Logger, lists *policyload.Manager) {
+// waitForStop returns on SIGTERM or SIGINT. SIGHUP reads the config file
+// again and applies its policy section, then reloads every list.
+func waitForStop(log *slog.Logger, cfg *config.Config, lists *policyload.Manager) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for got := range sig {
 		if got == syscall.SIGHUP {
-			log.Info("SIGHUP: reloading the lists; other config changes need a restart")
+			cfg = reconfigure(log, cfg, lists)
 			if err := lists.Reload(true); err != nil {
 				log.Error("list reload failed; the failed lists keep their previous version", "error", err)
 			}
@@ -206,6 +208,54 @@ func waitForStop(log *slog.Logger, lists *policyload.Manager) {
 		log.Info("stopping", "signal", got.String())
 		return
 	}
+}
+
+// reconfigure reads the config file of cur again and applies its policy
+// section to lists. Other sections are read only at start: a change there is
+// logged as waiting for a restart. It returns the config now in force, cur
+// when the new one is invalid or its policy could not be applied.
+func reconfigure(log *slog.Logger, cur *config.Config, lists *policyload.Manager) *config.Config {
+	if cur.File == "" {
+		log.Info("SIGHUP: reloading the lists of the embedded default config")
+		return cur
+	}
+	log.Info("SIGHUP: reading the config again", "config", cur.File)
+	next, err := config.Load(cur.File)
+	if err != nil {
+		log.Error("config reload failed; the running config stays", "error", err)
+		return cur
+	}
+	for _, w := range next.Warnings {
+		log.Warn(w)
+	}
+	if changed := restartSections(cur, next); len(changed) > 0 {
+		log.Warn("config sections changed that apply only after a restart", "sections", strings.Join(changed, ","))
+	}
+	if err := lists.Reconfigure(next); err != nil {
+		log.Error("policy reconfiguration failed; the current policy stays", "error", err)
+		return cur
+	}
+	// The policy section is in force; the others still run as started.
+	merged := *cur
+	merged.Policy = next.Policy
+	return &merged
+}
+
+// restartSections returns the YAML keys of the top-level sections, other
+// than policy, that differ between a and b.
+func restartSections(a, b *config.Config) []string {
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	var changed []string
+	for i := range va.NumField() {
+		key, _, _ := strings.Cut(va.Type().Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" || key == "policy" {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			changed = append(changed, key)
+		}
+	}
+	return changed
 }
 
 // build wires the cache, the resolver and the pipeline behind the listeners.
@@ -267,11 +317,10 @@ func (n *node) start(cfg *config.Config) error {
 	if n.probe != nil {
 		go n.probe(ctx)
 	}
-	if len(cfg.Policy.Lists) > 0 {
-		go n.lists.Watch(ctx, listCheckInterval)
-		n.lists.Download(ctx, nil)
-		n.lists.Transfer(ctx)
-	}
+	// These run without lists too, since SIGHUP may add some.
+	go n.lists.Watch(ctx, listCheckInterval)
+	n.lists.Download(ctx, nil)
+	n.lists.Transfer(ctx)
 	return nil
 }
 

@@ -77,6 +77,8 @@ type Manager struct {
 	// both once.
 	secondaries map[string]*xfr.Secondary
 	notify      *xfr.NotifyHandler
+	// downloads is set by Download, for Reconfigure to restart them.
+	downloads *downloads
 }
 
 // NewManager loads every list of cfg and installs the first version in
@@ -118,7 +120,13 @@ func (m *Manager) Download(ctx context.Context, client *http.Client) {
 	if client == nil {
 		client = &http.Client{Timeout: 2 * time.Minute}
 	}
-	for _, l := range m.cfg.Policy.Lists {
+	run, cancel := context.WithCancel(ctx)
+	m.mu.Lock()
+	m.downloads = &downloads{ctx: ctx, client: client, cancel: cancel}
+	lists := m.cfg.Policy.Lists
+	m.mu.Unlock()
+	ctx = run
+	for _, l := range lists {
 		if l.URL == "" {
 			continue
 		}
