@@ -15,16 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// MaxFlavourLabels caps the flavour label values of bulwark_queries_total.
-// Flavour names come from the config, and one snapshot holds at most 255,
-// so only a long series of reloads with new names reaches it; later names
-// count as "other".
+// MaxFlavourLabels caps the flavour label values of bulwark_queries_total,
+// and later names count as "other". Flavour names come from the config and
+// one policy holds at most 255, so only reloads with new names reach it.
 const MaxFlavourLabels = 256
 
 // MaxServerLabels caps the server label values of the upstream metrics:
 // the first MaxServerLabels authoritative server addresses that Bulwark
 // queries get a label of their own, and later ones count as "other". The
-// root and TLD servers, which most resolutions start with, come first.
+// root and TLD servers, which resolutions start with, usually come first.
 const MaxServerLabels = 128
 
 // otherLabel is the label value of the types, flavours and servers past
@@ -318,7 +317,7 @@ func rcodeLabel(i int) string {
 	return rcodeName(i)
 }
 
-// failureKind is how a query to an authoritative server failed.
+// failureKind is the kind of failure of a query to an authoritative server.
 type failureKind uint8
 
 const (
