@@ -173,7 +173,15 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 	for range allowedQueries {
 		w.send("udp", "protective", dnsQuery(lab.Info.Policy.AllowedName, dns.TypeA, false))
 	}
+	// The server counts a query after sending its response, so the last
+	// counts may lag the client by a moment.
 	after := scrape(t)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); after = scrape(t) {
+		if sumDelta(t, before, after, "bulwark_queries_total", nil) >= w.total {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	for labels, want := range w.counts {
 		got := sumDelta(t, before, after, "bulwark_queries_total", map[string]string{
