@@ -271,8 +271,10 @@ type node struct {
 	lists *policyload.Manager
 	// blockPage serves the block page; nil when off.
 	blockPage *http.Server
-	// metrics serves the Prometheus metrics; nil when off.
-	metrics *metrics.Server
+	// metrics serves the Prometheus metrics, and queryMetrics counts the
+	// queries they report; both nil when off.
+	metrics      *metrics.Server
+	queryMetrics *metrics.Observer
 	// closers flush and close the outputs of the observers at shutdown,
 	// after the server has stopped.
 	closers []func() error
@@ -282,6 +284,10 @@ type node struct {
 // adds their closers to n.
 func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, error) {
 	var obs observe.Multi
+	if cfg.Metrics.Listen != "" {
+		n.queryMetrics = metrics.NewObserver()
+		obs = append(obs, n.queryMetrics)
+	}
 	return obs, nil
 }
 
@@ -410,7 +416,8 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	if cfg.Metrics.Listen != "" {
 		n.metrics = metrics.NewServer(metrics.NewRegistry(metrics.Sources{
 			Pipeline:  pipe.Stats(),
-			Queries:   n.server.Queries,
+			Observer:  n.queryMetrics,
+			Cache:     c.Usage,
 			LimitHits: n.server.LimitHits,
 			Lists:     lists.Lists,
 		}), log)

@@ -132,6 +132,30 @@ func (c *Cache) Stats() (records, answers int, bytes int64) {
 	return records, answers, rb + ab
 }
 
+// Usage is the size of a Cache at one moment, for metrics.
+type Usage struct {
+	// RRsets counts cached RRsets and negative answers, and RRsetBytes is
+	// their estimated size in bytes.
+	RRsets     int
+	RRsetBytes int64
+	// Answers counts packed responses, and AnswerBytes is their estimated
+	// size in bytes.
+	Answers     int
+	AnswerBytes int64
+	// MaxBytes is the budget of both together.
+	MaxBytes int64
+}
+
+// Usage returns the entries and estimated bytes of the RRset and answer
+// caches. It takes the lock of each shard in turn, so the numbers of one
+// call are not one atomic snapshot.
+func (c *Cache) Usage() Usage {
+	u := Usage{MaxBytes: c.cfg.MaxBytes}
+	u.RRsets, u.RRsetBytes = c.records.stats()
+	u.Answers, u.AnswerBytes = c.answers.stats()
+	return u
+}
+
 // Flush removes every RRset, negative answer and packed response for zone
 // and the names below it, and returns how many entries it removed.
 func (c *Cache) Flush(zone string) int {

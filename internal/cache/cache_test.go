@@ -214,3 +214,57 @@ func TestFlushZone(t *testing.T) {
 		t.Errorf("after flush %d records and %d responses, want 2 and 0", records, answers)
 	}
 }
+
+func TestUsageCountsEachCache(t *testing.T) {
+	c, clk := newTestCache(t)
+	c.StoreRRset([]dns.RR{mustRR(t, "a.example. 300 IN A 192.0.2.1")}, RankAnswer)
+	c.StoreRRset([]dns.RR{mustRR(t, "b.example. 300 IN A 192.0.2.2")}, RankAnswer)
+	m := new(dns.Msg)
+	m.SetQuestion("a.example.", dns.TypeA)
+	pk, err := Pack(m, 60, clk.t, nil)
+	if err != nil {
+		t.Fatalf("Pack: %v", err)
+	}
+	c.StoreAnswer(AnswerKey(nil, []byte("\x01a\x07example\x00"), dns.TypeA, 0), pk)
+
+	u := c.Usage()
+	if u.RRsets != 2 {
+		t.Errorf("RRsets = %d, want 2", u.RRsets)
+	}
+	if u.Answers != 1 {
+		t.Errorf("Answers = %d, want 1", u.Answers)
+	}
+	if u.RRsetBytes <= 0 || u.AnswerBytes <= int64(pk.Len()) {
+		t.Errorf("RRsetBytes = %d, AnswerBytes = %d; want both above 0 and the answer above its %d wire bytes",
+			u.RRsetBytes, u.AnswerBytes, pk.Len())
+	}
+	if u.MaxBytes != 1<<20 {
+		t.Errorf("MaxBytes = %d, want %d", u.MaxBytes, 1<<20)
+	}
+	if _, _, bytes := c.Stats(); bytes != u.RRsetBytes+u.AnswerBytes {
+		t.Errorf("Stats bytes %d, want the sum of Usage's %d and %d", bytes, u.RRsetBytes, u.AnswerBytes)
+	}
+}
+
+func TestPackedTagServedBack(t *testing.T) {
+	c, clk := newTestCache(t)
+	m := new(dns.Msg)
+	m.SetQuestion("blocked.example.", dns.TypeA)
+	pk, err := Pack(m, 60, clk.t, nil)
+	if err != nil {
+		t.Fatalf("Pack: %v", err)
+	}
+	if pk.Tag() != 0 {
+		t.Errorf("new Packed has tag %d, want 0", pk.Tag())
+	}
+	pk.SetTag(0x10203)
+	key := AnswerKey(nil, []byte("\x07blocked\x07example\x00"), dns.TypeA, 0)
+	c.StoreAnswer(key, pk)
+	got, ok := c.Answer(key, clk.t)
+	if !ok {
+		t.Fatal("tagged answer not found")
+	}
+	if got.Tag() != 0x10203 {
+		t.Errorf("cached answer has tag %#x, want 0x10203", got.Tag())
+	}
+}

@@ -19,6 +19,9 @@ type Packed struct {
 	options []byte   // EDNS options (such as EDE) for the OPT record
 	stored  time.Time
 	expires time.Time
+	// tag is a number the caller attaches (see SetTag); the cache does not
+	// read it.
+	tag uint32
 }
 
 // ErrBadPacked is returned by Pack for a message it cannot walk.
@@ -53,6 +56,14 @@ func Pack(msg *dns.Msg, ttl uint32, now time.Time, options []byte) (*Packed, err
 // Options returns the EDNS options in wire format; the caller must not
 // modify them.
 func (p *Packed) Options() []byte { return p.options }
+
+// SetTag attaches tag to p, for the caller to read back with Tag each
+// time p is served: the pipeline marks answers that a policy list decided.
+// It must be called before p is stored or shared with other goroutines.
+func (p *Packed) SetTag(tag uint32) { p.tag = tag }
+
+// Tag returns the number set by SetTag, or 0.
+func (p *Packed) Tag() uint32 { return p.tag }
 
 // Len returns the size of the packed response in bytes.
 func (p *Packed) Len() int { return len(p.wire) }

@@ -1,6 +1,8 @@
 // Package metrics serves Bulwark's counters in the Prometheus text format
-// on a listener of its own. It exposes no client address: counters are
-// kept per transport, response code, list and limit, never per client.
+// on a listener of its own. It exposes no client address and no query
+// name: counters are kept per transport, flavour, qtype, response code,
+// list, limit and authoritative server, never per client, and every label
+// has a bounded set of values.
 package metrics
 
 import (
@@ -15,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 
@@ -28,9 +32,13 @@ import (
 // nil.
 type Sources struct {
 	Pipeline *pipeline.Stats
-	// Queries returns the queries read per transport, and LimitHits the
-	// hits of each client limit, as the server counts them.
-	Queries   func() map[string]uint64
+	// Observer counts client queries by transport, flavour, qtype and
+	// rcode, their latency, and the queries to authoritative servers.
+	Observer *Observer
+	// Cache returns the size of the RRset and answer caches.
+	Cache func() cache.Usage
+	// LimitHits returns the hits of each client limit, as the server
+	// counts them.
 	LimitHits func() map[string]uint64
 	// Lists returns the state of the policy lists.
 	Lists func() []policyload.ListState
@@ -39,8 +47,6 @@ type Sources struct {
 }
 
 var (
-	queriesDesc = prometheus.NewDesc("bulwark_queries_total",
-		"Client queries read, by transport.", []string{"transport"}, nil)
 	responsesDesc = prometheus.NewDesc("bulwark_responses_total",
 		"Responses sent to clients, by response code.", []string{"rcode"}, nil)
 	cacheDesc = prometheus.NewDesc("bulwark_answer_cache_lookups_total",
@@ -57,41 +63,40 @@ var (
 		"Seconds since the loaded version of a policy list was read.", []string{"list", "category"}, nil)
 	listErrorDesc = prometheus.NewDesc("bulwark_policy_list_error",
 		"1 when the last load of a policy list failed and it serves its previous version, else 0.", []string{"list", "category"}, nil)
+	policyActionsDesc = prometheus.NewDesc("bulwark_policy_actions_total",
+		"Answers that a policy list decided, including those served from the answer cache, by list, category and action.",
+		[]string{"list", "category", "action"}, nil)
+	validationDesc = prometheus.NewDesc("bulwark_dnssec_validations_total",
+		"Resolutions by the DNSSEC validation state of their result.", []string{"result"}, nil)
+	cacheEntriesDesc = prometheus.NewDesc("bulwark_cache_entries",
+		"Entries in the RRset cache (RRsets and negative answers) and the answer cache (packed responses).", []string{"cache"}, nil)
+	cacheBytesDesc = prometheus.NewDesc("bulwark_cache_bytes",
+		"Estimated memory of the entries of the RRset and answer caches, in bytes.", []string{"cache"}, nil)
+	cacheMaxBytesDesc = prometheus.NewDesc("bulwark_cache_max_bytes",
+		"Memory budget of the RRset and answer caches together, in bytes (cache.max_bytes).", nil, nil)
 )
 
 // collector reads Sources at each scrape.
 type collector struct{ src Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{queriesDesc, responsesDesc, cacheDesc, droppedDesc, busyDesc,
-		limitDesc, listRulesDesc, listAgeDesc, listErrorDesc} {
+	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc,
+		limitDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
+		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc} {
 		ch <- d
 	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
-	if c.src.Queries != nil {
-		for transport, n := range c.src.Queries() {
-			counter(queriesDesc, n, transport)
-		}
-	}
 	if st := c.src.Pipeline; st != nil {
-		for code := range st.Rcodes {
-			if n := st.Rcodes[code].Load(); n > 0 || code <= dns.RcodeRefused {
-				counter(responsesDesc, n, rcodeName(code))
-			}
-		}
-		counter(cacheDesc, st.CacheHits.Load(), "hit")
-		counter(cacheDesc, st.Resolved.Load(), "miss")
-		counter(droppedDesc, st.Dropped.Load())
-		counter(busyDesc, st.Busy.Load())
+		collectPipeline(ch, st)
+	}
+	if c.src.Cache != nil {
+		collectCache(ch, c.src.Cache())
 	}
 	if c.src.LimitHits != nil {
 		for limit, n := range c.src.LimitHits() {
-			counter(limitDesc, n, limit)
+			counter(ch, limitDesc, n, limit)
 		}
 	}
 	if c.src.Lists != nil {
@@ -99,17 +104,55 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if c.src.Now != nil {
 			now = c.src.Now
 		}
-		for _, l := range c.src.Lists() {
-			ch <- prometheus.MustNewConstMetric(listRulesDesc, prometheus.GaugeValue, float64(l.Rules), l.Name, l.Category)
-			if !l.Loaded.IsZero() {
-				ch <- prometheus.MustNewConstMetric(listAgeDesc, prometheus.GaugeValue, now().Sub(l.Loaded).Seconds(), l.Name, l.Category)
-			}
-			failed := 0.0
-			if l.Error != "" {
-				failed = 1
-			}
-			ch <- prometheus.MustNewConstMetric(listErrorDesc, prometheus.GaugeValue, failed, l.Name, l.Category)
+		collectLists(ch, c.src.Lists(), now())
+	}
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+func collectPipeline(ch chan<- prometheus.Metric, st *pipeline.Stats) {
+	for code := range st.Rcodes {
+		if n := st.Rcodes[code].Load(); n > 0 || code <= dns.RcodeRefused {
+			counter(ch, responsesDesc, n, rcodeName(code))
 		}
+	}
+	counter(ch, cacheDesc, st.CacheHits.Load(), "hit")
+	counter(ch, cacheDesc, st.Resolved.Load(), "miss")
+	counter(ch, droppedDesc, st.Dropped.Load())
+	counter(ch, busyDesc, st.Busy.Load())
+	for sec := range st.Validation {
+		counter(ch, validationDesc, st.Validation[sec].Load(), dnssec.Security(sec).String())
+	}
+	for _, a := range st.PolicyActions() {
+		counter(ch, policyActionsDesc, a.Count, a.List, a.Category, a.Action)
+	}
+}
+
+func collectCache(ch chan<- prometheus.Metric, u cache.Usage) {
+	gauge(ch, cacheEntriesDesc, float64(u.RRsets), "rrset")
+	gauge(ch, cacheEntriesDesc, float64(u.Answers), "answer")
+	gauge(ch, cacheBytesDesc, float64(u.RRsetBytes), "rrset")
+	gauge(ch, cacheBytesDesc, float64(u.AnswerBytes), "answer")
+	gauge(ch, cacheMaxBytesDesc, float64(u.MaxBytes))
+}
+
+func collectLists(ch chan<- prometheus.Metric, lists []policyload.ListState, now time.Time) {
+	for _, l := range lists {
+		gauge(ch, listRulesDesc, float64(l.Rules), l.Name, l.Category)
+		if !l.Loaded.IsZero() {
+			gauge(ch, listAgeDesc, now.Sub(l.Loaded).Seconds(), l.Name, l.Category)
+		}
+		failed := 0.0
+		if l.Error != "" {
+			failed = 1
+		}
+		gauge(ch, listErrorDesc, failed, l.Name, l.Category)
 	}
 }
 
@@ -121,13 +164,16 @@ func rcodeName(code int) string {
 	return "RCODE" + strconv.Itoa(code)
 }
 
-// NewRegistry returns a registry with the counters of src and the Go
+// NewRegistry returns a registry with the metrics of src and the Go
 // runtime and process metrics.
 func NewRegistry(src Sources) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{src},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if src.Observer != nil {
+		reg.MustRegister(src.Observer)
+	}
 	return reg
 }
 

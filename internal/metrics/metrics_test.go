@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"bulwark/internal/pipeline"
+	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/policyload"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -17,16 +18,20 @@ import (
 )
 
 func testSources() Sources {
-	st := &pipeline.Stats{}
-	st.CacheHits.Add(7)
-	st.Resolved.Add(3)
+	st := blockingPipeline().Stats() // one hit, one miss, two NXDOMAIN
+	st.CacheHits.Add(6)
+	st.Resolved.Add(2)
 	st.Rcodes[0].Add(8)
-	st.Rcodes[3].Add(2)
 	st.Dropped.Add(1)
+	st.Validation[dnssec.Secure].Add(5)
+	st.Validation[dnssec.Bogus].Add(1)
 	loaded := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	return Sources{
-		Pipeline:  st,
-		Queries:   func() map[string]uint64 { return map[string]uint64{"udp": 9, "dot": 2} },
+		Pipeline: st,
+		Observer: testObserver(),
+		Cache: func() cache.Usage {
+			return cache.Usage{RRsets: 40, RRsetBytes: 12000, Answers: 9, AnswerBytes: 3000, MaxBytes: 1 << 20}
+		},
 		LimitHits: func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
 		Lists: func() []policyload.ListState {
 			return []policyload.ListState{
@@ -59,13 +64,29 @@ func TestMetricValues(t *testing.T) {
 # TYPE bulwark_answer_cache_lookups_total counter
 bulwark_answer_cache_lookups_total{result="hit"} 7
 bulwark_answer_cache_lookups_total{result="miss"} 3
-# HELP bulwark_queries_total Client queries read, by transport.
-# TYPE bulwark_queries_total counter
-bulwark_queries_total{transport="dot"} 2
-bulwark_queries_total{transport="udp"} 9
+# HELP bulwark_cache_bytes Estimated memory of the entries of the RRset and answer caches, in bytes.
+# TYPE bulwark_cache_bytes gauge
+bulwark_cache_bytes{cache="answer"} 3000
+bulwark_cache_bytes{cache="rrset"} 12000
+# HELP bulwark_cache_entries Entries in the RRset cache (RRsets and negative answers) and the answer cache (packed responses).
+# TYPE bulwark_cache_entries gauge
+bulwark_cache_entries{cache="answer"} 9
+bulwark_cache_entries{cache="rrset"} 40
+# HELP bulwark_cache_max_bytes Memory budget of the RRset and answer caches together, in bytes (cache.max_bytes).
+# TYPE bulwark_cache_max_bytes gauge
+bulwark_cache_max_bytes 1.048576e+06
+# HELP bulwark_dnssec_validations_total Resolutions by the DNSSEC validation state of their result.
+# TYPE bulwark_dnssec_validations_total counter
+bulwark_dnssec_validations_total{result="bogus"} 1
+bulwark_dnssec_validations_total{result="indeterminate"} 0
+bulwark_dnssec_validations_total{result="insecure"} 0
+bulwark_dnssec_validations_total{result="secure"} 5
 # HELP bulwark_client_limit_hits_total Connections or queries held back or refused by a client limit, by the limit's config key.
 # TYPE bulwark_client_limit_hits_total counter
 bulwark_client_limit_hits_total{limit="max_connections_per_client"} 4
+# HELP bulwark_policy_actions_total Answers that a policy list decided, including those served from the answer cache, by list, category and action.
+# TYPE bulwark_policy_actions_total counter
+bulwark_policy_actions_total{action="nxdomain",category="malware",list="urlhaus"} 2
 # HELP bulwark_policy_list_age_seconds Seconds since the loaded version of a policy list was read.
 # TYPE bulwark_policy_list_age_seconds gauge
 bulwark_policy_list_age_seconds{category="malware",list="urlhaus"} 90
@@ -75,7 +96,8 @@ bulwark_policy_list_age_seconds{category="phishing",list="broken"} 90
 bulwark_policy_list_error{category="malware",list="urlhaus"} 0
 bulwark_policy_list_error{category="phishing",list="broken"} 1
 `
-	names := []string{"bulwark_answer_cache_lookups_total", "bulwark_queries_total", "bulwark_client_limit_hits_total",
+	names := []string{"bulwark_answer_cache_lookups_total", "bulwark_cache_bytes", "bulwark_cache_entries",
+		"bulwark_cache_max_bytes", "bulwark_dnssec_validations_total", "bulwark_client_limit_hits_total", "bulwark_policy_actions_total",
 		"bulwark_policy_list_age_seconds", "bulwark_policy_list_error"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
 		t.Error(err)

@@ -117,6 +117,7 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	resp := p.write(out[:0], pk, &q, udp, now)
 	p.stats.CacheHits.Add(1)
 	p.stats.count(resp)
+	p.stats.actions.count(pk.Tag())
 	return resp, Answered
 }
 
@@ -161,11 +162,12 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, client, exempt, udp) })
 		now = p.now()
 	}
-	if pk == dropped {
-		return nil
-	}
 	if pk == nil {
 		return p.servfail(pkt) // the response could not be built
+	}
+	p.stats.actions.count(pk.Tag())
+	if isDropped(pk) {
+		return nil
 	}
 	return p.write(nil, pk, &q, udp, now)
 }
@@ -202,9 +204,14 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 	name = strings.ToLower(name)
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
 	defer cancel()
-	res, verdict := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
+	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
+	tag := p.stats.actions.tag(decision)
 	if verdict == verdictDrop {
-		return dropped
+		return droppedAnswer(tag)
+	}
+	if verdict == verdictNone || verdict == verdictNoCache {
+		// The result is the resolver's, validated or not.
+		p.stats.countValidation(res.Security)
 	}
 	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
 		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
@@ -250,6 +257,7 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 		p.log.Error("cannot pack response", "qname", name, "error", err)
 		return nil
 	}
+	pk.SetTag(tag)
 	if ttl > 0 {
 		p.cache.StoreAnswer(key, pk)
 	}

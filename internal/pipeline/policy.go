@@ -46,8 +46,18 @@ const (
 	verdictDrop                    // no response
 )
 
-// dropped is the response of a dropped query: HandleSlow sends nothing.
-var dropped = &cache.Packed{}
+// droppedAnswer returns the response of a query that a policy drops: an
+// empty Packed, for which HandleSlow sends nothing. tag counts the list
+// that dropped it.
+func droppedAnswer(tag uint32) *cache.Packed {
+	pk := &cache.Packed{}
+	pk.SetTag(tag)
+	return pk
+}
+
+// isDropped reports whether pk is the response of a dropped query. Every
+// packed message has at least a header, so only droppedAnswer is empty.
+func isDropped(pk *cache.Packed) bool { return pk.Len() == 0 }
 
 // policyState is one policy version with the flavours that proceed anyway
 // derives from it, swapped in whole.
@@ -170,23 +180,30 @@ type ServerFinder interface {
 // to the client and the name before resolution, then to every CNAME and
 // DNAME target, every address of the answer and the servers of the zones
 // involved. An allow match skips the later checks. With exempt set, the
-// lists that proceed anyway skips are left out.
-func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, client netip.Addr, exempt, udp bool) (resolver.Result, verdict) {
+// lists that proceed anyway skips are left out. It also returns the
+// decision of the list that matched, with a nil List when none did.
+func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, client netip.Addr, exempt, udp bool) (resolver.Result, verdict, policy.Decision) {
 	f := p.flavour(flavour, exempt)
 	if f.Empty() {
-		return p.res.Resolve(ctx, name, qtype), verdictNone
+		return p.res.Resolve(ctx, name, qtype), verdictNone, policy.Decision{}
 	}
 	if d, ok := f.CheckQuery(client, name); ok {
 		if !d.Blocked() {
-			return p.res.Resolve(ctx, name, qtype), verdictNone
+			return p.res.Resolve(ctx, name, qtype), verdictNone, d
 		}
-		return p.blocked(ctx, d, name, qtype, udp)
+		res, v := p.blocked(ctx, d, name, qtype, udp)
+		return res, v, d
 	}
 	res := p.res.Resolve(ctx, name, qtype)
-	if d, ok := f.CheckResponse(p.policyResponse(name, res)); ok && d.Blocked() {
-		return p.blocked(ctx, d, name, qtype, udp)
+	d, ok := f.CheckResponse(p.policyResponse(name, res))
+	if !ok {
+		return res, verdictNone, policy.Decision{}
 	}
-	return res, verdictNone
+	if d.Blocked() {
+		res, v := p.blocked(ctx, d, name, qtype, udp)
+		return res, v, d
+	}
+	return res, verdictNone, d
 }
 
 // policyResponse collects the parts of res that lists check.

@@ -1,6 +1,12 @@
 package pipeline
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+
+	"bulwark/internal/dnssec"
+	"bulwark/internal/policy"
+)
 
 // Stats counts the responses of a Pipeline, for metrics. Its counters only
 // grow.
@@ -16,6 +22,12 @@ type Stats struct {
 	Busy atomic.Uint64
 	// Rcodes counts responses by the 4-bit RCODE of their header.
 	Rcodes [16]atomic.Uint64
+	// Validation counts resolutions by the DNSSEC state of the resolver's
+	// result, indexed by dnssec.Security. Answers that a list decided
+	// without resolving are not counted.
+	Validation [dnssec.Secure + 1]atomic.Uint64
+
+	actions policyActions
 }
 
 // Stats returns the counters of p.
@@ -28,4 +40,98 @@ func (s *Stats) count(resp []byte) {
 		return
 	}
 	s.Rcodes[resp[3]&0x0F].Add(1)
+}
+
+// countValidation records one resolution whose result has state sec.
+func (s *Stats) countValidation(sec dnssec.Security) {
+	if int(sec) < len(s.Validation) {
+		s.Validation[sec].Add(1)
+	}
+}
+
+// PolicyAction is the number of answers that one list gave with one action.
+type PolicyAction struct {
+	List, Category string
+	// Action is the action's config name (policy.Action.String): allow
+	// for allowlists and RPZ PASSTHRU, nxdomain, nodata, redirect, drop,
+	// tcp-only or local-data.
+	Action string
+	Count  uint64
+}
+
+// PolicyActions returns the answers of each list and action since the
+// start, including those served from the answer cache. Lists keep their
+// counts across policy reloads, by name and category.
+func (s *Stats) PolicyActions() []PolicyAction {
+	counters := s.actions.byTag.Load()
+	if counters == nil {
+		return nil
+	}
+	out := make([]PolicyAction, 0, len(*counters))
+	for _, c := range *counters {
+		out = append(out, PolicyAction{
+			List: c.key.list, Category: c.key.category, Action: c.key.action.String(), Count: c.n.Load(),
+		})
+	}
+	return out
+}
+
+// policyActions counts answers by list and action. An answer that a list
+// decided carries a tag, the index of its counter plus one, in its packed
+// form (cache.Packed.SetTag), so that serving it from the cache counts it
+// with one atomic add and no lookup.
+type policyActions struct {
+	mu    sync.Mutex
+	index map[actionKey]uint32
+	// byTag holds the counters in tag order. It is replaced, never changed
+	// in place, when a counter is added, so readers need no lock.
+	byTag atomic.Pointer[[]*actionCounter]
+}
+
+type actionKey struct {
+	list, category string
+	action         policy.Action
+}
+
+type actionCounter struct {
+	key actionKey
+	n   atomic.Uint64
+}
+
+// tag returns the tag of the answers that d gives, adding a counter for
+// its list and action the first time. It returns 0 for a decision without
+// a list. It takes a lock, so it belongs on the slow path.
+func (a *policyActions) tag(d policy.Decision) uint32 {
+	if d.List == nil {
+		return 0
+	}
+	k := actionKey{d.List.Name, d.List.Category, d.Verdict.Action}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.index[k]; ok {
+		return t
+	}
+	var counters []*actionCounter
+	if old := a.byTag.Load(); old != nil {
+		counters = append(counters, *old...)
+	}
+	counters = append(counters, &actionCounter{key: k})
+	if a.index == nil {
+		a.index = map[actionKey]uint32{}
+	}
+	t := uint32(len(counters))
+	a.index[k] = t
+	a.byTag.Store(&counters)
+	return t
+}
+
+// count records one answer with tag; tag 0 (no list decided) is ignored.
+// It neither allocates nor locks.
+func (a *policyActions) count(tag uint32) {
+	if tag == 0 {
+		return
+	}
+	if counters := a.byTag.Load(); counters != nil && int(tag) <= len(*counters) {
+		(*counters)[tag-1].n.Add(1)
+	}
 }
