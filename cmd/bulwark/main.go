@@ -28,6 +28,7 @@ import (
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
+	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
@@ -226,12 +227,21 @@ type node struct {
 	// closers flush and close the outputs of the observers at shutdown,
 	// after the server has stopped.
 	closers []func() error
+	// dnstap sends dnstap messages; nil when off. Its Dropped and Lost
+	// counts are for the metrics.
+	dnstap *dnstap.Tap
 }
 
 // observers returns the observers of the query path that cfg turns on, and
 // adds their closers to n.
 func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, error) {
 	var obs observe.Multi
+	if cfg.Dnstap.Enabled() {
+		tap := dnstap.New(dnstap.ConfigFrom(&cfg.Dnstap, version), log)
+		obs = append(obs, tap)
+		n.closers = append(n.closers, tap.Close)
+		n.dnstap = tap
+	}
 	return obs, nil
 }
 
