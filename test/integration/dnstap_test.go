@@ -17,16 +17,12 @@ import (
 
 // TestDnstapFstrmCapture runs a resolver with dnstap to fstrm_capture, the
 // Frame Streams collector of the fstrm library, and decodes the captured
-// file with dnstap-ldns: a query through the resolver shows up as
-// CLIENT_QUERY and CLIENT_RESPONSE from the truncated client address, and
-// its resolution as RESOLVER_QUERY and RESOLVER_RESPONSE naming lab
-// servers.
+// file with dnstap-ldns. A query through the resolver must show up as
+// CLIENT_QUERY and CLIENT_RESPONSE from the truncated client address. Its
+// resolution must show up as RESOLVER_QUERY and RESOLVER_RESPONSE naming
+// lab servers.
 func TestDnstapFstrmCapture(t *testing.T) {
-	for _, tool := range []string{"fstrm_capture", "dnstap-ldns"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: install it with lab/deps.sh %s", tool, tool)
-		}
-	}
+	needDnstapTools(t)
 	dir := t.TempDir()
 	socket := filepath.Join(dir, "dnstap.sock")
 	capture := filepath.Join(dir, "capture.fstrm")
@@ -63,15 +59,86 @@ func TestDnstapFstrmCapture(t *testing.T) {
 	}
 	stopFstrmCapture(t, collector)
 
+	checkDnstapCapture(t, readCapture(t, capture), name)
+}
+
+// TestDnstapCollectorLate starts a resolver before its collector: queries
+// are answered meanwhile, and once fstrm_capture listens the resolver
+// connects and sends the messages of later queries.
+func TestDnstapCollectorLate(t *testing.T) {
+	needDnstapTools(t)
+	dir := t.TempDir()
+	socket := filepath.Join(dir, "dnstap.sock")
+	capture := filepath.Join(dir, "capture.fstrm")
+	dnsPort := port + 87
+	path := filepath.Join(dir, "late.yaml")
+	logPath := filepath.Join(dir, "late.log")
+	writeDerivedConfig(t, path, dnsPort, "dnstap:\n  socket: "+socket+"\n")
+	cmd, err := labkit.StartBulwark(binary, path, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { labkit.StopProcess(cmd) })
+	first := lab.Info.QminDeepName
+	if r, err := kdig(resolver, dnsPort, first, "A"); err != nil || r.Status != "NOERROR" {
+		t.Fatalf("%s without a collector: %v %+v, want NOERROR", first, err, r)
+	}
+	if !strings.Contains(readFile(t, logPath), "dnstap collector unreachable") {
+		t.Errorf("no warning about the missing collector in the log:\n%s", readFile(t, logPath))
+	}
+
+	collector := startFstrmCapture(t, socket, capture)
+	for deadline := time.Now().Add(40 * time.Second); !strings.Contains(readFile(t, logPath), "dnstap collector connected"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection to the collector within 40s (the backoff is at most 30s):\n%s", readFile(t, logPath))
+		}
+	}
+	second := lab.Info.CNAMEChainName
+	if r, err := kdig(resolver, dnsPort, second, "A"); err != nil || r.Status != "NOERROR" {
+		t.Fatalf("%s: %v %+v, want NOERROR", second, err, r)
+	}
+	if err := labkit.StopProcess(cmd); err != nil {
+		t.Errorf("resolver did not stop cleanly: %v", err)
+	}
+	stopFstrmCapture(t, collector)
+	records := readCapture(t, capture)
+	if !hasQuestion(records, "CLIENT_QUERY", second) {
+		t.Errorf("no CLIENT_QUERY for %s A, sent after the collector came up (%d messages)", second, len(records))
+	}
+}
+
+func needDnstapTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"fstrm_capture", "dnstap-ldns"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: install it with lab/deps.sh %s", tool, tool)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// readCapture decodes a Frame Streams file of dnstap messages with
+// dnstap-ldns.
+func readCapture(t *testing.T, capture string) []dnstapRecord {
+	t.Helper()
 	out, err := exec.Command("dnstap-ldns", "-y", "-r", capture).CombinedOutput()
 	if err != nil {
 		t.Fatalf("dnstap-ldns -y -r %s: %v\n%s", capture, err, out)
 	}
-	checkDnstapCapture(t, parseDnstapYAML(string(out)), name)
+	return parseDnstapYAML(string(out))
 }
 
-// dnstapRecord is one message as dnstap-ldns -y prints it: the keys of its
-// message section, and the whole text.
+// dnstapRecord is one message as dnstap-ldns -y prints it: its top-level
+// keys, the keys of its message section prefixed with "message.", and the
+// whole text.
 type dnstapRecord struct {
 	fields map[string]string
 	text   string
