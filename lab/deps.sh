@@ -19,11 +19,13 @@ declare -A package_of=(
 	[ldns-signzone]=ldnsutils
 	[ldns-keygen]=ldnsutils
 	[dnssec-signzone]=bind9-utils
+	[fstrm_capture]=fstrm-bin
+	[dnstap-ldns]=dnstap-ldns
 )
 
 programs=("$@")
 if [[ ${#programs[@]} -eq 0 ]]; then
-	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone)
+	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone fstrm_capture dnstap-ldns)
 fi
 
 export PATH="$PATH:/usr/sbin:/sbin"

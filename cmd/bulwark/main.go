@@ -30,6 +30,7 @@ import (
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
+	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
@@ -278,6 +279,9 @@ type node struct {
 	// closers flush and close the outputs of the observers at shutdown,
 	// after the server has stopped.
 	closers []func() error
+	// dnstap sends dnstap messages; nil when off. Its Dropped and Lost
+	// counts are for the metrics.
+	dnstap *dnstap.Tap
 }
 
 // observers returns the observers of the query path that cfg turns on, and
@@ -287,6 +291,12 @@ func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, e
 	if cfg.Metrics.Listen != "" {
 		n.queryMetrics = metrics.NewObserver()
 		obs = append(obs, n.queryMetrics)
+	}
+	if cfg.Dnstap.Enabled() {
+		tap := dnstap.New(dnstap.ConfigFrom(&cfg.Dnstap, version), log)
+		obs = append(obs, tap)
+		n.closers = append(n.closers, tap.Close)
+		n.dnstap = tap
 	}
 	return obs, nil
 }

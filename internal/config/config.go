@@ -30,6 +30,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Policy holds the blocklists and the flavours that apply them.
 	Policy Policy `yaml:"policy"`
+	// Dnstap sends dnstap messages to a Frame Streams collector.
+	Dnstap Dnstap `yaml:"dnstap"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 

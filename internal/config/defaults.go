@@ -51,6 +51,7 @@ func newDefault(file string) *Config {
 		MaxNSEC3Hashes:          32,
 	}
 	c.Log = Log{Level: "info", Format: "text"}
+	c.Dnstap = defaultDnstap()
 	return c
 }
 
@@ -72,6 +73,9 @@ func (c *Config) restoreNullSections() {
 	}
 	if reflect.ValueOf(c.Log).IsZero() {
 		c.Log = def.Log
+	}
+	if reflect.ValueOf(c.Dnstap).IsZero() {
+		c.Dnstap = def.Dnstap
 	}
 }
 

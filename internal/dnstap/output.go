@@ -1,0 +1,328 @@
+package dnstap
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Timeouts of the connection to the collector.
+const (
+	dialTimeout      = 5 * time.Second
+	handshakeTimeout = 5 * time.Second
+	// writeTimeout bounds one batch of writes: a collector that reads
+	// nothing for this long is dropped and reconnected.
+	writeTimeout = 5 * time.Second
+	// finishTimeout bounds the wait for FINISH after STOP at shutdown.
+	finishTimeout = 2 * time.Second
+)
+
+// maxBatch is the largest number of frames written before a flush.
+const maxBatch = 1024
+
+// Default reconnection backoff: the wait doubles after each failed
+// attempt, from DefaultMinBackoff up to DefaultMaxBackoff.
+const (
+	DefaultMinBackoff = 250 * time.Millisecond
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// OutputConfig sets up an Output.
+type OutputConfig struct {
+	// Network is "unix" or "tcp", and Address the socket path or IP:port
+	// of the collector.
+	Network, Address string
+	// QueueSize is the number of frames that wait for the collector;
+	// more are dropped and counted.
+	QueueSize int
+	// MinBackoff and MaxBackoff bound the wait between connection
+	// attempts. Zero means DefaultMinBackoff and DefaultMaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Output sends dnstap frames to a Frame Streams collector over a
+// bidirectional session, from a bounded queue. It connects in the
+// background and reconnects with backoff when the collector goes away;
+// frames wait in the queue meanwhile. It is safe for concurrent use.
+type Output struct {
+	cfg   OutputConfig
+	log   *slog.Logger
+	queue chan *[]byte
+
+	dropped, lost, sent atomic.Uint64
+
+	// ctx is cancelled by Close; stopped is closed when run has returned.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	closeErr error
+}
+
+// NewOutput starts an Output. Close stops it.
+func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	o := &Output{
+		cfg:     cfg,
+		log:     log.With("collector", cfg.Network+":"+cfg.Address),
+		queue:   make(chan *[]byte, max(cfg.QueueSize, 1)),
+		stopped: make(chan struct{}),
+	}
+	o.ctx, o.cancel = context.WithCancel(context.Background())
+	go o.run()
+	return o
+}
+
+// Dropped returns the number of frames dropped because the queue was full.
+func (o *Output) Dropped() uint64 { return o.dropped.Load() }
+
+// Lost returns the number of frames taken from the queue that did not
+// reach the collector: those in a batch whose write failed (some of which
+// may have arrived) and those still queued at shutdown with no collector.
+func (o *Output) Lost() uint64 { return o.lost.Load() }
+
+// Sent returns the number of frames written and flushed to a collector.
+func (o *Output) Sent() uint64 { return o.sent.Load() }
+
+// full reports whether the queue is full, so that a caller can skip
+// encoding a frame that would be dropped.
+func (o *Output) full() bool { return len(o.queue) == cap(o.queue) }
+
+// enqueue queues frame without blocking, or drops and counts it when the
+// queue is full. The Output owns frame afterwards.
+func (o *Output) enqueue(frame *[]byte) {
+	select {
+	case o.queue <- frame:
+	default:
+		o.dropped.Add(1)
+		putFrame(frame)
+	}
+}
+
+// Close sends the queued frames, ends the session with STOP and waits for
+// the collector's FINISH. It returns an error when the session did not end
+// cleanly or frames were left unsent. Close is safe to call more than once.
+func (o *Output) Close() error {
+	o.cancel()
+	<-o.stopped
+	return o.closeErr
+}
+
+func (o *Output) run() {
+	defer close(o.stopped)
+	wait := o.cfg.MinBackoff
+	failing := false
+	for o.ctx.Err() == nil {
+		s, err := o.connect()
+		if err == nil {
+			o.log.Info("dnstap collector connected")
+			wait = o.cfg.MinBackoff
+			stopping, err := o.serve(s)
+			if stopping {
+				o.closeErr = err
+				return
+			}
+			o.log.Warn("dnstap collector connection lost; reconnecting", "error", err)
+			failing = true
+		} else if !failing {
+			o.log.Warn("dnstap collector unreachable; retrying", "error", err)
+			failing = true
+		}
+		if !o.sleep(wait) {
+			break
+		}
+		wait = min(2*wait, o.cfg.MaxBackoff)
+	}
+	o.closeErr = o.last()
+}
+
+// last makes one more attempt at shutdown, when frames wait and no
+// collector is connected, so that a collector that came back during the
+// backoff still gets them.
+func (o *Output) last() error {
+	if len(o.queue) == 0 {
+		return nil
+	}
+	s, err := o.connect()
+	if err != nil {
+		return o.discard()
+	}
+	return o.finish(s)
+}
+
+// sleep waits about d, with jitter so that many resolvers do not reconnect
+// at once, and returns false when Close was called meanwhile.
+func (o *Output) sleep(d time.Duration) bool {
+	d = d/2 + rand.N(d/2+1)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-o.ctx.Done():
+		return false
+	}
+}
+
+// discard empties the queue at shutdown when no collector is connected.
+func (o *Output) discard() error {
+	n := 0
+	for f := o.next(); f != nil; f = o.next() {
+		putFrame(f)
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	o.lost.Add(uint64(n))
+	return fmt.Errorf("dnstap: no collector at %s:%s at shutdown: %d frames not sent",
+		o.cfg.Network, o.cfg.Address, n)
+}
+
+// next returns a queued frame, or nil when the queue is empty.
+func (o *Output) next() *[]byte {
+	select {
+	case f := <-o.queue:
+		return f
+	default:
+		return nil
+	}
+}
+
+// session is one Frame Streams session with the collector.
+type session struct {
+	conn net.Conn
+	w    *bufio.Writer
+	// control receives the outcome of reading the collector's next
+	// control frame: nil for FINISH, or the error that ended the read.
+	control chan error
+}
+
+func (o *Output) connect() (*session, error) {
+	// The dial is not cancelled by Close, which makes a last attempt.
+	conn, err := net.DialTimeout(o.cfg.Network, o.cfg.Address, dialTimeout)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetDeadline(time.Now().Add(handshakeTimeout))
+	if err := handshake(conn); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	conn.SetDeadline(time.Time{})
+
+	// In a bidirectional session the collector sends nothing more until
+	// FINISH, so a read that ends early means it went away.
+	s := &session{conn: conn, w: bufio.NewWriterSize(conn, 64<<10), control: make(chan error, 1)}
+	go func() {
+		_, err := expectControl(conn, controlFinish)
+		s.control <- err
+	}()
+	return s, nil
+}
+
+// serve writes queued frames to s until the connection fails or Close is
+// called. stopping is true in the second case, with the outcome of ending
+// the session in err.
+func (o *Output) serve(s *session) (stopping bool, err error) {
+	for {
+		select {
+		case f := <-o.queue:
+			if err := o.write(s, f); err != nil {
+				s.conn.Close()
+				return false, err
+			}
+		case err := <-s.control:
+			s.conn.Close()
+			if err == nil {
+				err = errors.New("the collector finished the session")
+			}
+			return false, err
+		case <-o.ctx.Done():
+			return true, o.finish(s)
+		}
+	}
+}
+
+// write writes first and up to maxBatch-1 more queued frames, then
+// flushes them.
+func (o *Output) write(s *session, first *[]byte) error {
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n := uint64(0)
+	var err error
+	for f := first; f != nil && n < maxBatch; f = o.next() {
+		_, err = s.w.Write(*f)
+		putFrame(f)
+		n++
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = s.w.Flush()
+	}
+	if err != nil {
+		o.lost.Add(n)
+		return err
+	}
+	o.sent.Add(n)
+	return nil
+}
+
+// finish sends the queued frames and STOP, and waits for FINISH.
+func (o *Output) finish(s *session) error {
+	defer s.conn.Close()
+	for f := o.next(); f != nil; f = o.next() {
+		if err := o.write(s, f); err != nil {
+			o.discard()
+			return fmt.Errorf("dnstap: send the queued frames at shutdown: %w", err)
+		}
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	s.w.Write(appendControl(nil, controlStop))
+	if err := s.w.Flush(); err != nil {
+		return fmt.Errorf("dnstap: send STOP: %w", err)
+	}
+	t := time.NewTimer(finishTimeout)
+	defer t.Stop()
+	select {
+	case err := <-s.control:
+		if err != nil {
+			return fmt.Errorf("dnstap: read FINISH: %w", err)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("dnstap: no FINISH from the collector %s after STOP within %s",
+			s.conn.RemoteAddr(), finishTimeout)
+	}
+}
+
+// maxPooledFrame is the largest buffer kept for reuse, in bytes; larger
+// ones, made for large responses, are left to the garbage collector.
+const maxPooledFrame = 16 << 10
+
+var framePool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+func getFrame() *[]byte { return framePool.Get().(*[]byte) }
+
+func putFrame(b *[]byte) {
+	if cap(*b) > maxPooledFrame {
+		return
+	}
+	*b = (*b)[:0]
+	framePool.Put(b)
+}
