@@ -290,7 +290,7 @@ func TestTapUpstreamQuery(t *testing.T) {
 	sent := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	server := netip.MustParseAddrPort("127.53.1.1:5353")
 	tap.UpstreamQuery(&observe.Upstream{
-		Sent: sent, RTT: 3 * time.Millisecond, Server: server, TCP: true,
+		Sent: sent, RTT: 3 * time.Millisecond, Server: server, Zone: "example.", TCP: true,
 		Query: query, Response: response,
 	})
 	// A failed exchange has a query and no response.
@@ -318,6 +318,12 @@ func TestTapUpstreamQuery(t *testing.T) {
 		if d.Fields[msgQueryAddress] {
 			t.Errorf("%d: query_address present, want it left out", d.Message.Type)
 		}
+		if string(d.QueryZone) != "\x07example\x00" {
+			t.Errorf("%d: query_zone %q, want example. in wire form", d.Message.Type, d.QueryZone)
+		}
+	}
+	if failed.Fields[msgQueryZone] {
+		t.Errorf("failed exchange without a zone: query_zone %q present", failed.QueryZone)
 	}
 	if want := sent.Add(3 * time.Millisecond); !rr.ResponseTime.Equal(want) {
 		t.Errorf("response_time %v, want %v", rr.ResponseTime, want)

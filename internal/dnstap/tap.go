@@ -109,8 +109,7 @@ func (t *Tap) ClientQuery(q *observe.Query) {
 //
 // NOTE: the messages are packed again from their parsed form, so a
 // response's bytes may differ from those received (name compression, record
-// order of the OPT record) while meaning the same. query_zone is left out:
-// observe.Upstream does not carry the zone the server was asked about.
+// order of the OPT record) while meaning the same.
 func (t *Tap) UpstreamQuery(u *observe.Upstream) {
 	server := u.Server.Addr()
 	m := Message{
@@ -119,6 +118,12 @@ func (t *Tap) UpstreamQuery(u *observe.Upstream) {
 		ResponseAddress: server,
 		ResponsePort:    u.Server.Port(),
 		QueryTime:       u.Sent,
+	}
+	if u.Zone != "" {
+		var zone [256]byte
+		if n, err := dns.PackDomainName(dns.Fqdn(u.Zone), zone[:], 0, nil, false); err == nil {
+			m.QueryZone = zone[:n]
+		}
 	}
 	if u.TCP {
 		m.Protocol = TCP

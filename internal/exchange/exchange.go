@@ -40,6 +40,9 @@ type Query struct {
 	Name   string
 	Type   uint16
 	Server netip.AddrPort
+	// Zone is the zone whose server is asked, for observers; it does not
+	// change the query.
+	Zone string
 	// Timeout bounds the whole exchange, including a retry over TCP.
 	Timeout time.Duration
 	// NoEDNS sends the query without an OPT record, for servers that reject

@@ -72,6 +72,9 @@ type Upstream struct {
 	// failed.
 	RTT    time.Duration
 	Server netip.AddrPort
+	// Zone is the zone whose server was asked, as a fully qualified
+	// name.
+	Zone string
 	// TCP is true when the response came over TCP.
 	TCP bool
 	// Query is the message sent; Response is nil when Err is set.

@@ -76,7 +76,7 @@ func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, 
 		timeout := r.infra.queryTimeout(a, r.cfg.QueryTimeout)
 		sent := r.now()
 		resp, err := r.ex.Exchange(req.ctx, exchange.Query{
-			Name: qname, Type: qtype, Server: r.serverAddr(a), Timeout: timeout, NoEDNS: noEDNS,
+			Name: qname, Type: qtype, Server: r.serverAddr(a), Zone: zone, Timeout: timeout, NoEDNS: noEDNS,
 		})
 		if errors.Is(err, exchange.ErrTimeout) {
 			if r.infra.timeout(a, timeout, sent) {
