@@ -29,6 +29,7 @@ import (
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
 	"bulwark/internal/exchange"
+	"bulwark/internal/logging"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
@@ -375,7 +376,10 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact,
 			Reviews: reviews, Exemptions: exemptions,
 		}, lists, log, now)
-		n.blockPage = &http.Server{Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		n.blockPage = &http.Server{
+			Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: logging.HTTPErrorLog(log, "block page connection error"),
+		}
 	}
 	switch {
 	case anchorState != nil && cfg.Testing.Enabled:
@@ -446,11 +450,8 @@ func clocks(t config.Testing, log *slog.Logger) (now, validationTime func() time
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logging.New(logging.Config{
+		Level: cfg.Level, Format: cfg.Format,
+		RepeatLimit: cfg.RepeatLimit, RepeatInterval: cfg.RepeatInterval.D(),
+	}, w)
 }

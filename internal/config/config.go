@@ -30,6 +30,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// Policy holds the blocklists and the flavours that apply them.
 	Policy Policy `yaml:"policy"`
+	// QueryLog sets the optional query log and its aggregates.
+	QueryLog QueryLog `yaml:"query_log"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 
@@ -275,12 +277,4 @@ type Testing struct {
 
 	// FixedTime is FixedValidationTime, parsed; zero when it is "".
 	FixedTime time.Time `yaml:"-"`
-}
-
-// Log sets the structured log.
-type Log struct {
-	// Level is debug, info, warn or error. Default: info.
-	Level string `yaml:"level"`
-	// Format is text or json. Default: text.
-	Format string `yaml:"format"`
 }

@@ -50,7 +50,8 @@ func newDefault(file string) *Config {
 		MaxSignatureValidations: 32,
 		MaxNSEC3Hashes:          32,
 	}
-	c.Log = Log{Level: "info", Format: "text"}
+	c.Log = defaultLog()
+	c.QueryLog = defaultQueryLog()
 	return c
 }
 
@@ -72,6 +73,12 @@ func (c *Config) restoreNullSections() {
 	}
 	if reflect.ValueOf(c.Log).IsZero() {
 		c.Log = def.Log
+	}
+	if reflect.ValueOf(c.QueryLog).IsZero() {
+		c.QueryLog = def.QueryLog
+	}
+	if reflect.ValueOf(c.QueryLog.Aggregates).IsZero() {
+		c.QueryLog.Aggregates = def.QueryLog.Aggregates
 	}
 }
 
