@@ -35,6 +35,7 @@ import (
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 	"bulwark/internal/proceed"
+	"bulwark/internal/querylog"
 	"bulwark/internal/resolver"
 	"bulwark/internal/server"
 )
@@ -233,6 +234,14 @@ type node struct {
 // adds their closers to n.
 func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, error) {
 	var obs observe.Multi
+	if cfg.QueryLog.On() {
+		ql, err := querylog.New(querylog.ConfigFrom(cfg.QueryLog), log)
+		if err != nil {
+			return nil, err
+		}
+		obs = append(obs, ql)
+		n.closers = append(n.closers, ql.Close)
+	}
 	return obs, nil
 }
 
