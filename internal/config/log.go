@@ -8,10 +8,10 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json. Default: text.
 	Format string `yaml:"format"`
-	// RepeatLimit is how many times the same message at the same level is
-	// written per RepeatInterval; past it, the repeats are counted and one
-	// line with the count follows at the end of the interval. 0 turns the
-	// limit off. Default: 10.
+	// RepeatLimit is the number of times the same message at the same
+	// level is written per RepeatInterval. Past it, the repeats are counted,
+	// and one line with the count follows at the end of the interval. 0
+	// turns the limit off. Default: 10.
 	RepeatLimit int `yaml:"repeat_limit"`
 	// RepeatInterval is the period of RepeatLimit. Unit: duration, 1s to
 	// 1h. Default: 1m.

@@ -29,8 +29,8 @@ type QueryLog struct {
 	// QueueSize is the number of queries waiting for the writer; past it,
 	// queries are dropped from the log and counted. Default: 8192.
 	QueueSize int `yaml:"queue_size"`
-	// Anonymise is how client addresses are written: truncate (to
-	// IPv4Prefix and IPv6Prefix), hash (a keyed hash whose key changes
+	// Anonymise is the anonymisation mode of client addresses: truncate
+	// (to IPv4Prefix and IPv6Prefix), hash (a keyed hash whose key changes
 	// every UTC day and is never written) or omit. Default: truncate.
 	Anonymise string `yaml:"anonymise"`
 	// IPv4Prefix is the prefix length kept by truncate for IPv4, 0 to 24.

@@ -11,8 +11,9 @@ import (
 // RepeatLimiter is a slog.Handler that passes the same message at the same
 // level at most limit times per interval to the handler it wraps. It
 // counts the repeats past the limit and, at the end of the interval, writes
-// one line "log message repeated" with the message and the count. Messages
-// are told apart by their text and level only, not by their attributes.
+// one line "log message repeated" with the message and the count. Two
+// records count as the same message when their text and level match,
+// whatever their attributes.
 type RepeatLimiter struct {
 	inner slog.Handler
 	state *repeatState
@@ -42,7 +43,7 @@ type repeatKey struct {
 type repeatCount struct {
 	start   time.Time
 	written int
-	// dropped counts the records left out and not yet reported; pending
+	// dropped counts the records left out and not yet reported. pending
 	// is true while a report is scheduled, and via is the handler that
 	// writes it.
 	dropped int

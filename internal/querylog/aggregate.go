@@ -84,7 +84,7 @@ type aggregateLine struct {
 
 // write appends the rows of the current interval that have at least
 // minClients distinct clients to the interval's file, in a stable order,
-// and forgets the interval: its counts and pseudonyms. end is the end of
+// and then drops the counts and pseudonyms of the interval. end is the end of
 // the interval, or the time of shutdown. It returns the rows written and
 // left out.
 func (a *aggregator) write(end time.Time) (written, belowK int, err error) {

@@ -13,9 +13,9 @@
 //	 "qtype":"A","rcode":"NXDOMAIN","duration_seconds":0.0012,
 //	 "cached":false,"list":"urlhaus","category":"malware"}
 //
-// client is absent in omit mode, rcode when no response was sent, and list
-// and category unless a list blocked the answer; they come from the JSON
-// text of the response's Extended DNS Error.
+// client is absent in omit mode, and rcode when no response was sent. list
+// and category are present only when a list blocked the answer. They come
+// from the JSON text of the response's Extended DNS Error.
 //
 // Aggregates count, per interval, the queries and the distinct clients of
 // each (flavour, qname, qtype, rcode). Clients are told apart by their

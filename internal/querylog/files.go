@@ -87,7 +87,7 @@ func (p *periodFile) close() error {
 	return err
 }
 
-// retentionRule says how long the files of one prefix are kept.
+// retentionRule is the retention of the files of one prefix.
 type retentionRule struct {
 	prefix            string
 	period, retention time.Duration

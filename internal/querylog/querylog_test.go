@@ -32,8 +32,8 @@ func testConfig(t *testing.T) Config {
 	}
 }
 
-// syncLogger is a Logger whose writer runs only when the test calls
-// step, so that the clock can move between queries.
+// syncLogger is a Logger whose writer handles each query as the test
+// sends it, so that the clock can move between queries.
 type syncLogger struct {
 	*Logger
 	w   *writer
@@ -53,8 +53,8 @@ func newSyncLogger(t *testing.T, cfg Config) *syncLogger {
 	return s
 }
 
-// query reports one query for name from client, answered with rcode, and
-// writes it.
+// query reports one query for name from client, with a response of
+// rcode, and writes it.
 func (s *syncLogger) query(t *testing.T, flavour, client, name string, rcode int, extra ...dns.EDNS0) {
 	t.Helper()
 	q := new(dns.Msg)

@@ -52,7 +52,7 @@ func question(msg []byte) (string, uint16, error) {
 	return strings.ToLower(name), binary.BigEndian.Uint16(msg[off:]), nil
 }
 
-// outcome is what a response tells the query log.
+// outcome is the part of a response that the query log records.
 type outcome struct {
 	rcode          string
 	list, category string

@@ -28,7 +28,8 @@ type writer struct {
 	// share one anonymiser, so a client's pseudonym is the same in all.
 	anonymisers map[string]*privacy.Anonymiser
 	fallback    *privacy.Anonymiser
-	// pseudonyms tells clients apart for the aggregates.
+	// pseudonyms makes the keyed hashes that count distinct clients in the
+	// aggregates.
 	pseudonyms *privacy.Anonymiser
 
 	queries    *periodFile // nil when the lines are off
@@ -118,7 +119,7 @@ func (w *writer) handle(e *entry) {
 	defer release(e)
 	qname, qtype, err := question(e.query())
 	if err != nil {
-		return // a malformed query, answered FORMERR or not at all
+		return // a malformed query: its response is FORMERR or none
 	}
 	var out outcome
 	if e.answered {

@@ -52,9 +52,9 @@ func privacyClient(t, c int) netip.Addr {
 const privacyClientsPerTransport = 4
 
 // privacyResolver writes the config of the resolver under test into dir
-// and starts it: the lab's config with every transport on its own ports,
-// debug logging, metrics, a trust anchor state file, and the query log
-// and aggregates on in their default anonymisation.
+// and starts it. The config is the lab's, with every transport on its own
+// ports, debug logging, metrics and a trust anchor state file. The query
+// log and aggregates are on, in their default anonymisation.
 func privacyResolver(t *testing.T, dir string) *exec.Cmd {
 	t.Helper()
 	path := filepath.Join(dir, "privacy.yaml")
@@ -352,8 +352,9 @@ func checkPrivacyQueryLog(t *testing.T, dir string, clients []netip.Addr) {
 		}
 	}
 	for _, name := range []string{p.CleanName, p.ListedName} {
-		if rows[dns.Fqdn(strings.ToLower(name))] != float64(len(clients)) {
-			t.Errorf("aggregates count %v clients for %s, want %d (rows: %v)", rows[name], name, len(clients), rows)
+		qname := dns.Fqdn(strings.ToLower(name))
+		if rows[qname] != float64(len(clients)) {
+			t.Errorf("aggregates count %v clients for %s, want %d (rows: %v)", rows[qname], qname, len(clients), rows)
 		}
 	}
 	if len(rows) != 2 {
