@@ -32,11 +32,13 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
+	"bulwark/internal/logging"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 	"bulwark/internal/proceed"
+	"bulwark/internal/querylog"
 	"bulwark/internal/resolver"
 	"bulwark/internal/server"
 )
@@ -298,6 +300,14 @@ func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, e
 		n.closers = append(n.closers, tap.Close)
 		n.dnstap = tap
 	}
+	if cfg.QueryLog.On() {
+		ql, err := querylog.New(querylog.ConfigFrom(cfg.QueryLog), log)
+		if err != nil {
+			return nil, err
+		}
+		obs = append(obs, ql)
+		n.closers = append(n.closers, ql.Close)
+	}
 	return obs, nil
 }
 
@@ -441,7 +451,10 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact,
 			Reviews: reviews, Exemptions: exemptions,
 		}, lists, log, now)
-		n.blockPage = &http.Server{Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		n.blockPage = &http.Server{
+			Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: logging.HTTPErrorLog(log, "block page connection error"),
+		}
 	}
 	switch {
 	case anchorState != nil && cfg.Testing.Enabled:
@@ -512,11 +525,8 @@ func clocks(t config.Testing, log *slog.Logger) (now, validationTime func() time
 }
 
 func newLogger(cfg config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	level.UnmarshalText([]byte(cfg.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return logging.New(logging.Config{
+		Level: cfg.Level, Format: cfg.Format,
+		RepeatLimit: cfg.RepeatLimit, RepeatInterval: cfg.RepeatInterval.D(),
+	}, w)
 }

@@ -32,6 +32,8 @@ type Config struct {
 	Policy Policy `yaml:"policy"`
 	// Dnstap sends dnstap messages to a Frame Streams collector.
 	Dnstap Dnstap `yaml:"dnstap"`
+	// QueryLog sets the optional query log and its aggregates.
+	QueryLog QueryLog `yaml:"query_log"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 
@@ -277,12 +279,4 @@ type Testing struct {
 
 	// FixedTime is FixedValidationTime, parsed; zero when it is "".
 	FixedTime time.Time `yaml:"-"`
-}
-
-// Log sets the structured log.
-type Log struct {
-	// Level is debug, info, warn or error. Default: info.
-	Level string `yaml:"level"`
-	// Format is text or json. Default: text.
-	Format string `yaml:"format"`
 }

@@ -50,8 +50,9 @@ func newDefault(file string) *Config {
 		MaxSignatureValidations: 32,
 		MaxNSEC3Hashes:          32,
 	}
-	c.Log = Log{Level: "info", Format: "text"}
+	c.Log = defaultLog()
 	c.Dnstap = defaultDnstap()
+	c.QueryLog = defaultQueryLog()
 	return c
 }
 
@@ -76,6 +77,12 @@ func (c *Config) restoreNullSections() {
 	}
 	if reflect.ValueOf(c.Dnstap).IsZero() {
 		c.Dnstap = def.Dnstap
+	}
+	if reflect.ValueOf(c.QueryLog).IsZero() {
+		c.QueryLog = def.QueryLog
+	}
+	if reflect.ValueOf(c.QueryLog.Aggregates).IsZero() {
+		c.QueryLog.Aggregates = def.QueryLog.Aggregates
 	}
 }
 

@@ -29,7 +29,7 @@ func (v *validator) validate() error {
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
 		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.metrics, v.policy,
-		v.transports, v.dnstap,
+		v.transports, v.dnstap, v.queryLog,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -205,20 +205,6 @@ func (v *validator) cache() error {
 	}
 	if c.MinTTL > c.MaxTTL {
 		return v.errorf("cache.min_ttl", "min_ttl %s is above max_ttl %s", c.MinTTL.D(), c.MaxTTL.D())
-	}
-	return nil
-}
-
-func (v *validator) log() error {
-	switch v.cfg.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return v.errorf("log.level", "unknown level %q: use debug, info, warn or error", v.cfg.Log.Level)
-	}
-	switch v.cfg.Log.Format {
-	case "text", "json":
-	default:
-		return v.errorf("log.format", "unknown format %q: use text or json", v.cfg.Log.Format)
 	}
 	return nil
 }

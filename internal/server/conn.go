@@ -3,7 +3,6 @@ package server
 import (
 	"net"
 	"net/netip"
-	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -227,14 +226,4 @@ func addrOf(a net.Addr) netip.Addr {
 		return ap.Addr().Unmap()
 	}
 	return netip.Addr{}
-}
-
-// addressPattern matches IPv4 and bracketed or bare IPv6 addresses, with a
-// port, as error texts of the net and crypto/tls packages write them.
-var addressPattern = regexp.MustCompile(`\[[0-9A-Fa-f:.%a-z]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b|\b[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}\b`)
-
-// redactAddresses replaces the addresses in an error text, which may be a
-// client's, so that no log line holds one, even at debug level.
-func redactAddresses(s string) string {
-	return addressPattern.ReplaceAllString(s, "ADDRESS")
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
-	"log/slog"
 	"mime"
 	"net"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"syscall"
 
 	"bulwark/internal/config"
+	"bulwark/internal/logging"
 	"bulwark/internal/pipeline"
 
 	"github.com/quic-go/quic-go/http3"
@@ -56,7 +55,7 @@ func (s *Server) startDoH(l config.Listener) error {
 		IdleTimeout:    s.cfg.EncryptedIdleTimeout.D(),
 		MaxHeaderBytes: 16 << 10,
 		HTTP2:          &http.HTTP2Config{MaxConcurrentStreams: s.cfg.MaxStreamsPerConnection},
-		ErrorLog:       log.New(debugWriter{s.log}, "", 0),
+		ErrorLog:       logging.HTTPErrorLog(s.log, "DoH connection error"),
 	}
 	al := newAdmitListener(s, ln, l)
 	if h.altSvc != "" {
@@ -84,7 +83,7 @@ func (s *Server) startHTTP3(l config.Listener, h http.Handler) error {
 	h3 := &http3.Server{Handler: h}
 	return s.startQUIC(l, http3.ConfigureTLSConfig(s.tlsSource.Config()), true, func(c quicConn, client netip.Addr) {
 		if err := h3.ServeQUICConn(c); err != nil {
-			s.log.Debug("HTTP/3 connection ended", "error", err)
+			s.log.Debug("HTTP/3 connection ended", "error", logging.RedactAddresses(err.Error()))
 		}
 	}, h3.Close)
 }
@@ -259,14 +258,4 @@ func (c *trackedConn) RemoteAddr() net.Addr {
 		return net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.client, 0))
 	}
 	return c.Conn.RemoteAddr()
-}
-
-// debugWriter sends the messages of net/http, such as TLS handshake
-// errors from scanners, to the debug log, without the client addresses
-// they name.
-type debugWriter struct{ log *slog.Logger }
-
-func (w debugWriter) Write(p []byte) (int, error) {
-	w.log.Debug("DoH connection error", "error", redactAddresses(strings.TrimSpace(string(p))))
-	return len(p), nil
 }

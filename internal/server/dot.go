@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"bulwark/internal/config"
+	"bulwark/internal/logging"
 )
 
 // startDoT opens one DNS over TLS listener (RFC 7858). Queries on a
@@ -51,7 +52,7 @@ func (s *Server) handshake(c net.Conn, client netip.Addr, cfg *tls.Config) (*tls
 		if ctx.Err() != nil {
 			s.limitHit(limitHandshake)
 		}
-		s.log.Debug("TLS handshake failed", "error", redactAddresses(err.Error()))
+		s.log.Debug("TLS handshake failed", "error", logging.RedactAddresses(err.Error()))
 		s.untrack(c, client)
 		return nil, false
 	}

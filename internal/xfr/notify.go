@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bulwark/internal/logging"
+
 	"github.com/miekg/dns"
 )
 
@@ -159,8 +161,9 @@ func (h *NotifyHandler) refuse(req *dns.Msg, rcode int, reason, zone string, fro
 // logRefusal logs a refused NOTIFY, at most once per refusalLogInterval
 // for each reason, with the count of refusals not logged since.
 //
-// The source address is logged only at debug level: NOTIFY reaches the
-// client listeners, and client addresses stay out of the default log.
+// The source's network (its /24 or /56) is logged only at debug level:
+// NOTIFY reaches the client listeners, so the source may be a client, and
+// client addresses stay out of the log.
 func (h *NotifyHandler) logRefusal(reason, zone string, rcode int, from netip.Addr) {
 	now := h.now()
 	h.mu.Lock()
@@ -174,7 +177,7 @@ func (h *NotifyHandler) logRefusal(reason, zone string, rcode int, from netip.Ad
 	h.mu.Unlock()
 	attrs := []any{"reason", reason, "zone", zone, "rcode", rcodeName(rcode), "not_logged_since", suppressed}
 	if h.log.Enabled(context.Background(), slog.LevelDebug) {
-		attrs = append(attrs, "source", from.String())
+		attrs = append(attrs, "source_network", logging.ClientNetwork(from))
 	}
 	h.log.Warn("NOTIFY refused", attrs...)
 }

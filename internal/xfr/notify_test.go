@@ -156,3 +156,20 @@ func TestNotifyMalformed(t *testing.T) {
 		t.Errorf("NOTIFY of type A: rcode %d (%v), want FORMERR", resp.Rcode, err)
 	}
 }
+
+func TestNotifyRefusalDebugLogHasNetworkOnly(t *testing.T) {
+	f := newFakePrimary(t)
+	sec, _ := newTestSecondary(t, f, nil)
+	var buf bytes.Buffer
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := NewNotifyHandler([]*Secondary{sec}, log, func() time.Time { return now })
+	wire, req := notifyMsg(t, testZone, nil, now)
+	h.Notify(req, wire, netip.MustParseAddr("203.0.113.109"))
+	if strings.Contains(buf.String(), "203.0.113.109") {
+		t.Errorf("the source address is logged at debug level:\n%s", buf.String())
+	}
+	if !strings.Contains(buf.String(), "source_network=203.0.113.0/24") {
+		t.Errorf("debug line has no source_network=203.0.113.0/24:\n%s", buf.String())
+	}
+}
