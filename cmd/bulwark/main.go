@@ -284,6 +284,22 @@ type node struct {
 	// dnstap sends dnstap messages; nil when off. Its Dropped and Lost
 	// counts are for the metrics.
 	dnstap *dnstap.Tap
+	// queryLog writes the query log; nil when off.
+	queryLog *querylog.Logger
+}
+
+// outputs returns the counters of the dnstap output and the query log that
+// are on.
+func (n *node) outputs() []metrics.Output {
+	var out []metrics.Output
+	if n.dnstap != nil {
+		out = append(out, metrics.Output{Name: "dnstap", Sent: n.dnstap.Sent(), Dropped: n.dnstap.Dropped(), Failed: n.dnstap.Lost()})
+	}
+	if n.queryLog != nil {
+		st := n.queryLog.Stats()
+		out = append(out, metrics.Output{Name: "query_log", Sent: st.Written, Dropped: st.Dropped, Failed: st.Failed})
+	}
+	return out
 }
 
 // observers returns the observers of the query path that cfg turns on, and
@@ -307,6 +323,7 @@ func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, e
 		}
 		obs = append(obs, ql)
 		n.closers = append(n.closers, ql.Close)
+		n.queryLog = ql
 	}
 	return obs, nil
 }
@@ -434,13 +451,18 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		n.server.SetObserver(obs)
 	}
 	if cfg.Metrics.Listen != "" {
-		n.metrics = metrics.NewServer(metrics.NewRegistry(metrics.Sources{
+		src := metrics.Sources{
 			Pipeline:  pipe.Stats(),
 			Observer:  n.queryMetrics,
 			Cache:     c.Usage,
 			LimitHits: n.server.LimitHits,
 			Lists:     lists.Lists,
-		}), log)
+			Outputs:   n.outputs,
+		}
+		if limiter, ok := log.Handler().(*logging.RepeatLimiter); ok {
+			src.LogSuppressed = limiter.Suppressed
+		}
+		n.metrics = metrics.NewServer(metrics.NewRegistry(src), log)
 	}
 	var reviews *blockpage.ReviewQueue
 	if bp.ReviewFile != "" {

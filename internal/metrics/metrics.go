@@ -42,8 +42,23 @@ type Sources struct {
 	LimitHits func() map[string]uint64
 	// Lists returns the state of the policy lists.
 	Lists func() []policyload.ListState
+	// Outputs returns the counters of the outputs that write queries
+	// elsewhere, such as dnstap and the query log.
+	Outputs func() []Output
+	// LogSuppressed returns the log lines left out by the repeat limit.
+	LogSuppressed func() uint64
 	// Now is the clock for list ages; nil means time.Now.
 	Now func() time.Time
+}
+
+// Output is the counters of one output of the query path.
+type Output struct {
+	// Name is the output's config section, such as dnstap or query_log.
+	Name string
+	// Sent counts messages or lines written; Dropped those left out
+	// because the output's queue was full; Failed those whose write
+	// failed or that were still queued at shutdown.
+	Sent, Dropped, Failed uint64
 }
 
 var (
@@ -74,6 +89,11 @@ var (
 		"Estimated memory of the entries of the RRset and answer caches, in bytes.", []string{"cache"}, nil)
 	cacheMaxBytesDesc = prometheus.NewDesc("bulwark_cache_max_bytes",
 		"Memory budget of the RRset and answer caches together, in bytes (cache.max_bytes).", nil, nil)
+	outputDesc = prometheus.NewDesc("bulwark_output_messages_total",
+		"Messages of the query outputs (dnstap, query_log) by result: sent, dropped on a full queue, or failed.",
+		[]string{"output", "result"}, nil)
+	logSuppressedDesc = prometheus.NewDesc("bulwark_log_repeats_suppressed_total",
+		"Log lines left out because the same message at the same level repeated beyond log.repeat_limit.", nil, nil)
 )
 
 // collector reads Sources at each scrape.
@@ -82,7 +102,7 @@ type collector struct{ src Sources }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc,
 		limitDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
-		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc} {
+		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc, outputDesc, logSuppressedDesc} {
 		ch <- d
 	}
 }
@@ -93,6 +113,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.Cache != nil {
 		collectCache(ch, c.src.Cache())
+	}
+	if c.src.Outputs != nil {
+		for _, o := range c.src.Outputs() {
+			counter(ch, outputDesc, o.Sent, o.Name, "sent")
+			counter(ch, outputDesc, o.Dropped, o.Name, "dropped")
+			counter(ch, outputDesc, o.Failed, o.Name, "failed")
+		}
+	}
+	if c.src.LogSuppressed != nil {
+		counter(ch, logSuppressedDesc, c.src.LogSuppressed())
 	}
 	if c.src.LimitHits != nil {
 		for limit, n := range c.src.LimitHits() {

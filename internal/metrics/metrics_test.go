@@ -39,7 +39,11 @@ func testSources() Sources {
 				{Name: "broken", Category: "phishing", Rules: 10, Loaded: loaded, Error: "cannot read"},
 			}
 		},
-		Now: func() time.Time { return loaded.Add(90 * time.Second) },
+		Outputs: func() []Output {
+			return []Output{{Name: "dnstap", Sent: 100, Dropped: 2, Failed: 1}, {Name: "query_log", Sent: 50}}
+		},
+		LogSuppressed: func() uint64 { return 7 },
+		Now:           func() time.Time { return loaded.Add(90 * time.Second) },
 	}
 }
 
