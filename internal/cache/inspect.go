@@ -21,7 +21,7 @@ type Entry struct {
 	// Negative is set for NXDOMAIN and NODATA answers, NXDomain for the
 	// former.
 	Negative, NXDomain bool
-	Rank     Rank
+	Rank               Rank
 	// TTL is the seconds left.
 	TTL uint32
 	// Security is the validation state, and Reason why it is bogus or

@@ -231,7 +231,7 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 		return
 	}
 	sec, err := d.NoData(child, dns.TypeDS, req.budget)
-	req.traceDenial(parent, child, dns.TypeDS, "no DS at the delegation to "+child, d, sec, err)
+	req.traceDenial(parent, child, dns.TypeDS, "insecure delegation", d, sec, err)
 	optOut := sec == dnssec.Insecure && err == nil
 	if optOut || sec == dnssec.Secure && dnssec.DelegationProven(c.auth, child, r.cfg.Limits.MaxNSEC3Iterations) {
 		ttl := uint32(3600)
