@@ -54,6 +54,7 @@ func parseTraceArgs(args []string, stderr io.Writer) (a traceArgs, code int, ok 
 	fs.StringVar(&a.config, "config", "", "path of the YAML config `file` whose settings and lists to use (required)")
 	fs.StringVar(&a.flavour, "flavour", "", "`name` of the flavour whose lists apply; default: the first listener's")
 	fs.BoolVar(&a.json, "json", false, "print the trace as JSON")
+
 	var positional []string
 	for {
 		// The flag package writes its own errors.
@@ -69,6 +70,7 @@ func parseTraceArgs(args []string, stderr io.Writer) (a traceArgs, code int, ok 
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+
 	err := a.setQuestion(positional)
 	if err == nil && a.config == "" {
 		err = errors.New("missing -config: give the config file whose resolver settings and lists to use")
@@ -121,6 +123,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bulwark trace: %v\n", err)
 		return 1
 	}
+
 	flavour := a.flavour
 	if flavour == "" {
 		flavour = defaultFlavour(cfg)
@@ -130,6 +133,7 @@ func traceCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bulwark trace: %v\n", err)
 		return 2
 	}
+
 	if a.json {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -169,6 +173,7 @@ func buildTracer(cfg *config.Config, log *slog.Logger) (*pipeline.Pipeline, erro
 		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
 		Now:            now,
 	})
+
 	ex := exchange.NewClient(exchange.Config{
 		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
 		Allowed:    cfg.Resolver.AllowedPrefixes,
@@ -188,6 +193,7 @@ func buildTracer(cfg *config.Config, log *slog.Logger) (*pipeline.Pipeline, erro
 		rcfg.Anchors = st.TrustAnchors()
 	}
 	res := resolver.New(rcfg, c, ex, log, now)
+
 	pipe := pipeline.New(pipeline.Config{
 		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
 		ClientTimeout:  cfg.Server.ClientTimeout.D(),

@@ -111,8 +111,8 @@ type cacheJSON struct {
 // rrsetJSON is one cached RRset.
 type rrsetJSON struct {
 	Type string `json:"type"`
-	// Rank is glue, referral or answer: only answer RRsets answer
-	// clients.
+	// Rank is glue, referral or answer. Only RRsets of rank answer are
+	// served to clients.
 	Rank     string   `json:"rank"`
 	TTL      uint32   `json:"ttl"`
 	Security string   `json:"security"`

@@ -246,7 +246,7 @@ func (s *delegationSet) flush(zone string) int {
 	return n
 }
 
-// remove forgets the delegation at zone and returns 1 if it was there.
+// remove deletes the delegation at zone and returns 1 if it was there.
 func (s *delegationSet) remove(zone string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
