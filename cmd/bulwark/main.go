@@ -3,6 +3,7 @@
 //	bulwark version
 //	bulwark serve [-config FILE]
 //	bulwark check-config [-config FILE]
+//	bulwark trace -config FILE [-flavour F] [-json] NAME [TYPE]
 //
 // Without -config, serve runs on the embedded default, which resolves from
 // the IANA root servers and listens on 127.0.0.1 and ::1 port 5300.
@@ -51,6 +52,7 @@ const usage = `usage: bulwark <command> [flags]
 commands:
   serve         run the resolver
   check-config  load and validate a config, then exit
+  trace         resolve one name and print every step
   version       print the version
 
 Run "bulwark <command> -h" for the flags of a command.
@@ -73,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
+	case "trace":
+		return traceCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -491,6 +495,7 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		// Negative trust anchors expire by the validation time.
 		n.admin = admin.New(res, res, log, validationTime)
 		n.admin.SetPolicy(lists)
+		n.admin.SetTracer(pipe, defaultFlavour(cfg))
 		n.admin.SetLookup(admin.LookupConfig{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,
 		})

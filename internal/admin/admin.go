@@ -11,6 +11,9 @@
 //	DELETE /v1/dnssec/negative-trust-anchors/{domain} remove one
 //	DELETE /v1/dnssec/negative-trust-anchors?domain=. remove one, such as the root
 //	POST   /v1/cache/flush                            {"zone": "..."}: drop cached data at and below zone
+//	POST   /v1/cache/flush                            {"name": "..."}: drop cached data of one name, every type
+//	GET    /v1/cache?name=N                           the RRsets, negative answers and responses cached for N
+//	GET    /v1/trace?name=N&type=T&flavour=F          resolve N with a trace of every step; format=text for text
 //	GET    /v1/policy/lists                           the state of every list
 //	POST   /v1/policy/reload                          read every list again
 //	GET    /v1/policy/check?name=N&flavour=F          what flavour F (default protective) does with N
@@ -88,6 +91,9 @@ type Server struct {
 	ln     net.Listener
 	// lookupCfg sets up the public lookup.
 	lookupCfg LookupConfig
+	// tracer serves traces, of traceFlavour unless a request names one.
+	tracer       Tracer
+	traceFlavour string
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -103,6 +109,8 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
 	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors", s.removeNTA)
 	mux.HandleFunc("POST /v1/cache/flush", s.flush)
+	mux.HandleFunc("GET /v1/cache", s.inspectCache)
+	mux.HandleFunc("GET /v1/trace", s.trace)
 	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
 	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
 	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
@@ -333,8 +341,17 @@ func (s *Server) removeNTA(w http.ResponseWriter, r *http.Request) {
 func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Zone string `json:"zone"`
+		Name string `json:"name"`
 	}
 	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Name != "" {
+		if req.Zone != "" {
+			writeError(w, http.StatusBadRequest, "give zone or name, not both")
+			return
+		}
+		s.flushName(w, req.Name)
 		return
 	}
 	zone, ok := parseDomain(w, "zone", req.Zone)

@@ -3,13 +3,16 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/dnssec"
 	"bulwark/internal/policy"
 	"bulwark/internal/resolver"
+	"bulwark/internal/trace"
 
 	"github.com/miekg/dns"
 )
@@ -184,10 +187,16 @@ type ServerFinder interface {
 // decision of the list that matched, with a nil List when none did.
 func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16, flavour uint8, client netip.Addr, exempt, udp bool) (resolver.Result, verdict, policy.Decision) {
 	f := p.flavour(flavour, exempt)
+	rec := trace.FromContext(ctx)
 	if f.Empty() {
+		if rec != nil {
+			rec.Add(trace.Step{Kind: trace.KindPolicy, Name: name, Result: "none", Detail: "the flavour has no lists"})
+		}
 		return p.res.Resolve(ctx, name, qtype), verdictNone, policy.Decision{}
 	}
-	if d, ok := f.CheckQuery(client, name); ok {
+	d, ok := f.CheckQuery(client, name)
+	tracePolicy(rec, name, "the query name and client address", d, ok)
+	if ok {
 		if !d.Blocked() {
 			return p.res.Resolve(ctx, name, qtype), verdictNone, d
 		}
@@ -195,7 +204,9 @@ func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16,
 		return res, v, d
 	}
 	res := p.res.Resolve(ctx, name, qtype)
-	d, ok := f.CheckResponse(p.policyResponse(name, res))
+	pr := p.policyResponse(name, res)
+	d, ok = f.CheckResponse(pr)
+	tracePolicy(rec, name, responseChecked(pr), d, ok)
 	if !ok {
 		return res, verdictNone, policy.Decision{}
 	}
@@ -204,6 +215,104 @@ func (p *Pipeline) resolvePolicy(ctx context.Context, name string, qtype uint16,
 		return res, v, d
 	}
 	return res, verdictNone, d
+}
+
+// tracePolicy records decision d, or that no list matched when ok is
+// false, about what of name was checked.
+func tracePolicy(rec *trace.Recorder, name, checked string, d policy.Decision, ok bool) {
+	if rec == nil {
+		return
+	}
+	s := trace.Step{Kind: trace.KindPolicy, Name: name, Result: "none", Detail: "checked " + checked}
+	if ok {
+		s.Result, s.List, s.Category = "matched", d.List.Name, d.List.Category
+		s.Trigger, s.Match, s.Action = d.Trigger, d.Kind.String(), d.Verdict.Action.String()
+	}
+	rec.Add(s)
+}
+
+// responseChecked describes the parts of r that lists check.
+func responseChecked(r policy.Response) string {
+	parts := []string{}
+	if len(r.Targets) > 0 {
+		parts = append(parts, "CNAME and DNAME targets "+strings.Join(r.Targets, ", "))
+	}
+	if len(r.Addrs) > 0 {
+		addrs := make([]string, len(r.Addrs))
+		for i, a := range r.Addrs {
+			addrs[i] = a.String()
+		}
+		parts = append(parts, "answer addresses "+strings.Join(addrs, ", "))
+	}
+	parts = append(parts, "the servers of the zones, where a list has NSDNAME or NSIP triggers")
+	return strings.Join(parts, "; ")
+}
+
+// Trace resolves name and qtype for a client of the flavour named flavour
+// ("" for the first), recording every step in a new trace. It applies the
+// flavour's lists as HandleSlow does, for a client with no address, but
+// neither reads nor fills the answer cache and shares no resolution, so
+// that the trace shows the whole path. It returns an error only for an
+// unknown flavour.
+func (p *Pipeline) Trace(ctx context.Context, name string, qtype uint16, flavour string) (*trace.Report, error) {
+	id := uint8(0)
+	if flavour != "" {
+		var ok bool
+		if id, ok = p.snapshot().ID(flavour); !ok {
+			return nil, fmt.Errorf("unknown flavour %q", flavour)
+		}
+	}
+	flavour = p.FlavourName(id)
+	name = dns.CanonicalName(name)
+
+	rec := trace.New()
+	ctx, cancel := context.WithTimeout(trace.NewContext(ctx, rec), p.cfg.ClientTimeout)
+	defer cancel()
+	res, v, _ := p.resolvePolicy(ctx, name, qtype, id, netip.Addr{}, false, false)
+	if ctx.Err() != nil && res.Rcode == dns.RcodeServerFailure {
+		res.EDE = &resolver.EDE{Code: resolver.EDENoReachableAuthority, Text: "resolution timed out"}
+	}
+	if p.validationOff(id) {
+		res.Security = dnssec.Indeterminate
+	}
+	withheld := res.Security == dnssec.Bogus
+	if withheld {
+		// Clients that do not set CD get SERVFAIL (RFC 4035 section 3.2.2).
+		res = resolver.Result{Rcode: dns.RcodeServerFailure, EDE: res.EDE, Security: dnssec.Bogus}
+	}
+
+	steps, dropped := rec.Steps()
+	rep := &trace.Report{
+		Name: name, Type: dns.Type(qtype).String(), Flavour: flavour,
+		DurationMS: trace.Millis(rec.Elapsed()), Steps: steps, StepsDropped: dropped,
+		Answer: traceAnswer(res, v),
+	}
+	return rep, nil
+}
+
+// traceAnswer returns res as the answer of a trace report.
+func traceAnswer(res resolver.Result, v verdict) trace.Answer {
+	a := trace.Answer{
+		Rcode: dns.RcodeToString[res.Rcode], Security: res.Security.String(),
+		Blocked: v == verdictBlocked || v == verdictDrop || v == verdictTruncate,
+		Answer:  []string{},
+	}
+	switch v {
+	case verdictDrop:
+		a.Rcode = "no response (dropped)"
+	case verdictTruncate:
+		a.Rcode += ", truncated: retry over TCP"
+	}
+	if res.EDE != nil {
+		a.EDE = &trace.EDE{Code: res.EDE.Code, Text: res.EDE.Text}
+	}
+	for _, rr := range res.Answer {
+		a.Answer = append(a.Answer, rr.String())
+	}
+	for _, rr := range res.Authority {
+		a.Authority = append(a.Authority, rr.String())
+	}
+	return a
 }
 
 // policyResponse collects the parts of res that lists check.
@@ -384,4 +493,38 @@ func (p *Pipeline) FlavourName(id uint8) string {
 		return f.Name
 	}
 	return ""
+}
+
+// AnswerVariant is what the part of an answer cache key after the type
+// says about the clients the answer is for.
+type AnswerVariant struct {
+	// DO and CD are the bits of the query.
+	DO bool `json:"do"`
+	CD bool `json:"cd"`
+	// Flavour is the flavour, or "" for an answer that the flavours
+	// without lists share; PolicyVersion is the policy generation.
+	Flavour       string `json:"flavour,omitempty"`
+	PolicyVersion uint16 `json:"policy_version,omitempty"`
+	// Exempt marks an answer for clients with a proceed anyway
+	// exemption, ClientRule one for clients that a client-IP trigger
+	// matches.
+	Exempt     bool `json:"exempt,omitempty"`
+	ClientRule bool `json:"client_rule,omitempty"`
+}
+
+// DescribeAnswerKey decodes flags and variant, the parts of an answer
+// cache key after the type (see cache.AnswerEntry).
+func (p *Pipeline) DescribeAnswerKey(flags byte, variant []byte) AnswerVariant {
+	v := AnswerVariant{DO: flags&keyDO != 0, CD: flags&keyCD != 0}
+	if len(variant) < 3 || variant[0] == 0 {
+		return v
+	}
+	v.Flavour = p.FlavourName(variant[0] - 1)
+	v.PolicyVersion = uint16(variant[1])<<8 | uint16(variant[2])
+	rest := variant[3:]
+	if len(rest) > 0 && rest[0] == keyExempt {
+		v.Exempt, rest = true, rest[1:]
+	}
+	v.ClientRule = len(rest) > 0 && rest[0] == keyClient
+	return v
 }

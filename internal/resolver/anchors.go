@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
@@ -184,6 +185,22 @@ func (r *Resolver) Flush(zone string) int {
 	return r.cache.Flush(zone) + r.nsec.flush(zone) + r.insecureDelegations.flush(zone)
 }
 
+// FlushName removes the data cached for name exactly, of every type:
+// RRsets, negative answers and packed responses. The validated NSEC and
+// NSEC3 records that Flush(name) drops go too, since they could answer
+// name without a query, and so does an unsigned delegation proven at
+// name. It returns how many entries it removed.
+func (r *Resolver) FlushName(name string) int {
+	name = dns.CanonicalName(name)
+	return r.cache.FlushName(name) + r.nsec.flush(name) + r.insecureDelegations.remove(name)
+}
+
+// Inspect returns what the cache holds for name exactly; see
+// cache.Cache.Inspect.
+func (r *Resolver) Inspect(name string) ([]cache.Entry, []cache.AnswerEntry) {
+	return r.cache.Inspect(name)
+}
+
 // maxInsecureDelegations bounds the delegations remembered as unsigned.
 const maxInsecureDelegations = 100000
 
@@ -227,4 +244,15 @@ func (s *delegationSet) flush(zone string) int {
 		}
 	}
 	return n
+}
+
+// remove deletes the delegation at zone and returns 1 if it was there.
+func (s *delegationSet) remove(zone string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.zones[zone]; !ok {
+		return 0
+	}
+	delete(s.zones, zone)
+	return 1
 }

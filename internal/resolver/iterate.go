@@ -27,6 +27,7 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 	extra := 1 // labels beyond the zone in the next minimised query
 	for referrals := 0; ; {
 		if r.infra.isFailed(zone) {
+			req.traceZoneError(zone, errors.New("its servers all failed recently; not asked again until the failure TTL ends"))
 			return failed(EDENoReachableAuthority, fmt.Sprintf("servers of %s failed recently", zone))
 		}
 		qname, qtype2 := name, qtype
@@ -44,6 +45,7 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 			}
 			r.storeReferral(c)
 			r.learnDelegation(req, zone, c)
+			req.traceZoneCut(c.zone, "referral from "+zone)
 			zone, nsset, extra = c.zone, c.ns, 1
 			continue
 		}
@@ -60,6 +62,9 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 			continue
 		}
 		r.validate(req, zone, &c, name, qtype)
+		if r.cfg.Validation {
+			req.traceSecurity(name, qtype, c.sec, c.secErr)
+		}
 		r.logBogus(c, name, qtype)
 		if c.sec == dnssec.Secure && (c.kind == kindNXDomain || c.kind == kindNoData) && r.cfg.AggressiveNSEC {
 			r.nsec.learn(zone, c, r.now())
@@ -73,6 +78,7 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 // the failure. The EDE text names the zone only: server addresses and
 // network errors stay in the debug log.
 func (r *Resolver) unreachable(req *request, zone string, err error) outcome {
+	req.traceZoneError(zone, err)
 	if r.log.Enabled(req.ctx, slog.LevelDebug) {
 		r.log.Debug("no usable server", "zone", zone, "error", err)
 	}
@@ -107,10 +113,12 @@ func (r *Resolver) closestCut(req *request, name string, qtype uint16) (string, 
 		// A cut whose server addresses were evicted while its NS RRset
 		// stayed is skipped: the parent's referral brings them back.
 		if ns, _, ok := r.cache.RRset(n, dns.TypeNS); ok && r.reachable(n, ns) {
+			req.traceZoneCut(n, "the closest enclosing zone with a cached NS RRset")
 			return n, ns, nil
 		}
 	}
 	ns, err := r.prime(req)
+	req.traceZoneCut(".", "the root")
 	return ".", ns, err
 }
 
@@ -209,6 +217,7 @@ func (r *Resolver) prime(req *request) ([]dns.RR, error) {
 		return ns, nil
 	}
 	hints := r.hintRRs()
+	req.traceZoneCut(".", "priming: the root NS RRset from the root hints (RFC 8109)")
 	resp, err := r.askZone(req, ".", hints, ".", dns.TypeNS)
 	if err != nil {
 		r.log.Warn("root priming failed, using root hints", "error", err)

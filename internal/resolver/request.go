@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"bulwark/internal/dnssec"
+	"bulwark/internal/trace"
 )
 
 // request is the state of one client query, shared by the nested lookups of
@@ -22,6 +23,9 @@ type request struct {
 	stack map[string]bool
 	// budget is the validation work left.
 	budget *dnssec.Budget
+	// trace records the steps when the client query is traced; nil
+	// otherwise.
+	trace *trace.Recorder
 }
 
 // errBudget is returned when a client query has used all its upstream

@@ -24,23 +24,26 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 			return failure(EDEOther, fmt.Sprintf("CNAME chain longer than %d or looping at %s", r.cfg.MaxCNAMEChain, name))
 		}
 		seen[name] = true
-		if res, next, done := r.fromCache(name, qtype); done {
+		if res, next, done := r.fromCache(req, name, qtype); done {
 			res.Answer = append(chain, res.Answer...)
 			state.add(res.Security, res.reason)
 			return state.apply(res)
 		} else if next != "" {
+			req.traceAliases(res.Answer)
 			chain = append(chain, res.Answer...)
 			state.add(res.Security, res.reason)
 			name = next
 			continue
 		}
 		if res, ok := r.fromNSEC(name, qtype); ok {
+			req.traceNSEC(name, qtype, res)
 			res.Answer = chain
 			state.add(res.Security, nil)
 			return state.apply(res)
 		}
 		out := r.iterate(req, name, qtype)
 		state.add(out.sec, out.secErr)
+		req.traceAliases(out.rrs)
 		switch out.kind {
 		case kindAnswer:
 			res := Result{Rcode: dns.RcodeSuccess, Answer: append(chain, withSigs(out)...)}
@@ -115,17 +118,20 @@ func (v *validation) apply(res Result) Result {
 // Only data from answer sections is used: glue and NS records from referrals
 // are the parent's copies and are never answered to clients (RFC 2181
 // section 5.4.1).
-func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string, done bool) {
+func (r *Resolver) fromCache(req *request, name string, qtype uint16) (res Result, next string, done bool) {
 	if s, ok := r.cache.Set(name, qtype); ok && s.Rank >= cache.RankAnswer {
+		req.traceCacheSet(name, qtype, "RRset", s)
 		return fromSet(s, dns.RcodeSuccess), "", true
 	}
 	// A CNAME answers a query for CNAME or ANY itself; other types follow it.
 	if qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 		if s, ok := r.cache.Set(name, dns.TypeCNAME); ok && s.Rank >= cache.RankAnswer {
+			req.traceCacheSet(name, dns.TypeCNAME, "RRset", s)
 			return fromSet(s, dns.RcodeSuccess), dns.CanonicalName(s.RRs[0].(*dns.CNAME).Target), false
 		}
 	}
 	if neg, ok := r.cache.Negative(name, qtype); ok {
+		req.traceCacheNegative(name, qtype, neg)
 		res := negative(nil, neg.NXDomain, neg.SOA)
 		res.Authority = append(res.Authority, neg.Proof...)
 		res.Security, res.reason = neg.Security, neg.Reason
@@ -140,6 +146,7 @@ func (r *Resolver) fromCache(name string, qtype uint16) (res Result, next string
 		if !ok {
 			continue
 		}
+		req.traceCacheSet(anc, dns.TypeDNAME, "RRset", s)
 		dname := s.RRs[0].(*dns.DNAME)
 		res := fromSet(s, dns.RcodeSuccess)
 		cname, ok := synthesise(dname, name)

@@ -24,6 +24,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/dnssec"
 	"bulwark/internal/exchange"
+	"bulwark/internal/trace"
 
 	"github.com/miekg/dns"
 )
@@ -203,7 +204,10 @@ func (r *Resolver) Prime(ctx context.Context) error {
 }
 
 func (r *Resolver) newRequest(ctx context.Context) *request {
-	return &request{ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}, budget: dnssec.NewBudget(r.cfg.Limits)}
+	return &request{
+		ctx: ctx, cfg: &r.cfg, stack: map[string]bool{}, budget: dnssec.NewBudget(r.cfg.Limits),
+		trace: trace.FromContext(ctx),
+	}
 }
 
 // serverAddr is the address and port of one authoritative server.

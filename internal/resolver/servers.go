@@ -75,9 +75,16 @@ func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, 
 		}
 		timeout := r.infra.queryTimeout(a, r.cfg.QueryTimeout)
 		sent := r.now()
+		server := r.serverAddr(a)
+		req.traceQuery(zone, server, qname, qtype, noEDNS)
 		resp, err := r.ex.Exchange(req.ctx, exchange.Query{
-			Name: qname, Type: qtype, Server: r.serverAddr(a), Zone: zone, Timeout: timeout, NoEDNS: noEDNS,
+			Name: qname, Type: qtype, Server: server, Zone: zone, Timeout: timeout, NoEDNS: noEDNS,
 		})
+		if err != nil {
+			req.traceQueryError(zone, server, timeout, err)
+		} else {
+			req.traceResponse(zone, server, qname, qtype, resp)
+		}
 		if errors.Is(err, exchange.ErrTimeout) {
 			if r.infra.timeout(a, timeout, sent) {
 				r.log.Warn("server on hold after repeated timeouts", "upstream", a.String(),
@@ -173,7 +180,9 @@ func (r *Resolver) lookupNS(req *request, pending []string) ([]netip.Addr, []str
 		}
 		req.stack[key] = true
 		req.depth++
+		req.enter(name, t, "address of a name server without glue")
 		res := r.resolve(req, name, t)
+		req.leave()
 		req.depth--
 		delete(req.stack, key)
 		if res.Rcode == dns.RcodeNameError {

@@ -72,12 +72,14 @@ func (r *Resolver) validate(req *request, zone string, c *outcome, qname string,
 			return
 		}
 		c.sec, c.secErr = d.NXDomain(c.owner, req.budget)
+		req.traceDenial(zone, c.owner, qtype, "NXDOMAIN", d, c.sec, c.secErr)
 	case kindNoData:
 		if sec, err := r.validateSOA(req, zone, c, keys); sec != dnssec.Secure {
 			c.sec, c.secErr = sec, err
 			return
 		}
 		c.sec, c.secErr = d.NoData(c.owner, qtype, req.budget)
+		req.traceDenial(zone, c.owner, qtype, "NODATA", d, c.sec, c.secErr)
 	}
 }
 
@@ -110,12 +112,14 @@ func (r *Resolver) validateAnswer(req *request, zone string, c *outcome, keys []
 				return dnssec.Insecure, nil
 			}
 		}
-		sig, err := dnssec.VerifyRRset(set, sigs, setKeys, r.validationTime(), req.budget)
+		sig, err := r.verify(req, set, sigs, setKeys)
 		if err != nil {
 			return dnssec.Bogus, dnssec.AsError(err)
 		}
 		if labels := int(sig.Labels); labels < dnssec.LabelCount(owner) {
-			if sec, err := d.Wildcard(owner, labels, req.budget); sec != dnssec.Secure {
+			sec, err := d.Wildcard(owner, labels, req.budget)
+			req.traceDenial(zone, owner, h.Rrtype, "wildcard expansion", d, sec, err)
+			if sec != dnssec.Secure {
 				return sec, err
 			}
 			c.wildcard = true
@@ -157,7 +161,9 @@ func (r *Resolver) insecureCutBetween(req *request, zone, owner string) (string,
 			return "", false
 		}
 		req.stack[key] = true
+		req.enter(n, dns.TypeDS, "a zone cut between "+zone+" and an unsigned RRset at "+owner)
 		res := r.resolve(req, n, dns.TypeDS)
+		req.leave()
 		delete(req.stack, key)
 		if res.Security == dnssec.Insecure {
 			return n, true
@@ -212,7 +218,7 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 
 	if len(c.ds) > 0 {
 		sigs := sigsFor(c.auth, child, dns.TypeDS)
-		if _, err := dnssec.VerifyRRset(c.ds, sigs, keys, r.validationTime(), req.budget); err != nil {
+		if _, err := r.verify(req, c.ds, sigs, keys); err != nil {
 			return
 		}
 		s := cache.Set{RRs: c.ds, Sigs: rrsOf(sigs), Rank: cache.RankAnswer, Security: dnssec.Secure}
@@ -225,6 +231,7 @@ func (r *Resolver) learnDelegation(req *request, parent string, c outcome) {
 		return
 	}
 	sec, err := d.NoData(child, dns.TypeDS, req.budget)
+	req.traceDenial(parent, child, dns.TypeDS, "insecure delegation", d, sec, err)
 	optOut := sec == dnssec.Insecure && err == nil
 	if optOut || sec == dnssec.Secure && dnssec.DelegationProven(c.auth, child, r.cfg.Limits.MaxNSEC3Iterations) {
 		ttl := uint32(3600)
@@ -241,7 +248,7 @@ func (r *Resolver) validateSOA(req *request, zone string, c *outcome, keys []*dn
 		return dnssec.Secure, nil
 	}
 	owner := dns.CanonicalName(c.soa.Hdr.Name)
-	_, err := dnssec.VerifyRRset([]dns.RR{c.soa}, sigsFor(c.auth, owner, dns.TypeSOA), keys, r.validationTime(), req.budget)
+	_, err := r.verify(req, []dns.RR{c.soa}, sigsFor(c.auth, owner, dns.TypeSOA), keys)
 	if err != nil {
 		return dnssec.Bogus, dnssec.AsError(err)
 	}
@@ -266,7 +273,9 @@ func (r *Resolver) validateKeys(req *request, zone string, c *outcome) {
 		c.sec, c.secErr = dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "no DNSKEY records for " + zone}
 		return
 	}
-	_, insecure, verr := dnssec.VerifyDNSKEYs(keys, sigsFor(c.sigs, zone, dns.TypeDNSKEY), trust, r.validationTime(), req.budget)
+	sigs := sigsFor(c.sigs, zone, dns.TypeDNSKEY)
+	_, insecure, verr := dnssec.VerifyDNSKEYs(keys, sigs, trust, r.validationTime(), req.budget)
+	req.traceKeySigs(zone, sigs, trust, verr)
 	switch {
 	case insecure:
 		c.sec, c.secErr = dnssec.Insecure, verr
@@ -286,12 +295,16 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 	}
 	anchors := r.anchors.Load()
 	if t, ok := anchors.at(zone); ok {
-		return r.usableTrust(t)
+		t, sec, err := r.usableTrust(t)
+		req.traceTrust(zone, t, "trust anchor", sec, err)
+		return t, sec, err
 	}
 	if !anchors.above(zone) {
+		req.traceNoTrust(zone, "no trust anchor at or above the zone", dnssec.Insecure, nil)
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
 	if r.insecureDelegations.has(zone, r.now()) {
+		req.traceNoTrust(zone, "a referral proved the delegation unsigned", dnssec.Insecure, nil)
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
 	key := "ds:" + zone
@@ -299,17 +312,23 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 		return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: "the DS lookup for " + zone + " needs itself"}
 	}
 	req.stack[key] = true
+	req.enter(zone, dns.TypeDS, "the chain of trust")
 	res := r.resolve(req, zone, dns.TypeDS)
+	req.leave()
 	delete(req.stack, key)
 
 	switch res.Security {
 	case dnssec.Secure:
 	case dnssec.Insecure:
+		req.traceNoTrust(zone, "DS lookup insecure", dnssec.Insecure, nil)
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	case dnssec.Bogus:
+		req.traceNoTrust(zone, "DS lookup bogus", dnssec.Bogus, res.validationError())
 		return dnssec.Trust{}, dnssec.Bogus, res.validationError()
 	default:
-		return dnssec.Trust{}, dnssec.Bogus, fetchFailure(res, dnssec.EDEIndeterminate, "the DS RRset of "+zone+" could not be fetched")
+		err := fetchFailure(res, dnssec.EDEIndeterminate, "the DS RRset of "+zone+" could not be fetched")
+		req.traceNoTrust(zone, "DS lookup failed", dnssec.Bogus, err)
+		return dnssec.Trust{}, dnssec.Bogus, err
 	}
 	var t dnssec.Trust
 	for _, rr := range res.Answer {
@@ -322,11 +341,16 @@ func (r *Resolver) trustFor(req *request, zone string) (dnssec.Trust, dnssec.Sec
 		// at a delegation: a name inside a signed zone with a made-up SOA
 		// or missing signatures must not pass as an unsigned child.
 		if !dnssec.DelegationProven(res.Authority, zone, r.cfg.Limits.MaxNSEC3Iterations) {
-			return dnssec.Trust{}, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: zone + " has no DS RRset and is not a delegation"}
+			err := &dnssec.Error{EDE: dnssec.EDEBogus, Text: zone + " has no DS RRset and is not a delegation"}
+			req.traceNoTrust(zone, "no DS RRset", dnssec.Bogus, err)
+			return dnssec.Trust{}, dnssec.Bogus, err
 		}
+		req.traceNoTrust(zone, "no DS RRset at the delegation", dnssec.Insecure, nil)
 		return dnssec.Trust{}, dnssec.Insecure, nil
 	}
-	return r.usableTrust(t)
+	t, sec, err := r.usableTrust(t)
+	req.traceTrust(zone, t, "DS RRset from the parent zone", sec, err)
+	return t, sec, err
 }
 
 func (r *Resolver) usableTrust(t dnssec.Trust) (dnssec.Trust, dnssec.Security, *dnssec.Error) {
@@ -348,23 +372,30 @@ func (r *Resolver) keysFor(req *request, zone string) ([]*dns.DNSKEY, dnssec.Sec
 		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEBogus, Text: "the DNSKEY lookup for " + zone + " needs itself"}
 	}
 	req.stack[key] = true
+	req.enter(zone, dns.TypeDNSKEY, "the chain of trust")
 	res := r.resolve(req, zone, dns.TypeDNSKEY)
+	req.leave()
 	delete(req.stack, key)
 
-	switch res.Security {
-	case dnssec.Secure:
-	case dnssec.Insecure:
-		return nil, dnssec.Insecure, res.validationError()
-	case dnssec.Bogus:
-		return nil, dnssec.Bogus, res.validationError()
-	default:
-		return nil, dnssec.Bogus, fetchFailure(res, dnssec.EDEDNSKEYMissing, "the DNSKEY RRset of "+zone+" could not be fetched")
-	}
 	var keys []*dns.DNSKEY
 	for _, rr := range res.Answer {
 		if k, ok := rr.(*dns.DNSKEY); ok && dns.CanonicalName(k.Hdr.Name) == zone {
 			keys = append(keys, k)
 		}
+	}
+	switch res.Security {
+	case dnssec.Secure:
+		req.traceKeys(zone, keys, dnssec.Secure, nil)
+	case dnssec.Insecure:
+		req.traceKeys(zone, keys, dnssec.Insecure, res.validationError())
+		return nil, dnssec.Insecure, res.validationError()
+	case dnssec.Bogus:
+		req.traceKeys(zone, keys, dnssec.Bogus, res.validationError())
+		return nil, dnssec.Bogus, res.validationError()
+	default:
+		err := fetchFailure(res, dnssec.EDEDNSKEYMissing, "the DNSKEY RRset of "+zone+" could not be fetched")
+		req.traceKeys(zone, keys, dnssec.Bogus, err)
+		return nil, dnssec.Bogus, err
 	}
 	if len(keys) == 0 {
 		return nil, dnssec.Bogus, &dnssec.Error{EDE: dnssec.EDEDNSKEYMissing, Text: "no DNSKEY records for " + zone}
@@ -399,7 +430,7 @@ func (r *Resolver) denialIn(req *request, zone string, auth []dns.RR, keys []*dn
 			continue
 		}
 		owner := dns.CanonicalName(h.Name)
-		if _, err := dnssec.VerifyRRset(set, sigsFor(auth, owner, h.Rrtype), keys, r.validationTime(), req.budget); err != nil {
+		if _, err := r.verify(req, set, sigsFor(auth, owner, h.Rrtype), keys); err != nil {
 			d.err = dnssec.AsError(err)
 			return d
 		}
