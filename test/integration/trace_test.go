@@ -189,7 +189,7 @@ func checkTraceReport(t *testing.T, tc traceCase, rep trace.Report, minServers i
 
 func TestTraceCommand(t *testing.T) {
 	tc := newTraceCase(t)
-	cfg := writeTraceConfig(t, port+86, tc.target, "")
+	cfg := writeTraceConfig(t, port+84, tc.target, "")
 
 	// Flags after the name, and no flavour: the first listener's
 	// (unfiltered) applies the lawful list.
@@ -239,7 +239,7 @@ func TestTraceCommandErrors(t *testing.T) {
 // and returns its DNS port and the API's base URL.
 func traceBulwark(t *testing.T, tc traceCase) (int, string) {
 	t.Helper()
-	dnsPort, adminPort := port+86, port+87
+	dnsPort, adminPort := port+84, port+85
 	cfg := writeTraceConfig(t, dnsPort, tc.target, fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n", adminPort))
 	cmd, err := labkit.StartBulwark(binary, cfg, net.JoinHostPort(resolver, strconv.Itoa(dnsPort)), filepath.Join(t.TempDir(), "trace.log"))
 	if err != nil {
