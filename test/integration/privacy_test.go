@@ -55,16 +55,20 @@ const privacyClientsPerTransport = 4
 // and starts it. The config is the lab's, with every transport on its own
 // ports, debug logging, metrics and a trust anchor state file. The query
 // log and aggregates are on, in their default anonymisation.
-func privacyResolver(t *testing.T, dir string) *exec.Cmd {
+func privacyResolver(t *testing.T, dir string) (resolverCmd, captureCmd *exec.Cmd) {
 	t.Helper()
 	path := filepath.Join(dir, "privacy.yaml")
+	socket := filepath.Join(dir, "dnstap.sock")
+	capture := startFstrmCapture(t, socket, filepath.Join(dir, "dnstap.fstrm"))
 	writeDerivedConfig(t, path, port+privacyDNS, fmt.Sprintf(`query_log:
   enabled: true
   directory: %s
   aggregates:
     enabled: true
     min_clients: 3
-`, filepath.Join(dir, "querylog")))
+dnstap:
+  socket: %s
+`, filepath.Join(dir, "querylog"), socket))
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +111,7 @@ func privacyResolver(t *testing.T, dir string) *exec.Cmd {
 		labkit.StopProcess(cmd)
 		t.Fatal(err)
 	}
-	return cmd
+	return cmd, capture
 }
 
 // waitTCP waits until every address accepts TCP connections.
@@ -236,7 +240,7 @@ func (s *privacySender) close() {
 // log must hold every query, with the truncated prefixes instead.
 func TestNoClientAddressWritten(t *testing.T) {
 	dir := t.TempDir()
-	cmd := privacyResolver(t, dir)
+	cmd, capture := privacyResolver(t, dir)
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -268,12 +272,10 @@ func TestNoClientAddressWritten(t *testing.T) {
 		t.Errorf("resolver did not stop cleanly: %v", err)
 	}
 	stopped = true
+	stopFstrmCapture(t, capture)
 
 	// Every file the process wrote: its log, config directory, trust
-	// anchor state, query log and aggregates.
-	// TODO: once the dnstap section exists, turn dnstap on in
-	// privacyResolver with its capture file in dir, so that this search
-	// covers it too.
+	// anchor state, query log and aggregates, and the dnstap capture.
 	files := map[string][]byte{"metrics scrape": []byte(metricsText)}
 	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -289,7 +291,7 @@ func TestNoClientAddressWritten(t *testing.T) {
 		}
 		return nil
 	})
-	for _, want := range []string{"privacy.log", "root.state"} {
+	for _, want := range []string{"privacy.log", "root.state", "dnstap.fstrm"} {
 		if _, ok := files[filepath.Join(dir, want)]; !ok {
 			t.Errorf("the resolver wrote no %s", want)
 		}
@@ -306,6 +308,15 @@ func TestNoClientAddressWritten(t *testing.T) {
 		}
 	}
 	checkPrivacyQueryLog(t, filepath.Join(dir, "querylog"), clients)
+	// The capture holds the clients' networks, so the search above looked
+	// at real client messages.
+	captured := files[filepath.Join(dir, "dnstap.fstrm")]
+	for _, c := range clients {
+		network := netip.PrefixFrom(c, 24).Masked().Addr().As4()
+		if !bytes.Contains(captured, network[:]) {
+			t.Errorf("the dnstap capture has no message from %s/24", netip.PrefixFrom(c, 24).Masked().Addr())
+		}
+	}
 }
 
 // checkPrivacyQueryLog checks that the query log holds three lines for
