@@ -4,7 +4,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run demo test unit-test fuzz deps vet clean bench-rpz bench-transport
+.PHONY: all build run demo test unit-test fuzz deps vet clean bench bench-rpz bench-transport
 
 all: build
 
@@ -40,6 +40,12 @@ test: deps build
 FUZZTIME ?= 10s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# bench measures Bulwark beside Unbound, Knot Resolver, PowerDNS Recursor
+# and BIND on the lab: cached answers, cold resolution, a random-subdomain
+# attack mix and memory; see docs/benchmarks.md. It is not part of test.
+bench:
+	scripts/bench.sh
 
 # bench-rpz loads a generated RPZ of RPZ_NAMES names (default 10,000,000)
 # in Bulwark, Unbound and Knot Resolver, one at a time, and prints a
