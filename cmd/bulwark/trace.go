@@ -21,6 +21,7 @@ import (
 	"bulwark/internal/trace"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/idna"
 )
 
 const traceUsage = `usage: bulwark trace -config FILE [-flavour F] [-json] NAME [TYPE]
@@ -92,7 +93,15 @@ func (a *traceArgs) setQuestion(positional []string) error {
 		return fmt.Errorf("unexpected argument %q: give a name and at most one type", positional[2])
 	}
 	name := positional[0]
-	if _, ok := dns.IsDomainName(name); !ok || strings.ContainsAny(name, " \t") {
+	if strings.IndexFunc(name, func(r rune) bool { return r >= 0x80 }) >= 0 {
+		// An internationalised name is queried in its A-label form.
+		ascii, err := idna.Lookup.ToASCII(strings.TrimSuffix(name, "."))
+		if err != nil {
+			return fmt.Errorf("invalid internationalised name %q: %v", name, err)
+		}
+		name = ascii
+	}
+	if _, ok := dns.IsDomainName(name); !ok || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
 		return fmt.Errorf("invalid name %q: use labels of 1 to 63 letters, digits or hyphens, 253 characters in all", name)
 	}
 	a.name, a.qtype = dns.CanonicalName(name), dns.TypeA

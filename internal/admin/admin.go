@@ -207,7 +207,7 @@ func (s *Server) policyCheck(w http.ResponseWriter, r *http.Request) {
 	}
 	d, matched, known := s.policy.Check(flavour, name)
 	if !known {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown flavour %q", flavour))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown flavour %q", shorten(flavour)))
 		return
 	}
 	out := checkJSON{Name: name, Flavour: flavour}
@@ -354,6 +354,10 @@ func (s *Server) flush(w http.ResponseWriter, r *http.Request) {
 		s.flushName(w, req.Name)
 		return
 	}
+	if req.Zone == "" {
+		writeError(w, http.StatusBadRequest, `missing zone or name: give {"zone": "example.com"} to flush a zone and all below it, or {"name": "www.example.com"} for one name`)
+		return
+	}
 	zone, ok := parseDomain(w, "zone", req.Zone)
 	if !ok {
 		return
@@ -371,7 +375,7 @@ func parseDomain(w http.ResponseWriter, field, name string) (string, bool) {
 		return "", false
 	}
 	if _, ok := dns.IsDomainName(name); !ok || strings.IndexFunc(name, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0 {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q: use labels of 1 to 63 letters, digits or hyphens, 253 characters in all", name))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid domain name %q: use labels of 1 to 63 letters, digits or hyphens, 253 characters in all", shorten(name)))
 		return "", false
 	}
 	return dns.CanonicalName(name), true
@@ -397,6 +401,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// shorten returns s cut to 100 bytes with "..." appended when longer, for
+// echoing a bad value in an error without echoing a huge one whole.
+func shorten(s string) string {
+	const limit = 100
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {

@@ -169,8 +169,20 @@ func TestUnknownEndpointIsJSON(t *testing.T) {
 func TestFlushWithoutZone(t *testing.T) {
 	s, _, _ := newTestServer()
 	code, body := do(t, s, "POST", "/v1/cache/flush", `{}`)
-	if code != http.StatusBadRequest || !strings.Contains(body, "missing zone") {
-		t.Errorf("flush without zone: %d %s, want 400 naming the zone field", code, body)
+	if code != http.StatusBadRequest || !strings.Contains(body, "missing zone or name") {
+		t.Errorf("flush without zone: %d %s, want 400 naming the zone and name fields", code, body)
+	}
+}
+
+func TestHugeNameNotEchoedWhole(t *testing.T) {
+	s, _, _ := newTestServer()
+	huge := strings.Repeat("a", 50000) // below the 64 KiB body limit
+	code, body := do(t, s, "POST", "/v1/cache/flush", `{"zone": "`+huge+`"}`)
+	if code != http.StatusBadRequest {
+		t.Errorf("flush of a 50000-byte name: status %d, want 400", code)
+	}
+	if len(body) > 1000 || !strings.Contains(body, "...") {
+		t.Errorf("error body of %d bytes, want the name cut short: %.200s", len(body), body)
 	}
 }
 

@@ -65,7 +65,7 @@ func ParseType(s string) (uint16, error) {
 			return uint16(v), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown type %q: give a type such as A, AAAA, MX or TYPE65", s)
+	return 0, fmt.Errorf("unknown type %q: give a type such as A, AAAA, MX or TYPE65", shorten(s))
 }
 
 func (s *Server) trace(w http.ResponseWriter, r *http.Request) {
@@ -75,7 +75,7 @@ func (s *Server) trace(w http.ResponseWriter, r *http.Request) {
 	}
 	format := r.URL.Query().Get("format")
 	if format != "" && format != "json" && format != "text" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid format %q: use json or text", format))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid format %q: use json or text", shorten(format)))
 		return
 	}
 	name, qtype, ok := traceQuestion(w, r)

@@ -35,7 +35,7 @@ func notifyQuery(t *testing.T) []byte {
 
 func TestNotifyWithoutHandler(t *testing.T) {
 	p, _, _ := newTestPipeline(t)
-	out := p.HandleSlow(notifyQuery(t), true, 0, netip.MustParseAddr("192.0.2.1"))
+	out, _ := p.HandleSlow(notifyQuery(t), true, 0, netip.MustParseAddr("192.0.2.1"))
 	r := new(dns.Msg)
 	if err := r.Unpack(out); err != nil {
 		t.Fatal(err)
@@ -50,7 +50,7 @@ func TestNotifyGoesToHandler(t *testing.T) {
 	h := &recordingNotify{}
 	p.SetNotifyHandler(h)
 	from := netip.MustParseAddr("192.0.2.1")
-	out := p.HandleSlow(notifyQuery(t), true, 0, from)
+	out, _ := p.HandleSlow(notifyQuery(t), true, 0, from)
 	r := new(dns.Msg)
 	if err := r.Unpack(out); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,8 @@ func TestNotifyGoesToHandler(t *testing.T) {
 	m.SetQuestion("rpz.example.", dns.TypeSOA)
 	m.Opcode = dns.OpcodeUpdate
 	wire, _ := m.Pack()
-	if err := r.Unpack(p.HandleSlow(wire, true, 0, from)); err != nil || r.Rcode != dns.RcodeNotImplemented {
+	resp, _ := p.HandleSlow(wire, true, 0, from)
+	if err := r.Unpack(resp); err != nil || r.Rcode != dns.RcodeNotImplemented {
 		t.Errorf("UPDATE: rcode %d (%v), want NOTIMP", r.Rcode, err)
 	}
 	if h.n != 1 {

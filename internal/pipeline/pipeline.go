@@ -96,15 +96,16 @@ const (
 // client (see FlavourID), and client its address, which picks out clients
 // with a proceed anyway exemption or a client-IP trigger. Responses are
 // cached per flavour and policy version, so a cached one has had its
-// policy applied already.
-func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client netip.Addr) ([]byte, Outcome) {
+// policy applied already. tag names the list that decided the response
+// (see PolicyOf), 0 when none did.
+func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client netip.Addr) (resp []byte, outcome Outcome, tag uint32) {
 	q, ok := parseFast(pkt)
 	if !ok {
 		if len(pkt) < 12 || pkt[2]&0x80 != 0 {
 			p.stats.Dropped.Add(1)
-			return nil, Dropped // too short to answer, or a response
+			return nil, Dropped, 0 // too short to answer, or a response
 		}
-		return nil, Slow
+		return nil, Slow, 0
 	}
 	var keyBuf [300]byte
 	now := p.now()
@@ -112,13 +113,13 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
 	if !ok {
-		return nil, Slow
+		return nil, Slow, 0
 	}
-	resp := p.write(out[:0], pk, &q, udp, now)
+	resp = p.write(out[:0], pk, &q, udp, now)
 	p.stats.CacheHits.Add(1)
 	p.stats.count(resp)
 	p.stats.actions.count(pk.Tag())
-	return resp, Answered
+	return resp, Answered, pk.Tag()
 }
 
 // TryAcquire takes a resolution slot; it returns false when all
@@ -138,19 +139,20 @@ func (p *Pipeline) Release() { <-p.slots }
 // HandleSlow answers pkt in full: errors for malformed or unsupported
 // queries, and resolution for the rest. flavour and client are as for
 // HandleFast; a NOTIFY is checked against the primaries of its zone by
-// client. It returns nil when nothing should be sent. pkt is not kept after
+// client. It returns nil when nothing should be sent, and the tag of the
+// list that decided the response as HandleFast does. pkt is not kept after
 // the call.
-func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
-	resp := p.handleSlow(pkt, udp, flavour, client)
+func (p *Pipeline) HandleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) (resp []byte, tag uint32) {
+	resp, tag = p.handleSlow(pkt, udp, flavour, client)
 	p.stats.Resolved.Add(1)
 	p.stats.count(resp)
-	return resp
+	return resp, tag
 }
 
-func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
+func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) ([]byte, uint32) {
 	q, ok := parseFast(pkt)
 	if !ok {
-		return p.errorResponse(pkt, client)
+		return p.errorResponse(pkt, client), 0
 	}
 	var keyBuf [300]byte
 	now := p.now()
@@ -163,13 +165,13 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 		now = p.now()
 	}
 	if pk == nil {
-		return p.servfail(pkt) // the response could not be built
+		return p.servfail(pkt), 0 // the response could not be built
 	}
 	p.stats.actions.count(pk.Tag())
 	if isDropped(pk) {
-		return nil
+		return nil, pk.Tag()
 	}
-	return p.write(nil, pk, &q, udp, now)
+	return p.write(nil, pk, &q, udp, now), pk.Tag()
 }
 
 // Busy returns a SERVFAIL for pkt, for use when no resolution slot is

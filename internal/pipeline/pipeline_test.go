@@ -114,12 +114,13 @@ var testClient = netip.MustParseAddr("192.0.2.200")
 
 // handle runs a packet through the fast path and, on a miss, the slow path.
 func handle(p *Pipeline, pkt []byte, udp bool) []byte {
-	resp, outcome := p.HandleFast(pkt, nil, udp, 0, testClient)
+	resp, outcome, _ := p.HandleFast(pkt, nil, udp, 0, testClient)
 	switch outcome {
 	case Answered:
 		return resp
 	case Slow:
-		return p.HandleSlow(pkt, udp, 0, testClient)
+		resp, _ := p.HandleSlow(pkt, udp, 0, testClient)
+	return resp
 	}
 	return nil
 }
@@ -140,7 +141,7 @@ func TestCacheHitEchoesCaseAndCountsTTLDown(t *testing.T) {
 		t.Fatalf("first response = %v, want ID beef and one A", first)
 	}
 	clk.t = clk.t.Add(30 * time.Second)
-	resp, outcome := p.HandleFast(query(t, "WwW.ExAmPlE.", dns.TypeA, false, 0), nil, true, 0, testClient)
+	resp, outcome, _ := p.HandleFast(query(t, "WwW.ExAmPlE.", dns.TypeA, false, 0), nil, true, 0, testClient)
 	if outcome != Answered {
 		t.Fatalf("HandleFast outcome = %d for a cached name, want Answered", outcome)
 	}
@@ -297,7 +298,7 @@ func TestCacheHitDoesNotAllocate(t *testing.T) {
 	handle(p, pkt, true)
 	out := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, outcome := p.HandleFast(pkt, out, true, 0, testClient); outcome != Answered {
+		if _, outcome, _ := p.HandleFast(pkt, out, true, 0, testClient); outcome != Answered {
 			t.Fatal("cache miss on the fast path")
 		}
 	})

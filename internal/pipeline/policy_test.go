@@ -40,9 +40,9 @@ func testPolicy(t *testing.T, p *Pipeline, generation uint32) {
 func ask(t *testing.T, p *Pipeline, name string, qtype uint16, flavour uint8, udp bool) *dns.Msg {
 	t.Helper()
 	pkt := query(t, name, qtype, true, 1232)
-	resp, outcome := p.HandleFast(pkt, nil, udp, flavour, testClient)
+	resp, outcome, _ := p.HandleFast(pkt, nil, udp, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, udp, flavour, testClient)
+		resp, _ = p.HandleSlow(pkt, udp, flavour, testClient)
 	}
 	if resp == nil {
 		return nil
@@ -190,9 +190,9 @@ func askAD(t *testing.T, p *Pipeline, name string, flavour uint8) *dns.Msg {
 	m.SetQuestion(name, dns.TypeA)
 	m.AuthenticatedData = true
 	pkt, _ := m.Pack()
-	resp, outcome := p.HandleFast(pkt, nil, true, flavour, testClient)
+	resp, outcome, _ := p.HandleFast(pkt, nil, true, flavour, testClient)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, true, flavour, testClient)
+		resp, _ = p.HandleSlow(pkt, true, flavour, testClient)
 	}
 	return unpack(t, resp)
 }
@@ -205,7 +205,7 @@ func TestTruncatedAnswerFitsWithLongEDE(t *testing.T) {
 	m.SetQuestion("www.bad.example.", dns.TypeTXT)
 	m.SetEdns0(512, false)
 	pkt, _ := m.Pack()
-	resp := p.HandleSlow(pkt, true, 1, testClient)
+	resp, _ := p.HandleSlow(pkt, true, 1, testClient)
 	if len(resp) > 512 {
 		t.Errorf("UDP response of %d bytes to a client with a 512-byte limit", len(resp))
 	}
@@ -268,9 +268,9 @@ func TestClientIPTriggers(t *testing.T) {
 		t.Helper()
 		pkt := query(t, "www.example.", dns.TypeA, true, 1232)
 		addr := netip.MustParseAddr(client)
-		resp, outcome := p.HandleFast(pkt, nil, true, 0, addr)
+		resp, outcome, _ := p.HandleFast(pkt, nil, true, 0, addr)
 		if outcome == Slow {
-			resp = p.HandleSlow(pkt, true, 0, addr)
+			resp, _ = p.HandleSlow(pkt, true, 0, addr)
 		}
 		return unpack(t, resp)
 	}

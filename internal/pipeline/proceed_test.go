@@ -35,9 +35,9 @@ func newProceedPipeline(t *testing.T) (*Pipeline, *testClock, *proceed.Exemption
 func askFrom(t *testing.T, p *Pipeline, client netip.Addr, name string, flavour uint8) *dns.Msg {
 	t.Helper()
 	pkt := query(t, name, dns.TypeA, true, 1232)
-	resp, outcome := p.HandleFast(pkt, nil, true, flavour, client)
+	resp, outcome, _ := p.HandleFast(pkt, nil, true, flavour, client)
 	if outcome == Slow {
-		resp = p.HandleSlow(pkt, true, flavour, client)
+		resp, _ = p.HandleSlow(pkt, true, flavour, client)
 	}
 	return unpack(t, resp)
 }
@@ -132,7 +132,7 @@ func TestFastPathWithExemptionsDoesNotAllocate(t *testing.T) {
 		{"exempt client, exempt name", exempt, exemptClient},
 	} {
 		allocs := testing.AllocsPerRun(100, func() {
-			if _, outcome := p.HandleFast(tt.pkt, out, true, 1, tt.client); outcome != Answered {
+			if _, outcome, _ := p.HandleFast(tt.pkt, out, true, 1, tt.client); outcome != Answered {
 				t.Fatalf("%s: cache miss on the fast path", tt.desc)
 			}
 		})

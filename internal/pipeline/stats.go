@@ -76,6 +76,17 @@ func (s *Stats) PolicyActions() []PolicyAction {
 	return out
 }
 
+// PolicyOf returns the list, category and action that tag, from HandleFast
+// or HandleSlow, stands for. ok is false for tag 0, which no list decided.
+func (p *Pipeline) PolicyOf(tag uint32) (list, category, action string, ok bool) {
+	counters := p.stats.actions.byTag.Load()
+	if tag == 0 || counters == nil || int(tag) > len(*counters) {
+		return "", "", "", false
+	}
+	k := (*counters)[tag-1].key
+	return k.list, k.category, k.action.String(), true
+}
+
 // policyActions counts answers by list and action. An answer that a list
 // decided carries a tag, the index of its counter plus one, in its packed
 // form (cache.Packed.SetTag), so that serving it from the cache counts it

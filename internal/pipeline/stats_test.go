@@ -69,12 +69,12 @@ func TestTaggedCacheHitDoesNotAllocate(t *testing.T) {
 	p, _, _ := newTestPipeline(t)
 	testPolicy(t, p, 1)
 	pkt := query(t, "www.bad.example.", dns.TypeA, true, 1232)
-	if resp := p.HandleSlow(pkt, true, 1, testClient); resp == nil {
+	if resp, _ := p.HandleSlow(pkt, true, 1, testClient); resp == nil {
 		t.Fatal("no response to a blocked name")
 	}
 	out := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
-		if _, outcome := p.HandleFast(pkt, out, true, 1, testClient); outcome != Answered {
+		if _, outcome, _ := p.HandleFast(pkt, out, true, 1, testClient); outcome != Answered {
 			t.Fatal("cache miss on the fast path")
 		}
 	})

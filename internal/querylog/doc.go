@@ -11,11 +11,12 @@
 //	{"time":"2026-01-02T13:04:05.123456Z","flavour":"protective",
 //	 "transport":"udp","client":"192.0.2.0/24","qname":"example.com.",
 //	 "qtype":"A","rcode":"NXDOMAIN","duration_seconds":0.0012,
-//	 "cached":false,"list":"urlhaus","category":"malware"}
+//	 "cached":false,"list":"urlhaus","category":"malware","action":"nxdomain"}
 //
-// client is absent in omit mode, and rcode when no response was sent. list
-// and category are present only when a list blocked the answer. They come
-// from the JSON text of the response's Extended DNS Error.
+// client is absent in omit mode, and rcode when no response was sent. list,
+// category and action are present only when a list blocked or rewrote the
+// answer; the server reports them with the query (observe.Query), so they
+// are there for clients without EDNS too.
 //
 // Aggregates count, per interval, the queries and the distinct clients of
 // each (flavour, qname, qtype, rcode). Clients are told apart by their

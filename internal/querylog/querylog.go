@@ -95,6 +95,9 @@ type entry struct {
 	client    netip.Addr
 	cached    bool
 	answered  bool
+	// list, category and action name the policy list that decided the
+	// response; empty when none did.
+	list, category, action string
 	qlen      int
 	buf       []byte
 }
@@ -136,6 +139,7 @@ func (l *Logger) ClientQuery(q *observe.Query) {
 	e := entryPool.Get().(*entry)
 	e.received, e.duration, e.transport = q.Received, q.Duration, q.Transport
 	e.flavour, e.client, e.cached = q.FlavourName, q.Client, q.Cached
+	e.list, e.category, e.action = q.List, q.Category, q.Action
 	e.answered, e.qlen = q.Response != nil, len(q.Query)
 	e.buf = append(append(e.buf[:0], q.Query...), q.Response...)
 	select {

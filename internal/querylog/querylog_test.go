@@ -55,25 +55,27 @@ func newSyncLogger(t *testing.T, cfg Config) *syncLogger {
 
 // query reports one query for name from client, with a response of
 // rcode, and writes it.
-func (s *syncLogger) query(t *testing.T, flavour, client, name string, rcode int, extra ...dns.EDNS0) {
+// query reports one query; policy, when given, is the list, category and
+// action that decided the response.
+func (s *syncLogger) query(t *testing.T, flavour, client, name string, rcode int, policy ...string) {
 	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeA)
 	r := new(dns.Msg)
 	r.SetRcode(q, rcode)
-	if len(extra) > 0 {
-		r.SetEdns0(1232, false)
-		r.IsEdns0().Option = extra
-	}
 	qw, _ := q.Pack()
 	rw, err := r.Pack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.ClientQuery(&observe.Query{
+	oq := &observe.Query{
 		Received: s.now, Duration: 1500 * time.Microsecond, Transport: observe.DoT,
 		FlavourName: flavour, Client: netip.MustParseAddr(client), Query: qw, Response: rw,
-	})
+	}
+	if len(policy) == 3 {
+		oq.List, oq.Category, oq.Action = policy[0], policy[1], policy[2]
+	}
+	s.ClientQuery(oq)
 	s.w.handle(<-s.queue)
 }
 
@@ -114,18 +116,20 @@ func dirNames(t *testing.T, dir string) []string {
 func TestLineFields(t *testing.T) {
 	cfg := testConfig(t)
 	s := newSyncLogger(t, cfg)
-	ede := &dns.EDNS0_EDE{InfoCode: edeBlocked, ExtraText: `{"j":"malware listed in urlhaus","list":"urlhaus","category":"malware","trigger":"bad.example."}`}
-	s.query(t, "protective", "192.0.2.177", "Bad.Example.", dns.RcodeNameError, ede)
+	s.query(t, "protective", "192.0.2.177", "Bad.Example.", dns.RcodeNameError, "urlhaus", "malware", "nxdomain")
+	// An allowlist decision is not a block: no list in the line.
+	s.query(t, "protective", "192.0.2.177", "good.example.", dns.RcodeSuccess, "lab-allow", "malware", "allow")
 	s.close()
 
 	lines := readLines[map[string]any](t, filepath.Join(cfg.Directory, "queries-20260304T1000Z.jsonl"))
-	if len(lines) != 1 {
-		t.Fatalf("%d lines, want 1", len(lines))
+	if len(lines) != 2 {
+		t.Fatalf("%d lines, want 2", len(lines))
 	}
 	want := map[string]any{
 		"time": "2026-03-04T10:15:00.000000Z", "flavour": "protective", "transport": "dot",
 		"client": "192.0.2.0/24", "qname": "bad.example.", "qtype": "A", "rcode": "NXDOMAIN",
 		"duration_seconds": 0.0015, "cached": false, "list": "urlhaus", "category": "malware",
+		"action": "nxdomain",
 	}
 	for k, v := range want {
 		if lines[0][k] != v {
@@ -135,8 +139,11 @@ func TestLineFields(t *testing.T) {
 	if len(lines[0]) != len(want) {
 		t.Errorf("line has %d fields, want %d: %v", len(lines[0]), len(want), lines[0])
 	}
-	if s.Stats().Written != 1 {
-		t.Errorf("Stats().Written = %d, want 1", s.Stats().Written)
+	if _, ok := lines[1]["list"]; ok {
+		t.Errorf("allowed line names a list: %v", lines[1])
+	}
+	if s.Stats().Written != 2 {
+		t.Errorf("Stats().Written = %d, want 2", s.Stats().Written)
 	}
 }
 
@@ -343,5 +350,80 @@ func TestLoggerWritesOnClose(t *testing.T) {
 	}
 	if queries != 2 || aggregates != 1 {
 		t.Errorf("%d query lines and %d aggregate rows after Close, want 2 and 1", queries, aggregates)
+	}
+}
+
+func TestWriteFailureReopensFile(t *testing.T) {
+	cfg := testConfig(t)
+	s := newSyncLogger(t, cfg)
+	s.query(t, "protective", "192.0.2.1", "one.example.", dns.RcodeSuccess)
+	s.w.housekeeping(s.now) // flushes the first line
+	s.query(t, "protective", "192.0.2.1", "two.example.", dns.RcodeSuccess)
+	// The file breaks under the buffered writer, as on a full disk: the
+	// buffered line is lost, and the writer keeps its error.
+	s.w.queries.f.Close()
+	s.w.housekeeping(s.now)
+	s.query(t, "protective", "192.0.2.1", "three.example.", dns.RcodeSuccess)
+	s.close()
+
+	lines := readLines[line](t, filepath.Join(cfg.Directory, "queries-20260304T1000Z.jsonl"))
+	var names []string
+	for _, l := range lines {
+		names = append(names, l.QName)
+	}
+	if strings.Join(names, " ") != "one.example. three.example." {
+		t.Errorf("lines for %v, want one.example. and three.example.", names)
+	}
+	st := s.Stats()
+	if st.Written != 2 {
+		t.Errorf("Written = %d, want 2", st.Written)
+	}
+	if st.Failed != 1 {
+		t.Errorf("Failed = %d, want 1 (the buffered line)", st.Failed)
+	}
+}
+
+func TestDirectoryRemovedWhileOpen(t *testing.T) {
+	cfg := testConfig(t)
+	s := newSyncLogger(t, cfg)
+	s.query(t, "protective", "192.0.2.1", "one.example.", dns.RcodeSuccess)
+	s.w.housekeeping(s.now)
+	if err := os.RemoveAll(cfg.Directory); err != nil {
+		t.Fatal(err)
+	}
+	s.query(t, "protective", "192.0.2.1", "lost.example.", dns.RcodeSuccess)
+	s.w.housekeeping(s.now) // notices the removal; the line went to the removed file
+	s.query(t, "protective", "192.0.2.1", "two.example.", dns.RcodeSuccess)
+	s.close()
+
+	lines := readLines[line](t, filepath.Join(cfg.Directory, "queries-20260304T1000Z.jsonl"))
+	if len(lines) != 1 || lines[0].QName != "two.example." {
+		t.Errorf("lines %v, want two.example. alone in the new file", lines)
+	}
+	info, err := os.Stat(cfg.Directory)
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("directory made again with %v (%v), want mode 0700", info.Mode().Perm(), err)
+	}
+	if st := s.Stats(); st.Failed != 1 || st.Written != 2 {
+		t.Errorf("Written %d, Failed %d; want 2 and 1", st.Written, st.Failed)
+	}
+}
+
+func TestCutLineEndedOnReopen(t *testing.T) {
+	cfg := testConfig(t)
+	path := filepath.Join(cfg.Directory, "queries-20260304T1000Z.jsonl")
+	if err := os.WriteFile(path, []byte(`{"time":"cut`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newSyncLogger(t, cfg)
+	s.query(t, "protective", "192.0.2.1", "next.example.", dns.RcodeSuccess)
+	s.close()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(got) != 2 || got[0] != `{"time":"cut` || !strings.Contains(got[1], "next.example.") {
+		t.Errorf("file lines %q, want the cut line alone, then the new one", got)
 	}
 }

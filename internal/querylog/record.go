@@ -2,7 +2,6 @@ package querylog
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -25,14 +24,8 @@ type line struct {
 	Cached          bool    `json:"cached"`
 	List            string  `json:"list,omitempty"`
 	Category        string  `json:"category,omitempty"`
+	Action          string  `json:"action,omitempty"`
 }
-
-// Extended DNS Error codes of blocked answers (RFC 8914 section 4).
-const (
-	edeBlocked  = 15
-	edeCensored = 16
-	edeFiltered = 17
-)
 
 var errNoQuestion = errors.New("query has no question")
 
@@ -54,13 +47,12 @@ func question(msg []byte) (string, uint16, error) {
 
 // outcome is the part of a response that the query log records.
 type outcome struct {
-	rcode          string
-	list, category string
+	rcode                  string
+	list, category, action string
 }
 
-// responseOutcome returns the rcode of a response, and for a blocked
-// answer the list and category from the JSON text of its Extended DNS
-// Error. A response that does not unpack gives the rcode of its header.
+// responseOutcome returns the rcode of a response. A response that does
+// not unpack gives the rcode of its header.
 func responseOutcome(msg []byte) outcome {
 	if len(msg) < 12 {
 		return outcome{rcode: "FORMERR"}
@@ -69,32 +61,7 @@ func responseOutcome(msg []byte) outcome {
 	if err := m.Unpack(msg); err != nil {
 		return outcome{rcode: rcodeName(int(msg[3] & 0x0f))}
 	}
-	out := outcome{rcode: rcodeName(m.Rcode)}
-	out.list, out.category = blockedBy(m)
-	return out
-}
-
-// blockedBy returns the list and category named in the Extended DNS Error
-// of a blocked answer, or "" when m has none.
-func blockedBy(m *dns.Msg) (list, category string) {
-	opt := m.IsEdns0()
-	if opt == nil {
-		return "", ""
-	}
-	for _, o := range opt.Option {
-		ede, ok := o.(*dns.EDNS0_EDE)
-		if !ok || ede.InfoCode < edeBlocked || ede.InfoCode > edeFiltered {
-			continue
-		}
-		var text struct {
-			List     string `json:"list"`
-			Category string `json:"category"`
-		}
-		if json.Unmarshal([]byte(ede.ExtraText), &text) == nil && text.List != "" {
-			return text.List, text.Category
-		}
-	}
-	return "", ""
+	return outcome{rcode: rcodeName(m.Rcode)}
 }
 
 func rcodeName(rcode int) string {

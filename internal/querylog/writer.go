@@ -107,8 +107,10 @@ func (w *writer) finish() {
 		w.writeAggregates(now)
 	}
 	if w.queries != nil {
-		if err := w.queries.close(); err != nil {
-			w.failed("cannot close the query log", w.queries.path(), err)
+		n, err := w.queries.closeCounted()
+		w.l.written.Add(uint64(n))
+		if err != nil {
+			w.lost("cannot close the query log", err)
 		}
 	}
 	w.logDropped(now, true)
@@ -124,6 +126,9 @@ func (w *writer) handle(e *entry) {
 	var out outcome
 	if e.answered {
 		out = responseOutcome(e.response())
+	}
+	if e.action != "" && e.action != "allow" {
+		out.list, out.category, out.action = e.list, e.category, e.action
 	}
 	now := w.cfg.Now()
 	if w.queries != nil {
@@ -149,22 +154,35 @@ func (w *writer) writeLine(now time.Time, e *entry, qname string, qtype uint16, 
 			Time: timeText(e.received), Flavour: e.flavour, Transport: e.transport.String(),
 			Client: anon.String(e.client), QName: qname, QType: qtypeName(qtype),
 			Rcode: out.rcode, DurationSeconds: e.duration.Seconds(), Cached: e.cached,
-			List: out.list, Category: out.category,
+			List: out.list, Category: out.category, Action: out.action,
 		})
 	}
 	if err != nil {
-		w.failed("cannot write the query log", w.queries.path(), err)
+		w.l.failed.Add(1) // this line
+		w.lost("cannot write the query log", err)
 		return
 	}
-	w.l.written.Add(1)
+	w.queries.pending++
+}
+
+// lost logs a failed write of the query log and counts the lines that were
+// buffered since the last good flush as failed. The file is closed, so the
+// next line opens it again.
+func (w *writer) lost(msg string, err error) {
+	path := w.queries.path()
+	n := w.queries.discard()
+	w.l.failed.Add(uint64(n))
+	w.l.log.Error(msg, "file", path, "lines_lost", n, "error", err)
 }
 
 // housekeeping flushes the lines, writes the aggregates of an interval
 // that has ended, deletes expired files and warns about dropped queries.
 func (w *writer) housekeeping(now time.Time) {
 	if w.queries != nil {
-		if err := w.queries.flush(now); err != nil {
-			w.failed("cannot write the query log", w.queries.path(), err)
+		n, err := w.queries.flush(now)
+		w.l.written.Add(uint64(n))
+		if err != nil {
+			w.lost("cannot write the query log", err)
 		}
 	}
 	if w.aggregates != nil && w.aggregates.due(now) {

@@ -88,8 +88,9 @@ func (s *Server) received() time.Time {
 }
 
 // report sends one client query and its response, nil for none, to the
-// observer.
-func (s *Server) report(t observe.Transport, flavour uint8, client netip.Addr, received time.Time, pkt, resp []byte, cached bool) {
+// observer. tag is the pipeline's tag of the list that decided the
+// response.
+func (s *Server) report(t observe.Transport, flavour uint8, client netip.Addr, received time.Time, pkt, resp []byte, cached bool, tag uint32) {
 	if s.obs == nil {
 		return
 	}
@@ -97,6 +98,7 @@ func (s *Server) report(t observe.Transport, flavour uint8, client netip.Addr, r
 	q.Received, q.Duration = received, time.Since(received)
 	q.Transport, q.Flavour, q.FlavourName = t, flavour, s.pipe.FlavourName(flavour)
 	q.Client, q.Query, q.Response, q.Cached = client, pkt, resp, cached
+	q.List, q.Category, q.Action, _ = s.pipe.PolicyOf(tag)
 	s.obs.ClientQuery(q)
 	observe.PutQuery(q)
 }

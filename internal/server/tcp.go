@@ -112,16 +112,16 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 		}
 		received := s.received()
 		s.queries[sess.transport].Add(1)
-		resp, outcome := s.pipe.HandleFast(pkt, nil, false, sess.flavour, sess.client)
+		resp, outcome, tag := s.pipe.HandleFast(pkt, nil, false, sess.flavour, sess.client)
 		switch outcome {
 		case pipeline.Dropped:
-			s.report(sess.transport, sess.flavour, sess.client, received, pkt, nil, false)
+			s.report(sess.transport, sess.flavour, sess.client, received, pkt, nil, false, 0)
 		case pipeline.Answered:
 			if sess.pad {
 				resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 			}
 			sent := w.send(resp)
-			s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, true)
+			s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, true, tag)
 			if !sent {
 				return
 			}
@@ -136,7 +136,7 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 			if !s.pipe.TryAcquire() {
 				<-inflight
 				resp := s.pipe.Busy(pkt)
-				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false)
+				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false, 0)
 				if resp != nil && !w.send(resp) {
 					return
 				}
@@ -148,11 +148,11 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 				defer s.work.Done()
 				defer pending.Done()
 				defer func() { <-inflight }()
-				resp := s.answerSlow(pkt, false, sess.flavour, sess.client)
+				resp, tag := s.answerSlow(pkt, false, sess.flavour, sess.client)
 				if resp != nil && sess.pad {
 					resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 				}
-				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false)
+				s.report(sess.transport, sess.flavour, sess.client, received, pkt, resp, false, tag)
 				if resp != nil {
 					w.send(resp)
 				}
@@ -169,36 +169,38 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 func (s *Server) answer(t observe.Transport, pkt []byte, flavour uint8, client netip.Addr) []byte {
 	received := s.received()
 	s.queries[t].Add(1)
-	resp, cached := s.answerPacket(pkt, flavour, client)
+	resp, cached, tag := s.answerPacket(pkt, flavour, client)
 	if resp != nil {
 		resp = pipeline.Pad(resp, pkt, pipeline.PaddingBlock)
 	}
-	s.report(t, flavour, client, received, pkt, resp, cached)
+	s.report(t, flavour, client, received, pkt, resp, cached, tag)
 	return resp
 }
 
-// answerPacket returns the response to pkt, or nil for none, and whether it
-// came from the answer cache.
-func (s *Server) answerPacket(pkt []byte, flavour uint8, client netip.Addr) ([]byte, bool) {
-	resp, outcome := s.pipe.HandleFast(pkt, nil, false, flavour, client)
+// answerPacket returns the response to pkt, or nil for none, whether it
+// came from the answer cache, and the pipeline's tag of the list that
+// decided it.
+func (s *Server) answerPacket(pkt []byte, flavour uint8, client netip.Addr) (resp []byte, cached bool, tag uint32) {
+	resp, outcome, tag := s.pipe.HandleFast(pkt, nil, false, flavour, client)
 	switch outcome {
 	case pipeline.Dropped:
-		return nil, false
+		return nil, false, 0
 	case pipeline.Slow:
 		if !s.pipe.TryAcquire() {
-			return s.pipe.Busy(pkt), false
+			return s.pipe.Busy(pkt), false, 0
 		}
 		s.work.Add(1)
 		defer s.work.Done()
-		return s.answerSlow(pkt, false, flavour, client), false
+		resp, tag = s.answerSlow(pkt, false, flavour, client)
+		return resp, false, tag
 	}
-	return resp, true
+	return resp, true, tag
 }
 
 // answerSlow resolves pkt holding a resolution slot, and gives the slot back
 // before the response is written, so that a client that does not read holds
 // no slot.
-func (s *Server) answerSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) []byte {
+func (s *Server) answerSlow(pkt []byte, udp bool, flavour uint8, client netip.Addr) ([]byte, uint32) {
 	defer s.pipe.Release()
 	defer s.recoverQuery()
 	return s.pipe.HandleSlow(pkt, udp, flavour, client)

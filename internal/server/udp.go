@@ -63,13 +63,13 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 		s.queries[transportUDP].Add(1)
 		client := addr.Addr()
 		f := s.pipe.ClientFlavour(client, flavour)
-		resp, outcome := s.pipe.HandleFast(pkt, out, true, f, client)
+		resp, outcome, tag := s.pipe.HandleFast(pkt, out, true, f, client)
 		switch outcome {
 		case pipeline.Answered:
 			conn.WriteToUDPAddrPort(resp, addr)
-			s.report(transportUDP, f, client, received, pkt, resp, true)
+			s.report(transportUDP, f, client, received, pkt, resp, true, tag)
 		case pipeline.Dropped:
-			s.report(transportUDP, f, client, received, pkt, nil, false)
+			s.report(transportUDP, f, client, received, pkt, nil, false, 0)
 		case pipeline.Slow:
 			s.slowUDP(conn, addr, pkt, f, received)
 		}
@@ -84,17 +84,17 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, fla
 		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
-		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false)
+		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false, 0)
 		return
 	}
 	pkt = append([]byte(nil), pkt...)
 	s.work.Add(1)
 	go func() {
 		defer s.work.Done()
-		resp := s.answerSlow(pkt, true, flavour, addr.Addr())
+		resp, tag := s.answerSlow(pkt, true, flavour, addr.Addr())
 		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
-		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false)
+		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false, tag)
 	}()
 }

@@ -206,13 +206,13 @@ func (s *Server) serveUDPBatch(conn *net.UDPConn, b *batchConn, flavour uint8) {
 			s.queries[transportUDP].Add(1)
 			client := addr.Addr()
 			f := s.pipe.ClientFlavour(client, flavour)
-			resp, outcome := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
+			resp, outcome, tag := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
 			switch outcome {
 			case pipeline.Answered:
 				b.queue(i, resp)
-				s.report(transportUDP, f, client, received, pkt, resp, true)
+				s.report(transportUDP, f, client, received, pkt, resp, true, tag)
 			case pipeline.Dropped:
-				s.report(transportUDP, f, client, received, pkt, nil, false)
+				s.report(transportUDP, f, client, received, pkt, nil, false, 0)
 			case pipeline.Slow:
 				s.slowUDP(conn, addr, pkt, f, received)
 			}
