@@ -207,6 +207,7 @@ func waitForStop(log *slog.Logger, cfg *config.Config, lists *policyload.Manager
 	for got := range sig {
 		if got == syscall.SIGHUP {
 			cfg = reconfigure(log, cfg, lists)
+			log.Info("SIGHUP: reading every list of the policy in force again")
 			if err := lists.Reload(true); err != nil {
 				log.Error("list reload failed; the failed lists keep their previous version", "error", err)
 			}

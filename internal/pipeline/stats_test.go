@@ -105,3 +105,26 @@ func TestValidationCountsResolutions(t *testing.T) {
 		}
 	}
 }
+
+func TestTagNamesDecidingList(t *testing.T) {
+	p, _, _ := newTestPipeline(t)
+	testPolicy(t, p, 1)
+	// No EDNS: the response carries no Extended DNS Error, but the tag
+	// still names the list.
+	pkt := query(t, "www.bad.example.", dns.TypeA, false, 0)
+	_, slowTag := p.HandleSlow(pkt, true, 1, testClient)
+	_, outcome, fastTag := p.HandleFast(pkt, nil, true, 1, testClient)
+	if outcome != Answered {
+		t.Fatal("cache miss on the fast path")
+	}
+	for name, tag := range map[string]uint32{"HandleSlow": slowTag, "HandleFast": fastTag} {
+		list, category, action, ok := p.PolicyOf(tag)
+		if !ok || list != "urlhaus" || category != "malware" || action != "nxdomain" {
+			t.Errorf("%s: PolicyOf(%d) = %q %q %q %v, want urlhaus malware nxdomain", name, tag, list, category, action, ok)
+		}
+	}
+	_, clean := p.HandleSlow(query(t, "www.good.example.", dns.TypeA, false, 0), true, 1, testClient)
+	if _, _, _, ok := p.PolicyOf(clean); ok {
+		t.Errorf("unlisted name has tag %d, want 0", clean)
+	}
+}
