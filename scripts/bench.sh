@@ -117,9 +117,9 @@ json_field() {
 	awk -v key="\"$1\":" '$1 == key { v = $2; gsub(/^"|",?$/, "", v); print v; exit }' "$lab/lab.json"
 }
 
-# signed_zone prints the first signed popular zone of lab.json.
-signed_zone() {
-	awk '/"signed_popular_zones":/ { on = 1; next } on { v = $1; gsub(/[",\]]/, "", v); if (v != "") { print v; exit } }' "$lab/lab.json"
+# signed_zones prints the first three signed popular zones of lab.json.
+signed_zones() {
+	awk '/"signed_popular_zones":/ { on = 1; next } on { v = $1; gsub(/[",\]]/, "", v); if (v != "") { print v; if (++n == 3) exit } }' "$lab/lab.json"
 }
 
 setup() {
@@ -145,20 +145,26 @@ setup() {
 	# Cached answers: A questions of the list, the first of which resolve
 	# to NOERROR are kept at the warm-up.
 	awk -v n="$((BENCH_NAMES * 2))" '$2 == "A" && c < n { print; c++ }' "$BENCH_DIR/cold.txt" >"$BENCH_DIR/candidates.txt"
-	# The attack mix: random subdomains of a signed zone, one in four
-	# under a TLD that does not exist. Normal traffic is the weighted list.
-	zone=$(signed_zone)
-	[[ -n "$zone" ]] || fail "lab.json lists no signed popular zone"
-	awk -v zone="${zone%.}" 'BEGIN {
-		srand(53)
-		for (i = 0; i < 400000; i++) {
-			label = ""
-			for (j = 0; j < 12; j++) label = label sprintf("%c", 97 + int(rand() * 26))
-			if (i % 4 == 3) print label ".nx-" label " A"; else print label "." zone " A"
-		}
-	}' >"$BENCH_DIR/attack.txt"
+	# The attack mix: random subdomains of three signed zones, and one in
+	# four under a TLD that does not exist. Each round has names of its
+	# own, so that no round finds the names of another in the cache.
+	# Normal traffic is the weighted list.
+	local zones round
+	zones=$(signed_zones | tr '\n' ' ')
+	[[ $(wc -w <<<"$zones") -eq 3 ]] || fail "lab.json lists fewer than three signed popular zones"
+	for round in $(seq "$BENCH_ROUNDS"); do
+		awk -v zones="$zones" -v seed="$round" 'BEGIN {
+			split(zones, zone, " ")
+			srand(seed)
+			for (i = 0; i < 400000; i++) {
+				label = ""
+				for (j = 0; j < 12; j++) label = label sprintf("%c", 97 + int(rand() * 26))
+				if (i % 4 == 3) print label ".nx-" label " A"; else print label "." zone[i % 4 + 1] " A"
+			}
+		}' >"$BENCH_DIR/attack-$round.txt"
+	done
 	cp "$queries" "$BENCH_DIR/normal.txt"
-	echo "names: $(wc -l <"$BENCH_DIR/cold.txt") distinct questions for the cold run; random subdomains of $zone for the attack"
+	echo "names: $(wc -l <"$BENCH_DIR/cold.txt") distinct questions for the cold run; random subdomains of $zones for the attack"
 }
 
 # ds_rdata prints the key tag, algorithm, digest type and digest of the
@@ -423,7 +429,7 @@ cached() {
 	record "$peer" p999_ms "$(median "${p999[@]}")"
 }
 
-# mix runs random subdomains of a signed zone and of missing TLDs as fast
+# mix runs random subdomains of signed zones and of missing TLDs as fast
 # as the resolver takes them, beside normal traffic at BENCH_MIX_RATE, and
 # records the attack's answers per second and the normal traffic's answer
 # share and p99 latency.
@@ -433,7 +439,7 @@ mix() {
 		dnsperf_run "$peer" "normal-$round" -d "$BENCH_DIR/normal.txt" -l "$BENCH_SECONDS" -t 5 -Q "$BENCH_MIX_RATE" -v >"$dir/normal.out" &
 		local normal_pid=$!
 		local out
-		out=$(dnsperf_run "$peer" "attack-$round" -d "$BENCH_DIR/attack.txt" -l "$BENCH_SECONDS" -q 200 -t 5)
+		out=$(dnsperf_run "$peer" "attack-$round" -d "$BENCH_DIR/attack-$round.txt" -l "$BENCH_SECONDS" -q 200 -t 5)
 		wait "$normal_pid" || fail "normal traffic during the attack on $peer failed"
 		attack+=("$(field 'Queries per second' <<<"$out")")
 		local sent completed

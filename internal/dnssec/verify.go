@@ -195,6 +195,10 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, now time
 				break
 			}
 			tried++
+			cacheKey := verifiedKey(sig.Algorithm, k.PublicKey, raw, data)
+			if verified.contains(cacheKey) {
+				return sig, nil
+			}
 			pub, err := decodeKey(k)
 			if err != nil {
 				reasons.add(newError(EDEBogus, "DNSKEY %d of %s: %v", sig.KeyTag, sig.SignerName, err))
@@ -204,6 +208,7 @@ func VerifyRRset(rrset []dns.RR, sigs []*dns.RRSIG, keys []*dns.DNSKEY, now time
 				return nil, err
 			}
 			if pub.verify(sig.Algorithm, data, raw) {
+				verified.add(cacheKey)
 				return sig, nil
 			}
 			reasons.add(newError(EDEBogus, "RRSIG for %s %s by key %d does not verify", owner, dns.Type(h.Rrtype), sig.KeyTag))

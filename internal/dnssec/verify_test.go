@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -204,17 +205,46 @@ func TestKeyTagCollisionsCapped(t *testing.T) {
 }
 
 func TestBudgetStopsVerification(t *testing.T) {
-	rrset := rrs(t, "www.example. 300 IN A 192.0.2.1")
 	k := newKey(t, "example.", dns.ED25519, 256, 256)
 	b := NewBudget(Limits{MaxKeyTagCollisions: 4, MaxSignatureValidations: 2, MaxNSEC3Hashes: 2, MaxNSEC3Iterations: 50})
-	sig := k.sign(t, rrset)
-	for i := range 2 {
-		if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, b); err != nil {
+	// Three RRsets, so that no check is a repeat that the verified cache
+	// answers without a public-key operation.
+	for i := range 3 {
+		rrset := rrs(t, fmt.Sprintf("www%d.example. 300 IN A 192.0.2.1", i))
+		sig := k.sign(t, rrset)
+		_, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, b)
+		if i < 2 && err != nil {
 			t.Fatalf("verification %d: %v", i, err)
 		}
+		if i == 2 && (err == nil || !b.Spent) {
+			t.Fatalf("third verification: error %v, spent %v; want the limit", err, b.Spent)
+		}
 	}
-	if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, b); err == nil || !b.Spent {
-		t.Fatalf("third verification: error %v, spent %v; want the limit", err, b.Spent)
+}
+
+func TestVerifiedSignatureNotCheckedAgain(t *testing.T) {
+	k := newKey(t, "example.", dns.ECDSAP256SHA256, 256, 256)
+	rrset := rrs(t, "cached.example. 300 IN A 192.0.2.1")
+	sig := k.sign(t, rrset)
+	first := NewBudget(DefaultLimits)
+	if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, first); err != nil {
+		t.Fatalf("first verification: %v", err)
+	}
+	again := NewBudget(DefaultLimits)
+	if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, again); err != nil {
+		t.Fatalf("second verification: %v", err)
+	}
+	if first.Signatures() != 1 || again.Signatures() != 0 {
+		t.Errorf("signatures checked: %d then %d, want 1 then 0 (a cache hit)", first.Signatures(), again.Signatures())
+	}
+	// The same signature over other data is checked, and fails.
+	other := rrs(t, "cached.example. 300 IN A 192.0.2.2")
+	if _, err := VerifyRRset(other, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow, NewBudget(DefaultLimits)); err == nil {
+		t.Error("a cached signature verified an RRset it does not sign")
+	}
+	// Validity times are checked on every use.
+	if _, err := VerifyRRset(rrset, []*dns.RRSIG{sig}, []*dns.DNSKEY{k.key}, testNow.Add(10*365*24*time.Hour), NewBudget(DefaultLimits)); err == nil {
+		t.Error("a cached signature verified after its expiration")
 	}
 }
 
