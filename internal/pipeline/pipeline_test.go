@@ -120,7 +120,7 @@ func handle(p *Pipeline, pkt []byte, udp bool) []byte {
 		return resp
 	case Slow:
 		resp, _ := p.HandleSlow(pkt, udp, 0, testClient)
-	return resp
+		return resp
 	}
 	return nil
 }

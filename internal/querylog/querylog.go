@@ -98,8 +98,8 @@ type entry struct {
 	// list, category and action name the policy list that decided the
 	// response; empty when none did.
 	list, category, action string
-	qlen      int
-	buf       []byte
+	qlen                   int
+	buf                    []byte
 }
 
 func (e *entry) query() []byte    { return e.buf[:e.qlen] }
