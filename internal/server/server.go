@@ -54,6 +54,9 @@ type Server struct {
 	queries [transportCount]atomic.Uint64
 	// obs receives every client query and its response; nil for none.
 	obs observe.Observer
+	// batches are the batched UDP sockets, for pollUDP; the slice is
+	// replaced whole when one is added.
+	batches atomic.Pointer[[]*batchConn]
 
 	// tlsSource is the certificate of the encrypted listeners, nil when
 	// there is none; sniFlavours is server.tls.sni_flavours with the

@@ -156,6 +156,7 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 				if resp != nil {
 					w.send(resp)
 				}
+				s.pollUDP()
 			}()
 		}
 	}
@@ -191,6 +192,7 @@ func (s *Server) answerPacket(pkt []byte, flavour uint8, client netip.Addr) (res
 		}
 		s.work.Add(1)
 		defer s.work.Done()
+		defer s.pollUDP()
 		resp, tag = s.answerSlow(pkt, false, flavour, client)
 		return resp, false, tag
 	}

@@ -96,5 +96,6 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, fla
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false, tag)
+		s.pollUDP()
 	}()
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"runtime"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -37,8 +39,17 @@ type mmsghdr struct {
 // batchConn reads and writes one UDP socket in batches with recvmmsg and
 // sendmmsg, through the runtime's poller. Every buffer is allocated once, so
 // a batch of cache hits costs two system calls and no heap allocation.
+//
+// mu is held by the goroutine that reads and answers a batch: the socket's
+// own reader, or a goroutine that has just finished a resolution and polls
+// the socket on its way out (see pollUDP).
 type batchConn struct {
-	raw syscall.RawConn
+	mu      sync.Mutex
+	conn    *net.UDPConn
+	flavour uint8
+	raw     syscall.RawConn
+	// locked is set by readBatch when it took mu for the reader.
+	locked bool
 
 	recv      [udpBatch]mmsghdr
 	recvIOV   [udpBatch]unix.Iovec
@@ -54,16 +65,18 @@ type batchConn struct {
 	sent      int
 
 	err error
-	// readFn and writeFn are the poller callbacks, made once.
+	// readFn and writeFn are the runtime poller's callbacks, and pollCall
+	// that of pollUDP, made once.
 	readFn, writeFn func(fd uintptr) bool
+	pollCall        func(fd uintptr)
 }
 
-func newBatchConn(conn *net.UDPConn) (*batchConn, error) {
+func newBatchConn(conn *net.UDPConn, flavour uint8) (*batchConn, error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	b := &batchConn{raw: raw}
+	b := &batchConn{conn: conn, flavour: flavour, raw: raw}
 	for i := range udpBatch {
 		b.recvIOV[i].Base = &b.bufs[i][0]
 		b.recvIOV[i].SetLen(udpQueryBuffer)
@@ -75,23 +88,37 @@ func newBatchConn(conn *net.UDPConn) (*batchConn, error) {
 		b.send[i].hdr.Name = (*byte)(unsafe.Pointer(&b.sendNames[i]))
 		b.out[i] = make([]byte, 0, udpResponseBuffer)
 	}
-	b.readFn, b.writeFn = b.readBatch, b.writeBatch
+	b.readFn, b.writeFn, b.pollCall = b.readBatch, b.writeBatch, b.pollBatch
 	return b, nil
 }
 
-// read waits for at least one datagram and reads up to udpBatch. It
-// returns how many were read.
-func (b *batchConn) read() (int, error) {
+// read waits for at least one datagram and reads up to udpBatch, for the
+// socket's reader. It returns how many were read, with mu held, or locked
+// false when another goroutine held mu: that one answers what is waiting,
+// and the reader tries again.
+func (b *batchConn) read() (n int, locked bool, err error) {
+	// Only the reader touches locked; received and err belong to the
+	// holder of mu.
+	b.locked = false
+	if err := b.raw.Read(b.readFn); err != nil {
+		if b.locked {
+			b.mu.Unlock()
+		}
+		return 0, false, err
+	}
+	if !b.locked {
+		return 0, false, nil
+	}
+	return b.received, true, b.err
+}
+
+// reset prepares the receive headers for a call.
+func (b *batchConn) reset() {
 	for i := range udpBatch {
 		b.recv[i].hdr.Namelen = unix.SizeofSockaddrInet6
 		b.recv[i].hdr.Flags = 0
 		b.recv[i].len = 0
 	}
-	b.received, b.err = 0, nil
-	if err := b.raw.Read(b.readFn); err != nil {
-		return 0, err
-	}
-	return b.received, b.err
 }
 
 // readBatch and writeBatch make raw system calls, which skip the runtime's
@@ -99,6 +126,12 @@ func (b *batchConn) read() (int, error) {
 // comes with it, a context switch a packet on one core). That is safe
 // because the socket is non-blocking, so neither call ever waits.
 func (b *batchConn) readBatch(fd uintptr) bool {
+	if !b.mu.TryLock() {
+		return true
+	}
+	b.locked = true
+	b.received, b.err = 0, nil
+	b.reset()
 	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])),
 		udpBatch, unix.MSG_WAITFORONE, 0, 0)
 	switch errno {
@@ -106,10 +139,25 @@ func (b *batchConn) readBatch(fd uintptr) bool {
 		b.received = int(n)
 		return true
 	case unix.EAGAIN, unix.EINTR:
+		// Nothing waits: let go of the socket while the reader sleeps,
+		// so that other goroutines can poll it.
+		b.locked = false
+		b.mu.Unlock()
 		return false
 	}
 	b.err = errno
 	return true
+}
+
+// pollBatch reads what is waiting, without waiting, for a goroutine that
+// holds mu and polls the socket.
+func (b *batchConn) pollBatch(fd uintptr) {
+	b.reset()
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.recv[0])),
+		udpBatch, unix.MSG_DONTWAIT, 0, 0)
+	if errno == 0 {
+		b.received = int(n)
+	}
 }
 
 // datagram returns datagram i of the last read and its source. ok is false
@@ -191,49 +239,102 @@ func (b *batchConn) writeBatch(fd uintptr) bool {
 // serveUDPBatch reads one socket in batches. Cache hits are answered in the
 // batch, without a new goroutine or an allocation; misses go to a goroutine
 // of their own and are answered on their own.
-func (s *Server) serveUDPBatch(conn *net.UDPConn, b *batchConn, flavour uint8) {
+func (s *Server) serveUDPBatch(b *batchConn) {
 	defer s.wg.Done()
 	for {
-		n, err := b.read()
+		n, locked, err := b.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || s.isClosing() {
 				return
 			}
 			continue
 		}
-		received := s.received()
-		for i := range n {
-			pkt, addr, ok := b.datagram(i)
-			if !ok {
-				continue
-			}
-			s.queries[transportUDP].Add(1)
-			client := addr.Addr()
-			f := s.pipe.ClientFlavour(client, flavour)
-			resp, outcome, tag := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
-			switch outcome {
-			case pipeline.Answered:
-				b.queue(i, resp)
-				s.report(transportUDP, f, client, received, pkt, resp, true, tag)
-			case pipeline.Dropped:
-				s.report(transportUDP, f, client, received, pkt, nil, false, 0)
-			case pipeline.Slow:
-				s.slowUDP(conn, addr, pkt, f, received)
-			}
+		if !locked {
+			// A goroutine polling the socket answers what waits; yield
+			// to it rather than spin.
+			runtime.Gosched()
+			continue
 		}
-		if err := b.flush(); err != nil && (errors.Is(err, net.ErrClosed) || s.isClosing()) {
+		closed := s.answerBatch(b, n)
+		b.mu.Unlock()
+		if closed {
 			return
 		}
 	}
 }
 
+// answerBatch answers the n datagrams of the last read of b, which the
+// caller holds. It reports whether the socket is closed.
+func (s *Server) answerBatch(b *batchConn, n int) (closed bool) {
+	received := s.received()
+	for i := range n {
+		pkt, addr, ok := b.datagram(i)
+		if !ok {
+			continue
+		}
+		s.queries[transportUDP].Add(1)
+		client := addr.Addr()
+		f := s.pipe.ClientFlavour(client, b.flavour)
+		resp, outcome, tag := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
+		switch outcome {
+		case pipeline.Answered:
+			b.queue(i, resp)
+			s.report(transportUDP, f, client, received, pkt, resp, true, tag)
+		case pipeline.Dropped:
+			s.report(transportUDP, f, client, received, pkt, nil, false, 0)
+		case pipeline.Slow:
+			s.slowUDP(b.conn, addr, pkt, f, received)
+		}
+	}
+	err := b.flush()
+	return err != nil && (errors.Is(err, net.ErrClosed) || s.isClosing())
+}
+
+// pollUDP reads and answers what waits on each batched UDP socket that no
+// other goroutine is reading. Goroutines call it when they finish a
+// resolution. The runtime looks for ready sockets only once its run queue
+// is empty, so with few cores a socket's reader would otherwise wait behind
+// every resolution that became ready meanwhile. Under a flood of uncached
+// names, cached answers then waited milliseconds.
+func (s *Server) pollUDP() {
+	batches := s.batches.Load()
+	if batches == nil {
+		return
+	}
+	for _, b := range *batches {
+		if !b.mu.TryLock() {
+			continue
+		}
+		b.received, b.err = 0, nil
+		// Control keeps the descriptor open during the call without the
+		// read lock, which the reader holds while it waits for data.
+		if err := b.raw.Control(b.pollCall); err == nil && b.received > 0 {
+			s.answerBatch(b, b.received)
+		}
+		b.mu.Unlock()
+	}
+}
+
 // serveUDPSocket serves conn, in batches where the socket allows it.
 func (s *Server) serveUDPSocket(conn *net.UDPConn, flavour uint8) {
-	b, err := newBatchConn(conn)
+	b, err := newBatchConn(conn, flavour)
 	if err != nil {
 		s.log.Warn("batched UDP unavailable; reading one datagram per call", "error", err)
 		s.serveUDP(conn, flavour)
 		return
 	}
-	s.serveUDPBatch(conn, b, flavour)
+	s.addBatch(b)
+	s.serveUDPBatch(b)
+}
+
+// addBatch makes b one of the sockets that pollUDP polls.
+func (s *Server) addBatch(b *batchConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var next []*batchConn
+	if old := s.batches.Load(); old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, b)
+	s.batches.Store(&next)
 }

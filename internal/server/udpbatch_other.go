@@ -9,3 +9,11 @@ import "net"
 func (s *Server) serveUDPSocket(conn *net.UDPConn, flavour uint8) {
 	s.serveUDP(conn, flavour)
 }
+
+// pollUDP does nothing: sockets read one datagram per call have no batch
+// state to share.
+func (s *Server) pollUDP() {}
+
+// batchConn is the batch state of a UDP socket, which other platforms do
+// not have.
+type batchConn struct{}

@@ -174,3 +174,50 @@ func BenchmarkUDPCached(b *testing.B) {
 		}
 	}
 }
+
+// TestPollAnswersWaitingDatagram checks that a goroutine polling a batched
+// socket answers what waits there, as goroutines finishing a resolution do
+// while the socket's reader waits to be scheduled.
+func TestPollAnswersWaitingDatagram(t *testing.T) {
+	s, _ := startServer(t, 0)
+	defer s.Shutdown(context.Background())
+	// A socket of its own, with no reader: only pollUDP reads it.
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	b, err := newBatchConn(conn, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addBatch(b)
+	client, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("polled.example.", dns.TypeA)
+	wire, _ := q.Pack()
+	if _, err := client.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	client.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		s.pollUDP()
+		client.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		n, err := client.Read(buf)
+		if err == nil {
+			r := new(dns.Msg)
+			if err := r.Unpack(buf[:n]); err != nil || r.Id != q.Id || len(r.Answer) != 1 {
+				t.Fatalf("response %v (%v), want one A for polled.example.", r, err)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no response: pollUDP did not read the waiting query")
+		}
+	}
+}
