@@ -50,6 +50,8 @@ func startEncrypted(t testing.TB) (s *Server, dot, doh, doq string) {
 	return s, ports[0].String(), ports[1].String(), ports[2].String()
 }
 
+// clientTLS is cloned for each client: http.Transport adds its protocols
+// to the config it is given, which a DoT client must not offer.
 var clientTLS = &tls.Config{InsecureSkipVerify: true}
 
 func packQuery(t testing.TB, name string) []byte {
@@ -76,7 +78,7 @@ func TestEncryptedTransportsAnswer(t *testing.T) {
 		}
 	}
 
-	c := dns.Client{Net: "tcp-tls", TLSConfig: clientTLS, Timeout: 5 * time.Second}
+	c := dns.Client{Net: "tcp-tls", TLSConfig: clientTLS.Clone(), Timeout: 5 * time.Second}
 	r, _, err := c.Exchange(new(dns.Msg).SetQuestion("dot.example.", dns.TypeA), dot)
 	if err != nil {
 		t.Fatalf("DoT: %v", err)
@@ -84,7 +86,7 @@ func TestEncryptedTransportsAnswer(t *testing.T) {
 	wire, _ := r.Pack()
 	check("DoT", wire)
 
-	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true}}
 	resp, err := hc.Post("https://"+doh+"/dns-query", "application/dns-message", bytes.NewReader(packQuery(t, "doh.example.")))
 	if err != nil {
 		t.Fatalf("DoH: %v", err)
@@ -122,7 +124,7 @@ func TestEncryptedTransportsAnswer(t *testing.T) {
 // client and server in one process.
 func BenchmarkDoHPost(b *testing.B) {
 	_, _, doh, _ := startEncrypted(b)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS, ForceAttemptHTTP2: true}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS.Clone(), ForceAttemptHTTP2: true}}
 	q := packQuery(b, "cached.example.")
 	url := "https://" + doh + "/dns-query"
 	b.ResetTimer()
