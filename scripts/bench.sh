@@ -184,7 +184,10 @@ write_config() {
 		# The lab config: validation on from the lab's anchor, its
 		# lists loaded, metrics on; dnstap to a collector that keeps
 		# nothing. The encrypted listeners are not used here.
-		cat "$lab/bulwark.yaml" >"$dir/config"
+		# The cache gets Unbound's 192 MiB (64 MiB of messages and 128 MiB
+		# of RRsets below) in place of the lab's 64 MiB.
+		sed 's/^  max_bytes: 64MiB$/  max_bytes: 192MiB/' "$lab/bulwark.yaml" >"$dir/config"
+		grep -q '^  max_bytes: 192MiB$' "$dir/config" || fail "the lab config has no cache.max_bytes of 64MiB to replace"
 		printf 'dnstap:\n  socket: %s\n' "$dir/dnstap.sock" >>"$dir/config"
 		;;
 	unbound)
