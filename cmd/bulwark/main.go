@@ -389,6 +389,38 @@ func trustAnchorState(cfg *config.Config) (*autotrust.State, error) {
 	return st, nil
 }
 
+// newCache returns the cache that cfg sets up.
+func newCache(cfg *config.Config, now func() time.Time) *cache.Cache {
+	return cache.New(cache.Config{
+		MaxBytes:       int64(cfg.Cache.MaxBytes),
+		MinTTL:         cfg.Cache.MinTTL.D(),
+		MaxTTL:         cfg.Cache.MaxTTL.D(),
+		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
+		Now:            now,
+	})
+}
+
+// newExchangeClient returns the client that queries authoritative servers
+// with the settings of cfg.
+func newExchangeClient(cfg *config.Config) *exchange.Client {
+	return exchange.NewClient(exchange.Config{
+		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
+		Allowed:    cfg.Resolver.AllowedPrefixes,
+	})
+}
+
+// pipelineConfig returns the pipeline settings of cfg, without the proceed
+// anyway exemptions, which only a serving node with a block page has.
+func pipelineConfig(cfg *config.Config) pipeline.Config {
+	return pipeline.Config{
+		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
+		ClientTimeout:  cfg.Server.ClientTimeout.D(),
+		FailureTTL:     cfg.Resolver.FailureTTL.D(),
+		MaxResolutions: cfg.Server.MaxResolutions,
+		Proceed:        policyload.ProceedRules(cfg),
+	}
+}
+
 func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -397,22 +429,13 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := cache.New(cache.Config{
-		MaxBytes:       int64(cfg.Cache.MaxBytes),
-		MinTTL:         cfg.Cache.MinTTL.D(),
-		MaxTTL:         cfg.Cache.MaxTTL.D(),
-		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
-		Now:            now,
-	})
+	c := newCache(cfg, now)
 	n := &node{}
 	obs, err := n.observers(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	var ex exchange.Exchanger = exchange.NewClient(exchange.Config{
-		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
-		Allowed:    cfg.Resolver.AllowedPrefixes,
-	})
+	var ex exchange.Exchanger = newExchangeClient(cfg)
 	if len(obs) > 0 {
 		ex = &observe.Exchanger{Inner: ex, Observer: obs}
 	}
@@ -430,20 +453,14 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	}
 	res := resolver.New(rcfg, c, ex, log, now)
 	bp := cfg.Policy.BlockPage
-	proceedRules := policyload.ProceedRules(cfg)
+	pcfg := pipelineConfig(cfg)
 	var exemptions *proceed.Exemptions
-	if len(proceedRules) > 0 && bp.Listen != "" {
+	if len(pcfg.Proceed) > 0 && bp.Listen != "" {
 		// Only the block page grants exemptions.
 		exemptions = proceed.NewExemptions(proceed.DefaultMaxEntries, log)
 	}
-	pipe := pipeline.New(pipeline.Config{
-		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
-		ClientTimeout:  cfg.Server.ClientTimeout.D(),
-		FailureTTL:     cfg.Resolver.FailureTTL.D(),
-		MaxResolutions: cfg.Server.MaxResolutions,
-		Exemptions:     exemptions,
-		Proceed:        proceedRules,
-	}, c, res, log, now)
+	pcfg.Exemptions = exemptions
+	pipe := pipeline.New(pcfg, c, res, log, now)
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err

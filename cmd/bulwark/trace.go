@@ -12,9 +12,7 @@ import (
 
 	"bulwark/internal/admin"
 	"bulwark/internal/autotrust"
-	"bulwark/internal/cache"
 	"bulwark/internal/config"
-	"bulwark/internal/exchange"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 	"bulwark/internal/resolver"
@@ -175,18 +173,9 @@ func buildTracer(cfg *config.Config, log *slog.Logger) (*pipeline.Pipeline, erro
 	if err != nil {
 		return nil, err
 	}
-	c := cache.New(cache.Config{
-		MaxBytes:       int64(cfg.Cache.MaxBytes),
-		MinTTL:         cfg.Cache.MinTTL.D(),
-		MaxTTL:         cfg.Cache.MaxTTL.D(),
-		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
-		Now:            now,
-	})
+	c := newCache(cfg, now)
 
-	ex := exchange.NewClient(exchange.Config{
-		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
-		Allowed:    cfg.Resolver.AllowedPrefixes,
-	})
+	ex := newExchangeClient(cfg)
 	rcfg, err := resolver.ConfigFrom(cfg)
 	if err != nil {
 		return nil, err
@@ -203,13 +192,7 @@ func buildTracer(cfg *config.Config, log *slog.Logger) (*pipeline.Pipeline, erro
 	}
 	res := resolver.New(rcfg, c, ex, log, now)
 
-	pipe := pipeline.New(pipeline.Config{
-		BufferSize:     uint16(cfg.Resolver.EDNSBufferSize),
-		ClientTimeout:  cfg.Server.ClientTimeout.D(),
-		FailureTTL:     cfg.Resolver.FailureTTL.D(),
-		MaxResolutions: cfg.Server.MaxResolutions,
-		Proceed:        policyload.ProceedRules(cfg),
-	}, c, res, log, now)
+	pipe := pipeline.New(pipelineConfig(cfg), c, res, log, now)
 	if _, err := policyload.NewManager(cfg, pipe, log); err != nil {
 		return nil, err
 	}
