@@ -44,9 +44,8 @@ fail() {
 
 now() { date +%s.%N; }
 
-# calc prints the value of an awk expression, such as calc "$b - $a", with
-# $2 decimals (default 2). A comparison prints 1 or 0.
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; }
+# shellcheck source=scripts/bench-common.sh
+source "$root/scripts/bench-common.sh"
 
 # Processes this script started, stopped on exit.
 peer_pid="" prober_pid="" log_watch_pid=""
@@ -62,6 +61,17 @@ trap cleanup EXIT
 # Exit on SIGTERM and SIGINT, so that the EXIT trap stops the server.
 trap 'exit 143' TERM
 trap 'exit 130' INT
+
+# install_packages installs the peers and tools that are missing.
+# policy.rpz() of Knot Resolver needs lua-cqueues to watch the zone file.
+install_packages() {
+	local missing
+	missing=$(missing_packages dig=bind9-dnsutils dnsperf=dnsperf unbound=unbound kresd=knot-resolver \
+		taskset=util-linux strace=strace ss=iproute2 column=bsdextrautils)
+	dpkg -s lua-cqueues >/dev/null 2>&1 || missing+=" lua-cqueues"
+	# shellcheck disable=SC2086 # one package a word
+	install_missing $missing
+}
 
 check_settings() {
 	local name value
@@ -79,42 +89,6 @@ check_settings() {
 		*) fail "unknown peer '$peer' in BENCH_PEERS: want bulwark, unbound or kresd" ;;
 		esac
 	done
-}
-
-# install_packages installs the Debian packages of missing programs, and
-# keeps their services from starting, as lab/deps.sh does.
-install_packages() {
-	local -A package_of=(
-		[dig]=bind9-dnsutils [dnsperf]=dnsperf [unbound]=unbound
-		[kresd]=knot-resolver [taskset]=util-linux [strace]=strace [ss]=iproute2
-		[column]=bsdextrautils
-	)
-	local missing=() program
-	for program in "${!package_of[@]}"; do
-		command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")
-	done
-	# policy.rpz() needs lua-cqueues to watch the zone file.
-	dpkg -s lua-cqueues >/dev/null 2>&1 || missing+=(lua-cqueues)
-	((${#missing[@]} == 0)) && return
-	[[ $(id -u) -eq 0 ]] || fail "missing packages ${missing[*]}: run as root or install them with apt-get"
-	echo "== installing ${missing[*]}"
-	local policy=/usr/sbin/policy-rc.d made=""
-	if [[ ! -e "$policy" ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		made=1
-	fi
-	local status=0
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
-	[[ -n "$made" ]] && rm -f "$policy"
-	((status == 0)) || fail "apt-get install ${missing[*]} failed with status $status"
-}
-
-print_machine() {
-	echo "== machine"
-	echo "cores: $(nproc); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-	echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); kernel: $(uname -r)"
-	echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 build() {

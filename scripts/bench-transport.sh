@@ -45,7 +45,8 @@ fail() {
 	exit 1
 }
 
-calc() { awk "BEGIN { printf \"%.${2:-2}f\", ($1) }"; }
+# shellcheck source=scripts/bench-common.sh
+source "$root/scripts/bench-common.sh"
 
 peer_pid="" lab_up=""
 cleanup() {
@@ -58,6 +59,14 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
+
+# install_packages installs the peers and tools that are missing.
+install_packages() {
+	"$root/lab/deps.sh" || fail "lab/deps.sh failed"
+	# shellcheck disable=SC2046 # one package a word
+	install_missing $(missing_packages unbound=unbound kresd=knot-resolver openssl=openssl \
+		taskset=util-linux column=bsdextrautils)
+}
 
 check_settings() {
 	local name value
@@ -77,39 +86,13 @@ check_settings() {
 	done
 }
 
-# install_packages installs what is missing, keeping services from
-# starting, as lab/deps.sh does.
-install_packages() {
-	"$root/lab/deps.sh" || fail "lab/deps.sh failed"
-	local -A package_of=([unbound]=unbound [kresd]=knot-resolver [openssl]=openssl [taskset]=util-linux [column]=bsdextrautils)
-	local missing=() program
-	for program in "${!package_of[@]}"; do
-		command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")
-	done
-	((${#missing[@]} == 0)) && return
-	[[ $(id -u) -eq 0 ]] || fail "missing packages ${missing[*]}: run as root or install them with apt-get"
-	echo "== installing ${missing[*]}"
-	local policy=/usr/sbin/policy-rc.d made=""
-	if [[ ! -e "$policy" ]]; then
-		printf '#!/bin/sh\nexit 101\n' >"$policy"
-		chmod +x "$policy"
-		made=1
-	fi
-	local status=0
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || status=$?
-	[[ -n "$made" ]] && rm -f "$policy"
-	((status == 0)) || fail "apt-get install ${missing[*]} failed with status $status"
-}
-
 # json_field prints a string field of lab.json.
 json_field() {
 	awk -v key="\"$1\":" '$1 == key { v = $2; gsub(/^"|",?$/, "", v); print v; exit }' "$lab/lab.json"
 }
 
 setup() {
-	echo "== machine"
-	echo "cores: $(nproc); CPU: $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)"
-	echo "memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo); kernel: $(uname -r)"
+	print_machine
 	echo "== building and starting the lab in $lab"
 	make -C "$root" --no-print-directory build >/dev/null || fail "make build failed"
 	rm -rf "$lab"
@@ -240,10 +223,6 @@ warm() {
 	echo "warm-up: $n names resolved and cached"
 }
 
-# cpu_ticks prints the user and system CPU time of the peer, in clock
-# ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$peer_pid/stat"; }
-
 # measure runs dnsperf over transport $2 against peer $1 and prints
 # "qps cpu_us_per_query".
 measure() {
@@ -272,11 +251,6 @@ measure() {
 	[[ -n "$noerror" ]] || noerror=0
 	((noerror * 100 >= completed * 99)) || fail "$peer over $mode: only $noerror of $completed responses were NOERROR"
 	echo "$qps $(calc "($after - $before) / $(getconf CLK_TCK) * 1000000 / $completed" 2) $lost"
-}
-
-# median prints the median and the spread (max - min) of its arguments.
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f %.2f", m, v[NR] - v[1] }'
 }
 
 run_peer() {
