@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Measures Bulwark beside Unbound, Knot Resolver (kresd), PowerDNS Recursor
-# and BIND on the lab, one resolver at a time, each with one worker pinned
-# to one core and dnsperf pinned to the other, all validating from the same
-# lab trust anchor. It prints each peer's config, then a table of figures
-# and ratios to Unbound; each figure is the median of BENCH_ROUNDS runs with
-# its spread. docs/benchmarks.md describes the method.
+# and BIND on the lab, one resolver at a time. Each runs one worker pinned
+# to one core, with dnsperf pinned to the other, and all validate from the
+# same lab trust anchor. The script prints each peer's config, then a table
+# of figures and ratios to Unbound. Each figure is the median of
+# BENCH_ROUNDS runs with its spread. docs/benchmarks.md describes the method.
 #
 #   scripts/bench.sh          (make bench runs it)
 #

@@ -62,9 +62,9 @@ type Query struct {
 	// Cached is true when the response came from the answer cache without
 	// a resolution.
 	Cached bool
-	// List, Category and Action name the policy list that decided the
-	// response and what it did, such as nxdomain or allow; all are empty
-	// when no list decided.
+	// List and Category name the policy list that decided the response,
+	// and Action is what it did, such as nxdomain or allow. All three are
+	// empty when no list decided.
 	List, Category, Action string
 }
 

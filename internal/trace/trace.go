@@ -1,9 +1,9 @@
-// Package trace records the steps of one resolution, for operators who ask
-// why a name resolves as it does: cache hits, zone cuts, each query to an
-// authoritative server and its response, the DNSSEC chain of trust and the
-// policy decisions. A Recorder travels in the context of the resolution;
-// without one, the resolver and the pipeline record nothing and pay only a
-// context lookup per client query.
+// Package trace records the steps of one resolution, for operators who want
+// to know why a name resolves as it does. The steps are cache hits, zone
+// cuts, each query to an authoritative server and its response, the DNSSEC
+// chain of trust and the policy decisions. A Recorder travels in the
+// context of the resolution. Without one, the resolver and the pipeline
+// record nothing and pay only a context lookup per client query.
 //
 // The package holds the record and its text form. What to record is left
 // to the resolver and the pipeline, and serving traces to the command line
