@@ -108,6 +108,7 @@ signed_zones() {
 
 setup() {
 	print_machine
+
 	echo "== building and starting the lab in $lab"
 	make -C "$root" --no-print-directory build >/dev/null || fail "make build failed"
 	(cd "$root" && go build -o "$BENCH_DIR/benchresponder" ./lab/cmd/benchresponder) || fail "building the minimal responder failed"
@@ -116,17 +117,21 @@ setup() {
 	lab_up=1
 	make -C "$root" --no-print-directory lab-up LAB="$lab" LAB_PORT_OFFSET=0 >"$BENCH_DIR/lab-up.log" 2>&1 ||
 		fail "make lab-up failed; see $BENCH_DIR/lab-up.log"
+
 	hints=$(json_field root_hints)
 	anchor=$(json_field trust_anchor_ds)
 	[[ -f "$hints" && -f "$anchor" ]] || fail "lab.json names no root hints ($hints) or DS trust anchor ($anchor)"
+
 	local queries zone
 	queries=$(json_field queries)
 	# Cold resolution: the distinct questions of the lab's weighted list,
 	# in the order they first appear.
 	awk '!seen[$0]++' "$queries" >"$BENCH_DIR/cold.txt"
+
 	# Cached answers: A questions of the list, the first of which resolve
 	# to NOERROR are kept at the warm-up.
 	awk -v n="$((BENCH_NAMES * 2))" '$2 == "A" && c < n { print; c++ }' "$BENCH_DIR/cold.txt" >"$BENCH_DIR/candidates.txt"
+
 	# The attack mix: random subdomains of three signed zones, and one in
 	# four under a TLD that does not exist. Each round has names of its
 	# own, so that no round finds the names of another in the cache.

@@ -120,13 +120,13 @@ func (v *validation) apply(res Result) Result {
 // section 5.4.1).
 func (r *Resolver) fromCache(req *request, name string, qtype uint16) (res Result, next string, done bool) {
 	if s, ok := r.cache.Set(name, qtype); ok && s.Rank >= cache.RankAnswer {
-		req.traceCacheSet(name, qtype, "RRset", s)
+		req.traceCacheSet(name, qtype, s)
 		return fromSet(s, dns.RcodeSuccess), "", true
 	}
 	// A CNAME answers a query for CNAME or ANY itself; other types follow it.
 	if qtype != dns.TypeCNAME && qtype != dns.TypeANY {
 		if s, ok := r.cache.Set(name, dns.TypeCNAME); ok && s.Rank >= cache.RankAnswer {
-			req.traceCacheSet(name, dns.TypeCNAME, "RRset", s)
+			req.traceCacheSet(name, dns.TypeCNAME, s)
 			return fromSet(s, dns.RcodeSuccess), dns.CanonicalName(s.RRs[0].(*dns.CNAME).Target), false
 		}
 	}
@@ -146,7 +146,7 @@ func (r *Resolver) fromCache(req *request, name string, qtype uint16) (res Resul
 		if !ok {
 			continue
 		}
-		req.traceCacheSet(anc, dns.TypeDNAME, "RRset", s)
+		req.traceCacheSet(anc, dns.TypeDNAME, s)
 		dname := s.RRs[0].(*dns.DNAME)
 		res := fromSet(s, dns.RcodeSuccess)
 		cname, ok := synthesise(dname, name)

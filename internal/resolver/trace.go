@@ -30,7 +30,8 @@ var kindNames = map[kind]string{
 
 func typeName(t uint16) string { return dns.Type(t).String() }
 
-func (q *request) traceCacheSet(name string, qtype uint16, what string, s cache.Set) {
+// traceCacheSet records an RRset found in the cache.
+func (q *request) traceCacheSet(name string, qtype uint16, s cache.Set) {
 	if q.trace == nil {
 		return
 	}
@@ -39,7 +40,7 @@ func (q *request) traceCacheSet(name string, qtype uint16, what string, s cache.
 		ttl = s.RRs[0].Header().Ttl
 	}
 	step := trace.Step{
-		Kind: trace.KindCache, Name: name, Type: typeName(qtype), Result: what,
+		Kind: trace.KindCache, Name: name, Type: typeName(qtype), Result: "RRset",
 		TTL: &ttl, Security: s.Security.String(), Records: rrStrings(s.RRs),
 	}
 	q.trace.Add(step)
@@ -49,13 +50,13 @@ func (q *request) traceCacheNegative(name string, qtype uint16, neg cache.Negati
 	if q.trace == nil {
 		return
 	}
-	what := "NODATA"
+	result := "NODATA"
 	if neg.NXDomain {
-		what = "NXDOMAIN"
+		result = "NXDOMAIN"
 	}
 	ttl := neg.TTL
 	q.trace.Add(trace.Step{
-		Kind: trace.KindCache, Name: name, Type: typeName(qtype), Result: what,
+		Kind: trace.KindCache, Name: name, Type: typeName(qtype), Result: result,
 		TTL: &ttl, Security: neg.Security.String(), EDE: reasonEDE(neg.Security, neg.Reason),
 	})
 }
@@ -73,11 +74,11 @@ func (q *request) traceNSEC(name string, qtype uint16, res Result) {
 	})
 }
 
-func (q *request) traceZoneCut(zone, why string) {
+func (q *request) traceZoneCut(zone, reason string) {
 	if q.trace == nil {
 		return
 	}
-	q.trace.Add(trace.Step{Kind: trace.KindZoneCut, Zone: zone, Detail: why})
+	q.trace.Add(trace.Step{Kind: trace.KindZoneCut, Zone: zone, Detail: reason})
 }
 
 func (q *request) traceQuery(zone string, server netip.AddrPort, qname string, qtype uint16, noEDNS bool) {
@@ -141,12 +142,12 @@ func (q *request) traceZoneError(zone string, err error) {
 }
 
 // enter records the start of a nested lookup of name and qtype, made for
-// why, and nests the steps that follow until leave.
-func (q *request) enter(name string, qtype uint16, why string) {
+// purpose, and nests the steps that follow until leave.
+func (q *request) enter(name string, qtype uint16, purpose string) {
 	if q.trace == nil {
 		return
 	}
-	q.trace.Add(trace.Step{Kind: trace.KindLookup, Name: name, Type: typeName(qtype), Detail: why})
+	q.trace.Add(trace.Step{Kind: trace.KindLookup, Name: name, Type: typeName(qtype), Detail: purpose})
 	q.trace.Enter()
 }
 
@@ -184,11 +185,11 @@ func (q *request) traceTrust(zone string, t dnssec.Trust, source string, sec dns
 }
 
 // traceNoTrust records that zone has no chain of trust, or a broken one.
-func (q *request) traceNoTrust(zone, why string, sec dnssec.Security, err *dnssec.Error) {
+func (q *request) traceNoTrust(zone, reason string, sec dnssec.Security, err *dnssec.Error) {
 	if q.trace == nil {
 		return
 	}
-	q.trace.Add(trace.Step{Kind: trace.KindDS, Zone: zone, Result: why, Security: sec.String(), EDE: reasonEDE(sec, err)})
+	q.trace.Add(trace.Step{Kind: trace.KindDS, Zone: zone, Result: reason, Security: sec.String(), EDE: reasonEDE(sec, err)})
 }
 
 // traceKeys records the DNSKEY RRset of zone used to validate its data.
@@ -269,9 +270,9 @@ func (q *request) traceKeySigs(zone string, sigs []*dns.RRSIG, t dnssec.Trust, e
 	}
 }
 
-// traceDenial records an NSEC or NSEC3 proof that what holds for name and
-// qtype in zone.
-func (q *request) traceDenial(zone, name string, qtype uint16, what string, d denial, sec dnssec.Security, err *dnssec.Error) {
+// traceDenial records an NSEC or NSEC3 proof that denied, such as NXDOMAIN
+// or NODATA, holds for name and qtype in zone.
+func (q *request) traceDenial(zone, name string, qtype uint16, denied string, d denial, sec dnssec.Security, err *dnssec.Error) {
 	if q.trace == nil {
 		return
 	}
@@ -285,7 +286,7 @@ func (q *request) traceDenial(zone, name string, qtype uint16, what string, d de
 		}
 	}
 	q.trace.Add(trace.Step{
-		Kind: trace.KindDenial, Zone: zone, Name: name, Type: typeName(qtype), Result: what,
+		Kind: trace.KindDenial, Zone: zone, Name: name, Type: typeName(qtype), Result: denied,
 		Security: sec.String(), EDE: reasonEDE(sec, err), Records: rrStrings(used),
 	})
 }

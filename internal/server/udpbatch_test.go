@@ -95,6 +95,7 @@ func TestUDPOversizedDatagramDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+
 	q := new(dns.Msg)
 	q.SetQuestion("big.example.", dns.TypeA)
 	wire, _ := q.Pack()
@@ -102,12 +103,14 @@ func TestUDPOversizedDatagramDropped(t *testing.T) {
 	if _, err := conn.Write(huge); err != nil {
 		t.Fatal(err)
 	}
+
 	q.SetQuestion("after.example.", dns.TypeA)
 	q.Id = 4242
 	wire, _ = q.Pack()
 	if _, err := conn.Write(wire); err != nil {
 		t.Fatal(err)
 	}
+
 	conn.SetReadDeadline(time.Now().Add(3 * time.Second))
 	buf := make([]byte, 4096)
 	k, err := conn.Read(buf)
@@ -192,6 +195,7 @@ func TestPollAnswersWaitingDatagram(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.addBatch(b)
+
 	client, err := net.DialUDP("udp", nil, conn.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +207,7 @@ func TestPollAnswersWaitingDatagram(t *testing.T) {
 	if _, err := client.Write(wire); err != nil {
 		t.Fatal(err)
 	}
-	client.SetReadDeadline(time.Now().Add(3 * time.Second))
+
 	buf := make([]byte, 4096)
 	for deadline := time.Now().Add(3 * time.Second); ; {
 		s.pollUDP()
