@@ -35,6 +35,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -104,22 +105,28 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	}
 	s := &Server{res: res, cache: cache, log: log.With("component", "admin"), now: now}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/dnssec/negative-trust-anchors", s.listNTAs)
-	mux.HandleFunc("POST /v1/dnssec/negative-trust-anchors", s.addNTA)
-	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
-	mux.HandleFunc("DELETE /v1/dnssec/negative-trust-anchors", s.removeNTA)
-	mux.HandleFunc("POST /v1/cache/flush", s.flush)
-	mux.HandleFunc("GET /v1/cache", s.inspectCache)
-	mux.HandleFunc("GET /v1/trace", s.trace)
-	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
-	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
-	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
-	mux.HandleFunc("GET /v1/policy/lookup", s.policyLookup)
-	mux.HandleFunc("GET /lookup", s.lookupPage)
-	mux.HandleFunc("POST /lookup/report", s.lookupReport)
-	mux.HandleFunc("GET /v1/policy/notify", s.policyNotify)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", r.Method, r.URL.Path))
+	r := routes{mux: mux}
+	r.handle("GET /v1/dnssec/negative-trust-anchors", s.listNTAs)
+	r.handle("POST /v1/dnssec/negative-trust-anchors", s.addNTA)
+	r.handle("DELETE /v1/dnssec/negative-trust-anchors/{domain}", s.removeNTA)
+	r.handle("DELETE /v1/dnssec/negative-trust-anchors", s.removeNTA)
+	r.handle("POST /v1/cache/flush", s.flush)
+	r.handle("GET /v1/cache", s.inspectCache)
+	r.handle("GET /v1/trace", s.trace)
+	r.handle("GET /v1/policy/lists", s.policyLists)
+	r.handle("POST /v1/policy/reload", s.policyReload)
+	r.handle("GET /v1/policy/check", s.policyCheck)
+	r.handle("GET /v1/policy/lookup", s.policyLookup)
+	r.handle("GET /lookup", s.lookupPage)
+	r.handle("POST /lookup/report", s.lookupReport)
+	r.handle("GET /v1/policy/notify", s.policyNotify)
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		if allowed := r.allowed(req.URL.Path); allowed != "" {
+			w.Header().Set("Allow", allowed)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s is not served: use %s", req.Method, req.URL.Path, allowed))
+			return
+		}
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s: see the list in the API documentation", req.Method, req.URL.Path))
 	})
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second}
 	return s
@@ -415,4 +422,49 @@ func shorten(s string) string {
 
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// routes registers the endpoints on a mux and remembers the methods of each
+// path, so that a request with another method gets 405 with an Allow header
+// instead of the catch-all's 404.
+type routes struct {
+	mux     *http.ServeMux
+	methods []route
+}
+
+// route is one registered path; a path ending in a wildcard segment such
+// as {domain} matches any one segment there.
+type route struct {
+	method, path string
+}
+
+func (r *routes) handle(pattern string, h http.HandlerFunc) {
+	r.mux.HandleFunc(pattern, h)
+	method, path, _ := strings.Cut(pattern, " ")
+	r.methods = append(r.methods, route{method: method, path: path})
+}
+
+// allowed returns the methods served at path, joined for an Allow header,
+// or "" when no endpoint has that path.
+func (r *routes) allowed(path string) string {
+	var methods []string
+	for _, rt := range r.methods {
+		if !pathMatches(rt.path, path) || slices.Contains(methods, rt.method) {
+			continue
+		}
+		methods = append(methods, rt.method)
+		if rt.method == http.MethodGet {
+			methods = append(methods, http.MethodHead)
+		}
+	}
+	return strings.Join(methods, ", ")
+}
+
+func pathMatches(pattern, path string) bool {
+	i := strings.IndexByte(pattern, '{')
+	if i < 0 {
+		return pattern == path
+	}
+	rest, ok := strings.CutPrefix(path, pattern[:i])
+	return ok && rest != "" && !strings.Contains(rest, "/")
 }

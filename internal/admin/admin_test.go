@@ -166,6 +166,24 @@ func TestUnknownEndpointIsJSON(t *testing.T) {
 	}
 }
 
+func TestWrongMethodIs405(t *testing.T) {
+	s, _, _ := newTestServer()
+	for _, c := range []struct{ method, path, want string }{
+		{"GET", "/v1/cache/flush", "use POST"},
+		{"POST", "/v1/cache", "use GET, HEAD"},
+		{"PUT", "/v1/dnssec/negative-trust-anchors", "use GET, HEAD, POST, DELETE"},
+		{"GET", "/v1/dnssec/negative-trust-anchors/broken.example", "use DELETE"},
+	} {
+		code, body := do(t, s, c.method, c.path, "")
+		if code != http.StatusMethodNotAllowed || !strings.Contains(body, c.want) {
+			t.Errorf("%s %s: %d %s, want 405 saying %q", c.method, c.path, code, body, c.want)
+		}
+	}
+	if code, _ := do(t, s, "GET", "/v1/dnssec/negative-trust-anchors/a/b", ""); code != http.StatusNotFound {
+		t.Errorf("GET with two segments after the wildcard: %d, want 404", code)
+	}
+}
+
 func TestFlushWithoutZone(t *testing.T) {
 	s, _, _ := newTestServer()
 	code, body := do(t, s, "POST", "/v1/cache/flush", `{}`)
