@@ -15,18 +15,14 @@ type aggregateKey struct {
 	rcode          string
 }
 
-// aggregateRow counts the queries of a row and the pseudonyms of its
-// distinct clients.
+// aggregateRow counts the queries of a row and its distinct clients.
 type aggregateRow struct {
 	queries uint64
-	clients map[uint64]struct{}
+	clients distinct
 }
 
-// aggregator counts the rows of the current interval.
-//
-// NOTE: MaxRows bounds the rows, not the pseudonyms kept for them: memory
-// grows with the distinct (row, client) pairs of one interval, at about 40
-// bytes a pair.
+// aggregator counts the rows of the current interval. MaxRows bounds the
+// rows, and each row keeps at most distinctExact pseudonyms.
 type aggregator struct {
 	minClients, maxRows int
 	file                *periodFile
@@ -63,11 +59,11 @@ func (a *aggregator) add(now time.Time, key aggregateKey, pseudonym uint64) {
 			a.notCounted++
 			return
 		}
-		row = &aggregateRow{clients: map[uint64]struct{}{}}
+		row = &aggregateRow{}
 		a.rows[key] = row
 	}
 	row.queries++
-	row.clients[pseudonym] = struct{}{}
+	row.clients.add(pseudonym)
 }
 
 // aggregateLine is one row as written.
@@ -93,7 +89,7 @@ func (a *aggregator) write(end time.Time) (written, belowK int, err error) {
 	}
 	keys := make([]aggregateKey, 0, len(a.rows))
 	for k, row := range a.rows {
-		if len(row.clients) >= a.minClients {
+		if row.clients.count() >= a.minClients {
 			keys = append(keys, k)
 		}
 	}
@@ -111,7 +107,7 @@ func (a *aggregator) write(end time.Time) (written, belowK int, err error) {
 			err = enc.Encode(aggregateLine{
 				Start: timeText(a.start), End: timeText(end),
 				Flavour: k.flavour, QName: k.qname, QType: qtypeName(k.qtype), Rcode: k.rcode,
-				Queries: row.queries, Clients: len(row.clients),
+				Queries: row.queries, Clients: row.clients.count(),
 			})
 			if err != nil {
 				break
