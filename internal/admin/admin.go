@@ -94,6 +94,8 @@ type Server struct {
 	// tracer serves traces, of traceFlavour unless a request names one.
 	tracer       Tracer
 	traceFlavour string
+	// guard lists the protected zones; nil when the guard is off.
+	guard ProtectedZones
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -111,6 +113,7 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	mux.HandleFunc("POST /v1/cache/flush", s.flush)
 	mux.HandleFunc("GET /v1/cache", s.inspectCache)
 	mux.HandleFunc("GET /v1/trace", s.trace)
+	mux.HandleFunc("GET /v1/guard/protected", s.guardProtected)
 	mux.HandleFunc("GET /v1/policy/lists", s.policyLists)
 	mux.HandleFunc("POST /v1/policy/reload", s.policyReload)
 	mux.HandleFunc("GET /v1/policy/check", s.policyCheck)
