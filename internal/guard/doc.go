@@ -1,6 +1,6 @@
 // Package guard protects the resolver and the zones it queries from
 // random-subdomain and NXDOMAIN floods: a client population, often a
-// botnet spread over many addresses, asks for random names under one zone,
+// botnet spread over many addresses, queries random names under one zone,
 // so every query misses the cache and goes to that zone's servers.
 //
 // The guard keys everything by zone cut, the zone whose servers a
