@@ -33,6 +33,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
+	"bulwark/internal/guard"
 	"bulwark/internal/logging"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
@@ -274,6 +275,8 @@ type node struct {
 	admin  *admin.Server
 	// probe runs the RFC 5011 trust anchor updates; nil when off.
 	probe func(ctx context.Context)
+	// guard protects flooded zones; nil when off.
+	guard *guard.Guard
 	stop  context.CancelFunc
 	// lists owns the blocklists and their reloads.
 	lists *policyload.Manager
@@ -365,6 +368,9 @@ func (n *node) start(cfg *config.Config) error {
 	if n.probe != nil {
 		go n.probe(ctx)
 	}
+	if n.guard != nil {
+		go n.guard.Run(ctx)
+	}
 	// These run without lists too, since SIGHUP may add some.
 	go n.lists.Watch(ctx, listCheckInterval)
 	n.lists.Download(ctx, nil)
@@ -421,6 +427,21 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 	}
 }
 
+// newGuard returns the guard of the settings g.
+func newGuard(g config.Guard, log *slog.Logger, now func() time.Time) *guard.Guard {
+	return guard.New(guard.Config{
+		Window:       g.Window.D(),
+		MinRate:      g.MinMissRate,
+		FailureRatio: g.FailureRatio,
+		Hold:         g.Hold.D(),
+		MaxHold:      g.MaxHold.D(),
+		ProbeRate:    g.ProbeRate,
+		MaxInFlight:  g.MaxInFlightPerZone,
+		TableSize:    g.TableSize,
+		Exempt:       g.ExemptZones,
+	}, log, now)
+}
+
 func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
@@ -461,6 +482,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	}
 	pcfg.Exemptions = exemptions
 	pipe := pipeline.New(pcfg, c, res, log, now)
+	if cfg.Guard.Enabled {
+		n.guard = newGuard(cfg.Guard, log, now)
+		res.SetGate(n.guard)
+		pipe.SetZoneObserver(n.guard)
+	}
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
@@ -480,6 +506,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 			LimitHits: n.server.LimitHits,
 			Lists:     lists.Lists,
 			Outputs:   n.outputs,
+		}
+		if n.guard != nil {
+			src.Guard = n.guard.Stats
 		}
 		if limiter, ok := log.Handler().(*logging.RepeatLimiter); ok {
 			src.LogSuppressed = limiter.Suppressed
@@ -514,6 +543,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		n.admin = admin.New(res, res, log, validationTime)
 		n.admin.SetPolicy(lists)
 		n.admin.SetTracer(pipe, defaultFlavour(cfg))
+		if n.guard != nil {
+			n.admin.SetGuard(n.guard)
+		}
 		n.admin.SetLookup(admin.LookupConfig{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,
 		})

@@ -95,6 +95,8 @@ type Server struct {
 	// tracer serves traces, of traceFlavour unless a request names one.
 	tracer       Tracer
 	traceFlavour string
+	// guard lists the protected zones; nil when the guard is off.
+	guard ProtectedZones
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -113,6 +115,7 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	r.handle("POST /v1/cache/flush", s.flush)
 	r.handle("GET /v1/cache", s.inspectCache)
 	r.handle("GET /v1/trace", s.trace)
+	r.handle("GET /v1/guard/protected", s.guardProtected)
 	r.handle("GET /v1/policy/lists", s.policyLists)
 	r.handle("POST /v1/policy/reload", s.policyReload)
 	r.handle("GET /v1/policy/check", s.policyCheck)

@@ -34,6 +34,9 @@ type Config struct {
 	Dnstap Dnstap `yaml:"dnstap"`
 	// QueryLog sets the optional query log and its aggregates.
 	QueryLog QueryLog `yaml:"query_log"`
+	// Guard protects zones under random-subdomain floods and caps the
+	// queries in flight per zone.
+	Guard Guard `yaml:"guard"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 

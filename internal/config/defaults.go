@@ -53,6 +53,7 @@ func newDefault(file string) *Config {
 	c.Log = defaultLog()
 	c.Dnstap = defaultDnstap()
 	c.QueryLog = defaultQueryLog()
+	c.Guard = defaultGuard()
 	return c
 }
 
@@ -80,6 +81,9 @@ func (c *Config) restoreNullSections() {
 	}
 	if reflect.ValueOf(c.QueryLog).IsZero() {
 		c.QueryLog = def.QueryLog
+	}
+	if reflect.ValueOf(c.Guard).IsZero() {
+		c.Guard = def.Guard
 	}
 	if reflect.ValueOf(c.QueryLog.Aggregates).IsZero() {
 		c.QueryLog.Aggregates = def.QueryLog.Aggregates

@@ -19,6 +19,7 @@ import (
 
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
+	"bulwark/internal/guard"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 
@@ -47,6 +48,8 @@ type Sources struct {
 	Outputs func() []Output
 	// LogSuppressed returns the log lines left out by the repeat limit.
 	LogSuppressed func() uint64
+	// Guard returns the counters of the protection per target domain.
+	Guard func() guard.Stats
 	// Now is the clock for list ages; nil means time.Now.
 	Now func() time.Time
 }
@@ -203,6 +206,9 @@ func NewRegistry(src Sources) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if src.Observer != nil {
 		reg.MustRegister(src.Observer)
+	}
+	if src.Guard != nil {
+		reg.MustRegister(guardCollector{src.Guard})
 	}
 	return reg
 }

@@ -11,6 +11,7 @@ import (
 
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
+	"bulwark/internal/guard"
 	"bulwark/internal/policyload"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -33,6 +34,9 @@ func testSources() Sources {
 			return cache.Usage{RRsets: 40, RRsetBytes: 12000, Answers: 9, AnswerBytes: 3000, MaxBytes: 1 << 20}
 		},
 		LimitHits: func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
+		Guard: func() guard.Stats {
+			return guard.Stats{Protected: 1, LocalAnswers: 30, ShedProtected: 25, ShedInFlight: 5}
+		},
 		Lists: func() []policyload.ListState {
 			return []policyload.ListState{
 				{Name: "urlhaus", Category: "malware", Rules: 2689, Loaded: loaded},

@@ -64,7 +64,20 @@ type Pipeline struct {
 	stats    Stats
 	// notify responds to NOTIFY messages; without it they get NOTIMP.
 	notify NotifyHandler
+	// zones learns in which zone each resolution ended; nil when no
+	// guard runs.
+	zones ZoneObserver
 }
+
+// ZoneObserver learns how each resolution that missed the answer cache
+// ended, and in which zone (see resolver.Result.Zone).
+type ZoneObserver interface {
+	Observe(res resolver.Result)
+}
+
+// SetZoneObserver reports every resolution to o. Call it before the
+// server starts.
+func (p *Pipeline) SetZoneObserver(o ZoneObserver) { p.zones = o }
 
 // New returns a Pipeline. now may be nil for time.Now.
 func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() time.Time) *Pipeline {
@@ -207,6 +220,9 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
+	if p.zones != nil {
+		p.zones.Observe(res)
+	}
 	tag := p.stats.actions.tag(decision)
 	if verdict == verdictDrop {
 		return droppedAnswer(tag)
@@ -236,6 +252,11 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 	}
 
 	ttl := p.responseTTL(res)
+	if res.Limited {
+		// Names of a flooded zone are mostly random: caching their
+		// SERVFAIL would only push useful answers out.
+		ttl = 0
+	}
 	switch verdict {
 	case verdictBlocked:
 		ttl = BlockTTL

@@ -54,6 +54,10 @@ type outcome struct {
 	wildcard bool
 	// ds is the DS RRset of a referral's child, from the authority section.
 	ds []dns.RR
+	// cut is the zone whose servers iterate asked last, and limited is
+	// set when the Gate shed that query.
+	cut     string
+	limited bool
 }
 
 func failed(code uint16, text string) outcome {

@@ -18,8 +18,9 @@ const maxMinimisedQueries = 10
 
 // iterate resolves name and qtype from the closest known zone cut downwards
 // (RFC 1034 section 5.3.3, steps 2 to 4).
-func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
+func (r *Resolver) iterate(req *request, name string, qtype uint16) (out outcome) {
 	zone, nsset, err := r.closestCut(req, name, qtype)
+	defer func() { out.cut = zone }()
 	if err != nil {
 		return r.unreachable(req, ".", err)
 	}
@@ -34,7 +35,14 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 		if minimise && extra <= maxMinimisedQueries {
 			qname, qtype2 = minimised(zone, name, qtype, extra)
 		}
-		resp, err := r.askZone(req, zone, nsset, qname, qtype2)
+		resp, err := r.askGated(req, zone, nsset, qname, qtype2)
+		var shed *shedError
+		if errors.As(err, &shed) {
+			req.traceZoneError(zone, err)
+			out = failed(EDEOther, shed.reason)
+			out.limited = true
+			return out
+		}
 		if err != nil {
 			return r.unreachable(req, zone, err)
 		}
@@ -72,6 +80,28 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) outcome {
 		r.store(c, name, qtype)
 		return c
 	}
+}
+
+// shedError is a query to the servers of zone that the Gate did not let
+// through, with the Gate's reason.
+type shedError struct{ zone, reason string }
+
+func (e *shedError) Error() string {
+	return "query to the servers of " + e.zone + " shed: " + e.reason
+}
+
+// askGated asks the servers of zone as askZone does, once the Gate admits
+// the query. A shed query returns a *shedError.
+func (r *Resolver) askGated(req *request, zone string, nsset []dns.RR, qname string, qtype uint16) (*dns.Msg, error) {
+	if r.gate == nil {
+		return r.askZone(req, zone, nsset, qname, qtype)
+	}
+	ok, reason := r.gate.Acquire(zone)
+	if !ok {
+		return nil, &shedError{zone: zone, reason: reason}
+	}
+	defer r.gate.Release(zone)
+	return r.askZone(req, zone, nsset, qname, qtype)
 }
 
 // unreachable logs why no server of zone gave a usable response and returns

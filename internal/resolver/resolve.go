@@ -15,7 +15,11 @@ import (
 // The answer section carries the RRSIGs of its RRsets, and the authority
 // section the proofs, for clients that request DNSSEC records. The result
 // is secure only when every step is.
-func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
+func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Result) {
+	// The zone and the shedding of the last step that left the cache.
+	var cut string
+	var limited bool
+	defer func() { final.Zone, final.Limited = cut, limited }()
 	var chain []dns.RR
 	seen := map[string]bool{}
 	state := validation{sec: dnssec.Secure}
@@ -36,12 +40,14 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) Result {
 			continue
 		}
 		if res, ok := r.fromNSEC(name, qtype); ok {
+			cut, limited = res.Zone, false
 			req.traceNSEC(name, qtype, res)
 			res.Answer = chain
 			state.add(res.Security, nil)
 			return state.apply(res)
 		}
 		out := r.iterate(req, name, qtype)
+		cut, limited = out.cut, out.limited
 		state.add(out.sec, out.secErr)
 		req.traceAliases(out.rrs)
 		switch out.kind {

@@ -132,7 +132,23 @@ type Resolver struct {
 	insecureDelegations delegationSet
 	// bogusLog limits the lines logged for bogus answers.
 	bogusLog logLimiter
+	// gate admits or sheds each query to a zone's servers; nil admits
+	// all.
+	gate Gate
 }
+
+// Gate decides, zone by zone, whether a query may go to the zone's
+// servers. Acquire must not block: it returns false, with the reason for
+// the client's EDE, to shed the query. Every admitted query is followed by
+// one Release for the same zone.
+type Gate interface {
+	Acquire(zone string) (ok bool, reason string)
+	Release(zone string)
+}
+
+// SetGate makes g admit or shed the queries to authoritative servers. Call
+// it before the first Resolve.
+func (r *Resolver) SetGate(g Gate) { r.gate = g }
 
 // bogusLogLimit is the most "validation failed" lines logged per second.
 const bogusLogLimit = 20
@@ -184,6 +200,13 @@ type Result struct {
 	// it is Bogus, Rcode and the records are what the servers sent, for
 	// clients that set CD.
 	Security dnssec.Security
+	// Zone is the zone cut whose servers, or whose validated NSEC
+	// records, gave the final step of the resolution. It is "" when the
+	// answer came from cached RRsets or negative entries alone.
+	Zone string
+	// Limited is set when the Gate shed the query to Zone's servers, so
+	// the SERVFAIL says nothing about the zone.
+	Limited bool
 
 	reason *dnssec.Error
 }
