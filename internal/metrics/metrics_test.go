@@ -32,7 +32,8 @@ func testSources() Sources {
 		Cache: func() cache.Usage {
 			return cache.Usage{RRsets: 40, RRsetBytes: 12000, Answers: 9, AnswerBytes: 3000, MaxBytes: 1 << 20}
 		},
-		LimitHits: func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
+		LimitHits:   func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
+		RateLimited: func() (uint64, uint64) { return 3, 5 },
 		Lists: func() []policyload.ListState {
 			return []policyload.ListState{
 				{Name: "urlhaus", Category: "malware", Rules: 2689, Loaded: loaded},
@@ -99,8 +100,12 @@ bulwark_policy_list_age_seconds{category="phishing",list="broken"} 90
 # TYPE bulwark_policy_list_error gauge
 bulwark_policy_list_error{category="malware",list="urlhaus"} 0
 bulwark_policy_list_error{category="phishing",list="broken"} 1
+# HELP bulwark_rate_limited_responses_total UDP responses held back by response rate limiting: slipped (sent truncated, or as BADCOOKIE to a client with a cookie) or dropped.
+# TYPE bulwark_rate_limited_responses_total counter
+bulwark_rate_limited_responses_total{action="dropped"} 5
+bulwark_rate_limited_responses_total{action="slipped"} 3
 `
-	names := []string{"bulwark_answer_cache_lookups_total", "bulwark_cache_bytes", "bulwark_cache_entries",
+	names := []string{"bulwark_rate_limited_responses_total", "bulwark_answer_cache_lookups_total", "bulwark_cache_bytes", "bulwark_cache_entries",
 		"bulwark_cache_max_bytes", "bulwark_dnssec_validations_total", "bulwark_client_limit_hits_total", "bulwark_policy_actions_total",
 		"bulwark_policy_list_age_seconds", "bulwark_policy_list_error"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {
