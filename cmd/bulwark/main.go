@@ -31,6 +31,7 @@ import (
 	"bulwark/internal/cache"
 	"bulwark/internal/clock"
 	"bulwark/internal/config"
+	"bulwark/internal/cookie"
 	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
 	"bulwark/internal/guard"
@@ -42,6 +43,7 @@ import (
 	"bulwark/internal/proceed"
 	"bulwark/internal/querylog"
 	"bulwark/internal/resolver"
+	"bulwark/internal/rrl"
 	"bulwark/internal/server"
 )
 
@@ -424,6 +426,11 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
 		Proceed:        policyload.ProceedRules(cfg),
+		Recursion: &pipeline.Access{
+			Allow:        cfg.Server.Recursion.AllowPrefixes,
+			OpenFlavours: cfg.Server.Recursion.OpenFlavours,
+		},
+		Cookies: cookieServer(cfg),
 	}
 }
 
@@ -440,6 +447,20 @@ func newGuard(g config.Guard, log *slog.Logger, now func() time.Time) *guard.Gua
 		TableSize:    g.TableSize,
 		Exempt:       g.ExemptZones,
 	}, log, now)
+}
+
+// cookieServer returns the maker of server cookies, with a random secret
+// when the config sets none. Load has checked the secrets.
+func cookieServer(cfg *config.Config) *cookie.Server {
+	if cfg.Server.CookieSecret == "" {
+		return cookie.NewServer(cookie.NewSecret(), nil)
+	}
+	current, _ := cookie.ParseSecret(cfg.Server.CookieSecret)
+	if cfg.Server.CookiePreviousSecret == "" {
+		return cookie.NewServer(current, nil)
+	}
+	previous, _ := cookie.ParseSecret(cfg.Server.CookiePreviousSecret)
+	return cookie.NewServer(current, &previous)
 }
 
 func build(cfg *config.Config, log *slog.Logger) (*node, error) {
@@ -495,6 +516,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		pipe.SetNotifyHandler(h)
 	}
 	n.server, n.lists = server.New(cfg.Server, pipe, log), lists
+	var limiter *rrl.Limiter
+	if cfg.Server.RateLimit.Enabled() {
+		limiter = rrl.New(cfg.Server.RateLimit.Limiter())
+		n.server.SetRateLimiter(limiter)
+	}
 	if len(obs) > 0 {
 		n.server.SetObserver(obs)
 	}
@@ -509,6 +535,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		}
 		if n.guard != nil {
 			src.Guard = n.guard.Stats
+		}
+		if limiter != nil {
+			src.RateLimited = limiter.Limited
 		}
 		if limiter, ok := log.Handler().(*logging.RepeatLimiter); ok {
 			src.LogSuppressed = limiter.Suppressed

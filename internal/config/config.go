@@ -107,6 +107,18 @@ type Server struct {
 	ProxyProtocolFrom []string `yaml:"proxy_protocol_from"`
 	// ProxyFrom is ProxyProtocolFrom parsed by Load.
 	ProxyFrom []netip.Prefix `yaml:"-"`
+
+	// CookieSecret is the secret of the server cookies (RFC 7873, RFC
+	// 9018), 32 hexadecimal digits, the same on every node of an anycast
+	// fleet. Default "": a random secret made at start.
+	CookieSecret string `yaml:"cookie_secret"`
+	// CookiePreviousSecret is the secret before the last rotation; server
+	// cookies made with it are still accepted. Default "": none.
+	CookiePreviousSecret string `yaml:"cookie_previous_secret"`
+	// RateLimit limits the rate of UDP responses per client prefix.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// Recursion sets which clients get recursion.
+	Recursion Recursion `yaml:"recursion"`
 }
 
 // Listener is one address on which Bulwark answers clients.

@@ -20,6 +20,7 @@ func newDefault(file string) *Config {
 		HandshakeTimeout:        Duration(defaultHandshakeTimeout),
 		MaxConnectionsPerClient: defaultMaxConnectionsPerClient,
 		MaxStreamsPerConnection: defaultMaxStreamsPerConnection,
+		RateLimit:               defaultRateLimit(),
 	}
 	c.Resolver = Resolver{
 		UpstreamPort:       53,
@@ -93,6 +94,7 @@ func (c *Config) restoreNullSections() {
 // setListDefaults fills the lists that were left out. A list given empty
 // stays empty, and validation rejects it.
 func (c *Config) setListDefaults() {
+	c.setAbuseListDefaults()
 	if c.Server.Listen == nil {
 		c.Server.Listen = []Listener{
 			{Address: "127.0.0.1:5300"},

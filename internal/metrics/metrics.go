@@ -41,6 +41,9 @@ type Sources struct {
 	// LimitHits returns the hits of each client limit, as the server
 	// counts them.
 	LimitHits func() map[string]uint64
+	// RateLimited returns the UDP responses that response rate limiting
+	// replaced with a truncated or BADCOOKIE one, and those it dropped.
+	RateLimited func() (slipped, dropped uint64)
 	// Lists returns the state of the policy lists.
 	Lists func() []policyload.ListState
 	// Outputs returns the counters of the outputs that write queries
@@ -75,6 +78,9 @@ var (
 		"Queries answered SERVFAIL because every resolution slot was taken.", nil, nil)
 	limitDesc = prometheus.NewDesc("bulwark_client_limit_hits_total",
 		"Connections or queries held back or refused by a client limit, by the limit's config key.", []string{"limit"}, nil)
+	rateLimitedDesc = prometheus.NewDesc("bulwark_rate_limited_responses_total",
+		"UDP responses held back by response rate limiting: slipped (sent truncated, or as BADCOOKIE to a client with a cookie) or dropped.",
+		[]string{"action"}, nil)
 	listRulesDesc = prometheus.NewDesc("bulwark_policy_list_rules",
 		"Rules of a policy list as loaded.", []string{"list", "category"}, nil)
 	listAgeDesc = prometheus.NewDesc("bulwark_policy_list_age_seconds",
@@ -104,7 +110,7 @@ type collector struct{ src Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc,
-		limitDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
+		limitDesc, rateLimitedDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
 		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc, outputDesc, logSuppressedDesc} {
 		ch <- d
 	}
@@ -131,6 +137,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for limit, n := range c.src.LimitHits() {
 			counter(ch, limitDesc, n, limit)
 		}
+	}
+	if c.src.RateLimited != nil {
+		slipped, dropped := c.src.RateLimited()
+		counter(ch, rateLimitedDesc, slipped, "slipped")
+		counter(ch, rateLimitedDesc, dropped, "dropped")
 	}
 	if c.src.Lists != nil {
 		now := time.Now

@@ -37,6 +37,7 @@ func testSources() Sources {
 		Guard: func() guard.Stats {
 			return guard.Stats{Protected: 1, LocalAnswers: 30, ShedProtected: 25, ShedInFlight: 5}
 		},
+		RateLimited: func() (uint64, uint64) { return 3, 5 },
 		Lists: func() []policyload.ListState {
 			return []policyload.ListState{
 				{Name: "urlhaus", Category: "malware", Rules: 2689, Loaded: loaded},
@@ -103,8 +104,12 @@ bulwark_policy_list_age_seconds{category="phishing",list="broken"} 90
 # TYPE bulwark_policy_list_error gauge
 bulwark_policy_list_error{category="malware",list="urlhaus"} 0
 bulwark_policy_list_error{category="phishing",list="broken"} 1
+# HELP bulwark_rate_limited_responses_total UDP responses held back by response rate limiting: slipped (sent truncated, or as BADCOOKIE to a client with a cookie) or dropped.
+# TYPE bulwark_rate_limited_responses_total counter
+bulwark_rate_limited_responses_total{action="dropped"} 5
+bulwark_rate_limited_responses_total{action="slipped"} 3
 `
-	names := []string{"bulwark_answer_cache_lookups_total", "bulwark_cache_bytes", "bulwark_cache_entries",
+	names := []string{"bulwark_rate_limited_responses_total", "bulwark_answer_cache_lookups_total", "bulwark_cache_bytes", "bulwark_cache_entries",
 		"bulwark_cache_max_bytes", "bulwark_dnssec_validations_total", "bulwark_client_limit_hits_total", "bulwark_policy_actions_total",
 		"bulwark_policy_list_age_seconds", "bulwark_policy_list_error"}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), names...); err != nil {

@@ -43,6 +43,7 @@ func (p *Pipeline) errorResponse(pkt []byte, from netip.Addr) []byte {
 	r.Rcode = p.errorRcode(m)
 	if opt := m.IsEdns0(); opt != nil && r.Rcode != dns.RcodeFormatError {
 		r.SetEdns0(p.cfg.BufferSize, opt.Do())
+		p.errorCookie(r, m, from)
 	}
 	wire, err := r.Pack()
 	if err != nil {

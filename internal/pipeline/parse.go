@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/cookie"
 
 	"github.com/miekg/dns"
 )
@@ -21,6 +23,13 @@ type Query struct {
 	EDNS    bool
 	UDPSize uint16
 	DO      bool
+	// Cookie is the data of the COOKIE option (RFC 7873), nil when the
+	// query had none. It points into the packet and has a valid length.
+	Cookie []byte
+
+	// client is the client's address, for the server cookie of the
+	// response.
+	client netip.Addr
 }
 
 // Header flag bits, in the 16-bit flags word.
@@ -82,7 +91,7 @@ func parseOPT(pkt []byte, off int, q Query) (Query, bool) {
 	// ignored.
 	version := pkt[off+6]
 	rdlen := int(binary.BigEndian.Uint16(pkt[off+9:]))
-	if version != 0 || off+11+rdlen != len(pkt) || !optionsValid(pkt[off+11:]) {
+	if version != 0 || off+11+rdlen != len(pkt) || !readOptions(pkt[off+11:], &q) {
 		return q, false
 	}
 	q.EDNS = true
@@ -91,16 +100,26 @@ func parseOPT(pkt []byte, off int, q Query) (Query, bool) {
 	return q, true
 }
 
-// optionsValid reports whether rdata is a sequence of whole EDNS options:
-// each a code, a length and that many bytes (RFC 6891 section 6.1.2).
-func optionsValid(rdata []byte) bool {
+// readOptions reports whether rdata is a sequence of whole EDNS options:
+// each a code, a length and that many bytes (RFC 6891 section 6.1.2). It
+// sets q.Cookie to the data of a COOKIE option. A COOKIE of a length RFC
+// 7873 section 5.2.2 does not allow, or a second COOKIE, makes the query
+// malformed, for the slow path to answer FORMERR.
+func readOptions(rdata []byte, q *Query) bool {
 	for len(rdata) > 0 {
 		if len(rdata) < 4 {
 			return false
 		}
+		code := binary.BigEndian.Uint16(rdata)
 		n := 4 + int(binary.BigEndian.Uint16(rdata[2:]))
 		if n > len(rdata) {
 			return false
+		}
+		if code == cookie.OptionCode {
+			if _, _, err := cookie.Split(rdata[4:n]); err != nil || q.Cookie != nil {
+				return false
+			}
+			q.Cookie = rdata[4:n:n]
 		}
 		rdata = rdata[n:]
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/cookie"
 	"bulwark/internal/dnssec"
 	"bulwark/internal/proceed"
 	"bulwark/internal/resolver"
@@ -41,6 +42,11 @@ type Config struct {
 	// Proceed holds the proceed anyway setting of each flavour that turns
 	// it on, by flavour name.
 	Proceed map[string]proceed.Rule
+	// Recursion limits recursion to some clients; nil serves everyone.
+	Recursion *Access
+	// Cookies makes the server cookies of responses to queries with a
+	// COOKIE option; nil leaves cookies out.
+	Cookies *cookie.Server
 }
 
 // Resolver is the part of the resolver that the pipeline calls.
@@ -120,8 +126,14 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 		}
 		return nil, Slow, 0
 	}
+	q.client = client
 	var keyBuf [300]byte
 	now := p.now()
+	if !p.recursionAllowed(flavour, client) {
+		resp = p.refuse(out[:0], pkt, &q, now)
+		p.stats.count(resp)
+		return resp, Answered, 0
+	}
 	exempt := p.exempt(flavour, client, q.QName, now)
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
@@ -167,8 +179,12 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	if !ok {
 		return p.errorResponse(pkt, client), 0
 	}
+	q.client = client
 	var keyBuf [300]byte
 	now := p.now()
+	if !p.recursionAllowed(flavour, client) {
+		return p.refuse(nil, pkt, &q, now), 0
+	}
 	exempt := p.exempt(flavour, client, q.QName, now)
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	key = p.appendClientKey(key, flavour, client, exempt)

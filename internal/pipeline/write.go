@@ -39,7 +39,7 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 		}
 		if len(out)+p.optLen(pk, q) > limit {
 			out = truncate(out, len(q.QName))
-			if len(out)+11+len(options) > limit {
+			if len(out)+11+len(options)+p.cookieLen(q) > limit {
 				// Even the options do not fit: the retry over TCP
 				// gets them.
 				options = nil
@@ -47,7 +47,7 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 		}
 	}
 	if q.EDNS {
-		out = p.appendOPT(out, options, q.DO)
+		out = p.appendOPT(out, options, q, now)
 	}
 	return out
 }
@@ -66,21 +66,26 @@ func (p *Pipeline) optLen(pk *cache.Packed, q *Query) int {
 	if !q.EDNS {
 		return 0
 	}
-	return 11 + len(pk.Options())
+	return 11 + len(pk.Options()) + p.cookieLen(q)
 }
 
 // appendOPT appends an OPT record with Bulwark's buffer size, the DO bit
-// echoed (RFC 3225 section 3) and options, and counts it in ARCOUNT.
-func (p *Pipeline) appendOPT(out, options []byte, do bool) []byte {
+// of q echoed (RFC 3225 section 3), options and, when q had a client
+// cookie, a COOKIE option with a fresh server cookie. It counts the record
+// in ARCOUNT.
+func (p *Pipeline) appendOPT(out, options []byte, q *Query, now time.Time) []byte {
 	var ttl uint32
-	if do {
+	if q.DO {
 		ttl = 1 << 15
 	}
 	out = append(out, 0, 0, 41)
 	out = binary.BigEndian.AppendUint16(out, p.cfg.BufferSize)
 	out = binary.BigEndian.AppendUint32(out, ttl)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(options)))
+	out = binary.BigEndian.AppendUint16(out, uint16(len(options)+p.cookieLen(q)))
 	out = append(out, options...)
+	if p.cookieLen(q) > 0 {
+		out = p.appendCookie(out, q, now)
+	}
 	binary.BigEndian.PutUint16(out[10:], binary.BigEndian.Uint16(out[10:])+1)
 	return out
 }

@@ -25,6 +25,7 @@ import (
 	"bulwark/internal/config"
 	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
+	"bulwark/internal/rrl"
 	"bulwark/internal/tlscert"
 
 	"golang.org/x/sys/unix"
@@ -57,6 +58,8 @@ type Server struct {
 	// batches are the batched UDP sockets, for pollUDP; the slice is
 	// replaced whole when one is added.
 	batches atomic.Pointer[[]*batchConn]
+	// rrl limits the rate of UDP responses; nil for no limit.
+	rrl *rrl.Limiter
 
 	// tlsSource is the certificate of the encrypted listeners, nil when
 	// there is none; sniFlavours is server.tls.sni_flavours with the

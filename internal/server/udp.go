@@ -9,6 +9,7 @@ import (
 
 	"bulwark/internal/config"
 	"bulwark/internal/pipeline"
+	"bulwark/internal/rrl"
 )
 
 // udpReadBuffer is the receive buffer asked for each UDP socket, so that a
@@ -66,7 +67,10 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 		resp, outcome, tag := s.pipe.HandleFast(pkt, out, true, f, client)
 		switch outcome {
 		case pipeline.Answered:
-			conn.WriteToUDPAddrPort(resp, addr)
+			resp = s.limitUDP(pkt, resp, client)
+			if resp != nil {
+				conn.WriteToUDPAddrPort(resp, addr)
+			}
 			s.report(transportUDP, f, client, received, pkt, resp, true, tag)
 		case pipeline.Dropped:
 			s.report(transportUDP, f, client, received, pkt, nil, false, 0)
@@ -80,7 +84,7 @@ func (s *Server) serveUDP(conn *net.UDPConn, flavour uint8) {
 // when every resolution slot is taken.
 func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, flavour uint8, received time.Time) {
 	if !s.pipe.TryAcquire() {
-		resp := s.pipe.Busy(pkt)
+		resp := s.limitUDP(pkt, s.pipe.Busy(pkt), addr.Addr())
 		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
@@ -92,10 +96,37 @@ func (s *Server) slowUDP(conn *net.UDPConn, addr netip.AddrPort, pkt []byte, fla
 	go func() {
 		defer s.work.Done()
 		resp, tag := s.answerSlow(pkt, true, flavour, addr.Addr())
+		resp = s.limitUDP(pkt, resp, addr.Addr())
 		if resp != nil {
 			conn.WriteToUDPAddrPort(resp, addr)
 		}
 		s.report(transportUDP, flavour, addr.Addr(), received, pkt, resp, false, tag)
 		s.pollUDP()
 	}()
+}
+
+// SetRateLimiter limits UDP responses with l; nil, the default, sends
+// every response. It must be called before Start.
+func (s *Server) SetRateLimiter(l *rrl.Limiter) { s.rrl = l }
+
+// limitUDP applies response rate limiting to resp, the response to pkt from
+// client. It returns the response to send: resp, a truncated or BADCOOKIE
+// response built over resp's memory in its place, or nil to send nothing.
+// Exempt networks and clients with a valid server cookie are checked only
+// once the client's bucket is empty, which keeps the common case to one
+// atomic operation.
+func (s *Server) limitUDP(pkt, resp []byte, client netip.Addr) []byte {
+	l := s.rrl
+	if l == nil || resp == nil {
+		return resp
+	}
+	action := l.Check(client, l.Now())
+	if action == rrl.Send || l.Exempt(client) || s.pipe.CookieValid(pkt, client) {
+		return resp
+	}
+	l.Record(action)
+	if action == rrl.Drop {
+		return nil
+	}
+	return s.pipe.Limited(pkt, resp[:0], client)
 }

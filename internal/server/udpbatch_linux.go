@@ -278,7 +278,10 @@ func (s *Server) answerBatch(b *batchConn, n int) (closed bool) {
 		resp, outcome, tag := s.pipe.HandleFast(pkt, b.responseBuffer(), true, f, client)
 		switch outcome {
 		case pipeline.Answered:
-			b.queue(i, resp)
+			resp = s.limitUDP(pkt, resp, client)
+			if resp != nil {
+				b.queue(i, resp)
+			}
 			s.report(transportUDP, f, client, received, pkt, resp, true, tag)
 		case pipeline.Dropped:
 			s.report(transportUDP, f, client, received, pkt, nil, false, 0)

@@ -284,10 +284,12 @@ func proxyHeader(source netip.Addr) []byte {
 
 // TestProxyProtocol puts a DoT listener behind a trusted load balancer:
 // the client address in the PROXY header picks the flavour of its subnet,
-// and a connection without a header is closed.
+// the recursion access list checks it, and a connection without a header
+// is closed.
 func TestProxyProtocol(t *testing.T) {
 	addr, _ := limitsResolver(t, 76, "      proxy_protocol: true\n", map[string]string{
-		"server:\n": "  proxy_protocol_from: [127.0.0.0/8]\n",
+		"server:\n": "  proxy_protocol_from: [127.0.0.0/8]\n" +
+			"  recursion:\n    allow: [127.0.0.0/8, 192.0.2.0/24, 198.51.100.0/24]\n",
 		"policy:\n": "  clients:\n    - subnet: 192.0.2.0/24\n      flavour: protective\n",
 	})
 	ask := func(header []byte) (*dns.Msg, error) {
@@ -323,6 +325,13 @@ func TestProxyProtocol(t *testing.T) {
 		if got := edeOf(r) == 15; got != tt.blocked {
 			t.Errorf("client %s: blocked %v, want %v", tt.source, got, tt.blocked)
 		}
+	}
+	r, err := ask(proxyHeader(netip.MustParseAddr("203.0.113.9")))
+	if err != nil {
+		t.Fatalf("client outside the allow list through the balancer: %v", err)
+	}
+	if r.Rcode != dns.RcodeRefused || edeOf(r) != 18 {
+		t.Errorf("client 203.0.113.9: rcode %s, EDE %d; want REFUSED with EDE 18", dns.RcodeToString[r.Rcode], edeOf(r))
 	}
 	if _, err := ask(nil); err == nil {
 		t.Error("a connection without a PROXY header was answered")
