@@ -20,6 +20,7 @@ func newDefault(file string) *Config {
 		HandshakeTimeout:        Duration(defaultHandshakeTimeout),
 		MaxConnectionsPerClient: defaultMaxConnectionsPerClient,
 		MaxStreamsPerConnection: defaultMaxStreamsPerConnection,
+		ShutdownTimeout:         Duration(5 * time.Second),
 	}
 	c.Resolver = Resolver{
 		UpstreamPort:       53,
