@@ -348,6 +348,15 @@ func TestSIGTERMAnswersQueuedQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc := &dns.Conn{Conn: nc}
+	// One answer first, so that the connection has left the accept queue:
+	// a plain stop resets connections still waiting there.
+	first := new(dns.Msg)
+	first.SetQuestion(".", dns.TypeNS)
+	tc.WriteMsg(first)
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := tc.ReadMsg(); err != nil {
+		t.Fatalf("first TCP query: %v", err)
+	}
 	const tcpQueries = 8
 	for i := range tcpQueries {
 		m := new(dns.Msg)
