@@ -1,7 +1,7 @@
 // Command bulwark is a validating, protective recursive DNS resolver.
 //
 //	bulwark version
-//	bulwark serve [-config FILE]
+//	bulwark serve [-config FILE] [-handover]
 //	bulwark check-config [-config FILE]
 //	bulwark trace -config FILE [-flavour F] [-json] NAME [TYPE]
 //
@@ -88,12 +88,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// loadConfig parses the -config flag of a subcommand and loads the file, or
-// the embedded default when the flag is absent.
-func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, int) {
+// loadConfig parses the -config flag of a subcommand, and those that
+// define adds when not nil, and loads the file, or the embedded default when
+// the flag is absent.
+func loadConfig(name string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (*config.Config, int) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "path of the YAML config `file`; empty runs the embedded default")
+	if define != nil {
+		define(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, 0
@@ -116,7 +120,7 @@ func loadConfig(name string, args []string, stderr io.Writer) (*config.Config, i
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
-	cfg, code := loadConfig("check-config", args, stderr)
+	cfg, code := loadConfig("check-config", args, stderr, nil)
 	if cfg == nil {
 		return code
 	}
@@ -143,7 +147,11 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(args []string, stderr io.Writer) int {
-	cfg, code := loadConfig("serve", args, stderr)
+	var handover bool
+	cfg, code := loadConfig("serve", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&handover, "handover", false,
+			"take the listening sockets over from the Bulwark serving on server.handover_socket, then stop it")
+	})
 	if cfg == nil {
 		return code
 	}
@@ -152,26 +160,81 @@ func serve(args []string, stderr io.Writer) int {
 	if source == "" {
 		source = "embedded default"
 	}
-	log.Info("starting", "version", version, "config", source)
+	if handover && cfg.Server.HandoverSocket == "" {
+		log.Error("cannot start: -handover needs server.handover_socket in the config", "config", source)
+		return 1
+	}
+	log.Info("starting", "version", version, "config", source, "handover", handover)
 	n, err := build(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
-	if err := n.start(cfg); err != nil {
+	handedOver := make(chan struct{})
+	if err := n.startServing(cfg, handover, handedOver, log); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
 	if n.metrics != nil {
 		n.metrics.SetReady(true)
 	}
-	waitForStop(log, cfg, n.lists)
+	waitForStop(log, cfg, n.lists, handedOver)
 	if n.metrics != nil {
 		n.metrics.SetReady(false) // load balancers stop sending first
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	n.shutdown(cfg.Server.ShutdownTimeout.D(), log)
+	log.Info("stopped")
+	return 0
+}
+
+// startServing starts n, on the sockets of the running Bulwark when
+// handover is set, and then serves handovers on server.handover_socket when
+// the config sets one; handedOver is closed after one.
+func (n *node) startServing(cfg *config.Config, handover bool, handedOver chan struct{}, log *slog.Logger) error {
+	var h *server.Handover
+	if handover {
+		var err error
+		start := time.Now()
+		if h, err = server.TakeOver(cfg.Server.HandoverSocket); err != nil {
+			return err
+		}
+		log.Info("handover: sockets received", "sockets", len(h.Sockets),
+			"duration_seconds", time.Since(start).Seconds())
+		n.server.Inherit(h.Sockets)
+	}
+	if err := n.start(cfg); err != nil {
+		if h != nil {
+			h.Abort()
+		}
+		return err
+	}
+	if h != nil {
+		if err := h.Ready(); err != nil {
+			n.shutdown(cfg.Server.ShutdownTimeout.D(), log)
+			return err
+		}
+	}
+	if path := cfg.Server.HandoverSocket; path != "" {
+		if handover {
+			// The old process still accepts on the file until it exits.
+			os.Remove(path)
+		}
+		if err := n.server.ListenHandover(path, func() { close(handedOver) }); err != nil {
+			n.shutdown(cfg.Server.ShutdownTimeout.D(), log)
+			return err
+		}
+	}
+	return nil
+}
+
+// shutdown stops n, giving the queries already received timeout to be
+// answered.
+func (n *node) shutdown(timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	n.stop()
+	if n.stop != nil {
+		n.stop()
+	}
 	if n.admin != nil {
 		n.admin.Shutdown(ctx)
 	}
@@ -183,31 +246,32 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	if err := n.server.Shutdown(ctx); err != nil {
 		log.Warn("shutdown timed out; queries still in progress were dropped",
-			"timeout_seconds", shutdownTimeout.Seconds())
+			"timeout_seconds", timeout.Seconds())
 	}
 	for _, c := range n.closers {
 		if err := c(); err != nil {
 			log.Error("closing an output failed", "error", err)
 		}
 	}
-	log.Info("stopped")
-	return 0
 }
-
-// shutdownTimeout bounds how long queries in progress may take to finish
-// after SIGTERM.
-const shutdownTimeout = 5 * time.Second
 
 // firstProbeDelay is the wait before the first RFC 5011 probe, so that a
 // restart loop does not turn into a query loop.
 const firstProbeDelay = 10 * time.Second
 
-// waitForStop returns on SIGTERM or SIGINT. SIGHUP reads the config file
-// again and applies its policy section, then reloads every list.
-func waitForStop(log *slog.Logger, cfg *config.Config, lists *policyload.Manager) {
+// waitForStop returns on SIGTERM or SIGINT, or when handedOver is closed.
+// SIGHUP reads the config file again and applies its policy section, then
+// reloads every list.
+func waitForStop(log *slog.Logger, cfg *config.Config, lists *policyload.Manager, handedOver <-chan struct{}) {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	for got := range sig {
+	for {
+		var got os.Signal
+		select {
+		case got = <-sig:
+		case <-handedOver:
+			return
+		}
 		if got == syscall.SIGHUP {
 			cfg = reconfigure(log, cfg, lists)
 			log.Info("SIGHUP: reading every list of the policy in force again")

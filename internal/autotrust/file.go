@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"bulwark/internal/atomicfile"
 
 	"github.com/miekg/dns"
 )
@@ -26,6 +27,11 @@ const fileHeader = `; RFC 5011 trust anchor state of Bulwark. Bulwark rewrites t
 // be filled with Seed. Any other read error is an error, and so is a file
 // that does not follow the format: the error names the file and the line.
 func Load(path string) (*State, error) {
+	// A new version that a killed writer left half written is of no use:
+	// the state file itself is complete.
+	if _, err := atomicfile.CleanTemp(path); err != nil {
+		return nil, fmt.Errorf("read trust anchor state: %w", err)
+	}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return New(path), nil
@@ -201,56 +207,11 @@ func (s *State) Marshal() []byte {
 	return b.Bytes()
 }
 
-// Save writes the state file atomically. It writes a temporary file in the
-// same directory, flushes it to disk, renames it over the state file and
-// flushes the directory. A crash leaves either the old or the new file.
+// Save writes the state file atomically and durably with atomicfile: a
+// crash leaves either the old or the new file.
 func (s *State) Save() error {
-	data := s.Marshal()
-	dir, base := filepath.Split(s.path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, s.Marshal(), 0o644); err != nil {
 		return fmt.Errorf("save trust anchor state: %w", err)
 	}
-	tmpName := tmp.Name()
-	err = writeAndSync(tmp, data)
-	if err == nil {
-		err = os.Rename(tmpName, s.path)
-	}
-	if err != nil {
-		os.Remove(tmpName)
-		return fmt.Errorf("save trust anchor state to %s: %w", s.path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("save trust anchor state to %s: flush directory: %w", s.path, err)
-	}
 	return nil
-}
-
-func writeAndSync(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if closeErr := f.Close(); err == nil {
-		err = closeErr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if closeErr := d.Close(); err == nil {
-		err = closeErr
-	}
-	return err
 }

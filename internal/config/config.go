@@ -119,6 +119,14 @@ type Server struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Recursion sets which clients get recursion.
 	Recursion Recursion `yaml:"recursion"`
+	// ShutdownTimeout bounds how long Bulwark answers the queries already
+	// received after SIGTERM or a handover before it exits. Unit:
+	// duration. Default: 5s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// HandoverSocket is the path of the unix socket on which Bulwark hands
+	// its listening sockets to a new process started with serve -handover.
+	// Default "": no handover.
+	HandoverSocket string `yaml:"handover_socket"`
 }
 
 // Listener is one address on which Bulwark answers clients.

@@ -21,6 +21,7 @@ func newDefault(file string) *Config {
 		MaxConnectionsPerClient: defaultMaxConnectionsPerClient,
 		MaxStreamsPerConnection: defaultMaxStreamsPerConnection,
 		RateLimit:               defaultRateLimit(),
+		ShutdownTimeout:         Duration(5 * time.Second),
 	}
 	c.Resolver = Resolver{
 		UpstreamPort:       53,

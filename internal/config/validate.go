@@ -128,6 +128,9 @@ func (v *validator) serverLimits() error {
 	if s.ClientTimeout <= 0 {
 		return v.errorf("server.client_timeout", "invalid duration 0s: must be positive")
 	}
+	if s.ShutdownTimeout <= 0 {
+		return v.errorf("server.shutdown_timeout", "invalid duration %s: must be positive", s.ShutdownTimeout.D())
+	}
 	return nil
 }
 

@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
+	"bulwark/internal/atomicfile"
 	"bulwark/internal/config"
 	"bulwark/internal/feed"
 )
@@ -82,20 +82,14 @@ func (f *fetcher) fetch(ctx context.Context) (changed bool, err error) {
 		return false, fmt.Errorf("GET %s: %s", f.list.URL, resp.Status)
 	}
 
-	tmp, err := os.CreateTemp(filepath.Dir(f.list.File), ".download-*")
+	tmp, err := atomicfile.Create(f.list.File, 0o644)
 	if err != nil {
 		return false, err
 	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
+	defer tmp.Abort() // a no-op once committed
 	n, err := io.Copy(tmp, io.LimitReader(resp.Body, maxDownloadBytes+1))
 	if err == nil && n > maxDownloadBytes {
 		err = fmt.Errorf("GET %s: larger than %d bytes", f.list.URL, maxDownloadBytes)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return false, err
@@ -103,13 +97,12 @@ func (f *fetcher) fetch(ctx context.Context) (changed bool, err error) {
 	if err := checkDownload(tmp.Name(), f.list.Format); err != nil {
 		return false, fmt.Errorf("GET %s: %w; keeping the last good copy", f.list.URL, err)
 	}
-	if err := os.Rename(tmp.Name(), f.list.File); err != nil {
+	if err := tmp.Commit(); err != nil {
 		return false, err
 	}
-	syncDir(filepath.Dir(f.list.File))
 	v = validators{ETag: resp.Header.Get("ETag"), LastModified: resp.Header.Get("Last-Modified")}
 	if data, err := json.Marshal(v); err == nil {
-		writeFileAtomic(f.metaPath(), data)
+		atomicfile.WriteFile(f.metaPath(), data, 0o644)
 	}
 	return true, nil
 }
@@ -141,38 +134,24 @@ func checkDownload(path, format string) error {
 	return nil
 }
 
-// writeFileAtomic writes data to path through a temporary file and a
-// rename, so that readers see the old or the new content.
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+// cleanTemp removes the unfinished downloads that an earlier run, killed
+// while it wrote them, left beside the list file and its validators.
+func (f *fetcher) cleanTemp() {
+	for _, path := range []string{f.list.File, f.metaPath()} {
+		removed, err := atomicfile.CleanTemp(path)
+		if err != nil {
+			f.log.Warn("cannot remove unfinished downloads of an earlier run", "list", f.list.Name, "error", err)
+		}
+		if len(removed) > 0 {
+			f.log.Info("removed unfinished downloads of an earlier run", "list", f.list.Name, "count", len(removed))
+		}
 	}
 }
 
 // run downloads the list now, then every refresh interval, retrying
 // failures with a doubling delay, and calls loaded after each new copy.
 func (f *fetcher) run(ctx context.Context, loaded func()) {
+	f.cleanTemp()
 	refresh := f.list.Refresh.D()
 	first := f.firstRetry
 	if first == 0 {

@@ -32,7 +32,7 @@ const maxDoHTTL = 86400
 // HTTP/2 over TLS on the TCP port, HTTP/3 over QUIC on the UDP port of the
 // same number.
 func (s *Server) startDoH(l config.Listener) error {
-	ln, err := net.Listen("tcp", l.AddrPort.String())
+	ln, err := s.listenTCP(l.AddrPort)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"time"
 
@@ -40,11 +39,10 @@ func (s *Server) startDoQ(l config.Listener) error {
 // HTTP/3 needs for its control and QPACK streams. closer, if set, runs at
 // shutdown before the listener closes.
 func (s *Server) startQUIC(l config.Listener, tlsCfg *tls.Config, uniStreams bool, serve func(quicConn, netip.Addr), closer func() error) error {
-	udp, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(l.AddrPort))
+	udp, err := s.listenQUIC(l.AddrPort)
 	if err != nil {
 		return err
 	}
-	udp.SetReadBuffer(udpReadBuffer)
 	tr := &quic.Transport{Conn: udp}
 	qc := &quic.Config{
 		HandshakeIdleTimeout:  s.cfg.HandshakeTimeout.D(),

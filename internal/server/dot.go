@@ -14,7 +14,7 @@ import (
 // startDoT opens one DNS over TLS listener (RFC 7858). Queries on a
 // connection are answered concurrently, out of order, as over TCP.
 func (s *Server) startDoT(l config.Listener) error {
-	ln, err := net.Listen("tcp", l.AddrPort.String())
+	ln, err := s.listenTCP(l.AddrPort)
 	if err != nil {
 		return err
 	}

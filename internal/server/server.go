@@ -68,6 +68,17 @@ type Server struct {
 	sniFlavours map[string]string
 	wg          sync.WaitGroup // listener loops and connections
 	work        sync.WaitGroup // queries being answered
+
+	// inherited are the sockets a handover passed in; owned are those a
+	// handover passes on.
+	inherited inheritedSockets
+	owned     []ownedSocket
+	// stopAt is the read deadline of client connections once Shutdown
+	// has begun, in Unix nanoseconds; 0 while serving.
+	stopAt atomic.Int64
+	// handedOver is set when a new process has taken the sockets over,
+	// so that Shutdown leaves the queued datagrams to it.
+	handedOver atomic.Bool
 }
 
 // New returns a Server for the listeners in cfg.
@@ -122,13 +133,22 @@ func (s *Server) Start() error {
 			s.log.Info("listening", "listener", l.AddrPort.String(), "transport", t)
 		}
 	}
+	for _, sock := range s.inherited.closeRest() {
+		s.log.Info("inherited socket closed: no listener uses it", "listener", sock.Address.String(), "network", sock.Network)
+	}
 	return nil
 }
 
-// Shutdown stops reading new queries, lets those in progress finish and
-// send their responses until ctx is done, then closes every socket.
+// Shutdown stops reading new queries and answers those already received
+// until ctx is done, then closes every socket. Queries received means
+// datagrams queued on the UDP sockets, unless a handover passed them to a
+// new process, queries in progress on every transport, and queries that
+// TCP and DoT clients sent within connDrainGrace of the stop.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopReading()
+	if !s.handedOver.Load() {
+		s.drainUDP(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.work.Wait()
@@ -157,9 +177,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// stopReading closes the TCP listeners and wakes every reader with an
+// connDrainGrace is how long client connections are still read after
+// Shutdown begins, so that queries already sent are answered rather than
+// reset with the connection.
+const connDrainGrace = 200 * time.Millisecond
+
+// stopReading closes the TCP listeners and wakes every UDP reader with an
 // expired deadline; UDP sockets stay open so that queries in progress can
-// still send their responses.
+// still send their responses. Client connections are read for
+// connDrainGrace more.
 func (s *Server) stopReading() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -171,9 +197,20 @@ func (s *Server) stopReading() {
 	for _, l := range s.tcp {
 		l.Close()
 	}
+	grace := time.Now().Add(connDrainGrace)
+	s.stopAt.Store(grace.UnixNano())
 	for c := range s.conns {
-		c.SetReadDeadline(past)
+		c.SetReadDeadline(grace)
 	}
+}
+
+// readDeadline returns the read deadline of a client connection that may
+// stay idle for idle: later during Shutdown.
+func (s *Server) readDeadline(idle time.Duration) time.Time {
+	if at := s.stopAt.Load(); at != 0 {
+		return time.Unix(0, at)
+	}
+	return time.Now().Add(idle)
 }
 
 // closeListeners closes every listener, for a start that failed half way.

@@ -17,7 +17,7 @@ import (
 
 // startTCP opens one TCP listener.
 func (s *Server) startTCP(l config.Listener) error {
-	ln, err := net.Listen("tcp", l.AddrPort.String())
+	ln, err := s.listenTCP(l.AddrPort)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (s *Server) serveStream(c net.Conn, sess session) {
 	}()
 	var hdr [2]byte
 	for {
-		c.SetReadDeadline(time.Now().Add(sess.idle))
+		c.SetReadDeadline(s.readDeadline(sess.idle))
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
 			return
 		}

@@ -17,24 +17,37 @@ import (
 // caps it at net.core.rmem_max.
 const udpReadBuffer = 4 << 20
 
-// startUDP opens the SO_REUSEPORT sockets of one UDP listener.
+// startUDP opens the SO_REUSEPORT sockets of one UDP listener, or takes
+// those a handover passed in.
 func (s *Server) startUDP(l config.Listener) error {
-	// SO_REUSEPORT would let this process share the address with another
-	// one that set it too, each with its own cache. A plain bind first
-	// fails if anyone holds the address.
-	probe, err := net.ListenPacket("udp", l.AddrPort.String())
+	conns, err := s.inheritUDP(l.AddrPort)
 	if err != nil {
+		closeUDP(conns)
 		return err
 	}
-	probe.Close()
-	lc := net.ListenConfig{Control: reusePort}
-	for range s.udpSockets() {
-		pc, err := lc.ListenPacket(context.Background(), "udp", l.AddrPort.String())
+	if len(conns) == 0 {
+		// SO_REUSEPORT would let this process share the address with
+		// another one that set it too, each with its own cache. A plain
+		// bind first fails if anyone holds the address; a handover is
+		// the explicit way to share it.
+		probe, err := net.ListenPacket("udp", l.AddrPort.String())
 		if err != nil {
 			return err
 		}
-		conn := pc.(*net.UDPConn)
+		probe.Close()
+	}
+	lc := net.ListenConfig{Control: reusePort}
+	for len(conns) < s.udpSockets() {
+		pc, err := lc.ListenPacket(context.Background(), "udp", l.AddrPort.String())
+		if err != nil {
+			closeUDP(conns)
+			return err
+		}
+		conns = append(conns, pc.(*net.UDPConn))
+	}
+	for _, conn := range conns {
 		conn.SetReadBuffer(udpReadBuffer)
+		s.own("udp", l.AddrPort, conn)
 		s.mu.Lock()
 		s.udp = append(s.udp, conn)
 		s.mu.Unlock()
@@ -42,6 +55,12 @@ func (s *Server) startUDP(l config.Listener) error {
 		go s.serveUDPSocket(conn, s.pipe.FlavourID(l.Flavour))
 	}
 	return nil
+}
+
+func closeUDP(conns []*net.UDPConn) {
+	for _, c := range conns {
+		c.Close()
+	}
 }
 
 // serveUDP reads one socket a datagram at a time, where batched I/O is not

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -340,4 +342,36 @@ func (s *Server) addBatch(b *batchConn) {
 	}
 	next = append(next, b)
 	s.batches.Store(&next)
+}
+
+// udpDrainLimit bounds how long Shutdown reads the datagrams queued on the
+// UDP sockets; clients that keep sending would otherwise keep it reading.
+const udpDrainLimit = time.Second
+
+// drainUDP reads and answers the datagrams queued on each batched UDP
+// socket, once its reader has stopped, until the queue is empty, ctx is
+// done or udpDrainLimit has passed.
+func (s *Server) drainUDP(ctx context.Context) {
+	batches := s.batches.Load()
+	if batches == nil {
+		return
+	}
+	deadline := time.Now().Add(udpDrainLimit)
+	for _, b := range *batches {
+		for ctx.Err() == nil && time.Now().Before(deadline) {
+			b.mu.Lock()
+			b.received, b.err = 0, nil
+			n := 0
+			if err := b.raw.Control(b.pollCall); err == nil {
+				n = b.received
+			}
+			if n > 0 {
+				s.answerBatch(b, n)
+			}
+			b.mu.Unlock()
+			if n == 0 {
+				break
+			}
+		}
+	}
 }

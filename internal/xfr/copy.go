@@ -7,10 +7,11 @@ import (
 	"io"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"bulwark/internal/atomicfile"
 
 	"github.com/miekg/dns"
 )
@@ -134,18 +135,18 @@ func skippedLine(line string) bool {
 }
 
 // copyWriter writes a new copy next to the old one. Its commit renames the
-// new copy into place, so that readers see the old or the new file, never
-// a part.
+// new copy into place with atomicfile, so that readers, and a start after a
+// crash, see the old or the new file, never a part.
 type copyWriter struct {
 	path string
-	f    *os.File
+	f    *atomicfile.File
 	w    *bufio.Writer
 	// records counts the records written, SOA included.
 	records int
 }
 
 func newCopyWriter(path string) (*copyWriter, error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".xfr-*")
+	f, err := atomicfile.Create(path, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -173,33 +174,18 @@ func (cw *copyWriter) line(s string) error {
 	return cw.w.WriteByte('\n')
 }
 
-// commit syncs the new copy and renames it over the old one.
+// commit flushes the new copy to disk and renames it over the old one.
 func (cw *copyWriter) commit() error {
-	err := cw.w.Flush()
-	if err == nil {
-		err = cw.f.Sync()
-	}
-	if cerr := cw.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(cw.f.Name(), cw.path)
-	}
-	if err != nil {
-		os.Remove(cw.f.Name())
+	if err := cw.w.Flush(); err != nil {
+		cw.f.Abort()
 		return fmt.Errorf("write %s: %w", cw.path, err)
 	}
-	if d, err := os.Open(filepath.Dir(cw.path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return cw.f.Commit()
 }
 
 // abort removes the new copy; the old one stays.
 func (cw *copyWriter) abort() {
-	cw.f.Close()
-	os.Remove(cw.f.Name())
+	cw.f.Abort()
 }
 
 // recordKey returns what identifies a record in a zone, its owner in

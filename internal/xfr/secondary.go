@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"bulwark/internal/atomicfile"
+
 	"github.com/miekg/dns"
 )
 
@@ -112,6 +114,11 @@ func NewSecondary(cfg Config, log *slog.Logger) *Secondary {
 		log:    log.With("list", cfg.List, "zone", cfg.Zone),
 		notify: make(chan struct{}, 1),
 		state:  State{Zone: cfg.Zone},
+	}
+	if removed, err := atomicfile.CleanTemp(cfg.File); err != nil {
+		s.log.Warn("cannot remove unfinished copies of an earlier run", "file", cfg.File, "error", err)
+	} else if len(removed) > 0 {
+		s.log.Info("removed unfinished copies of an earlier run", "file", cfg.File, "count", len(removed))
 	}
 	cp, err := ReadCopy(cfg.File, cfg.Zone)
 	switch {
