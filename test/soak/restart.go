@@ -114,7 +114,7 @@ func (s *stateServers) serveRPZ(w dns.ResponseWriter, req *dns.Msg) {
 		soa.Serial = v
 		records := []dns.RR{soa}
 		for i := range namesOfVersion(v) {
-			rr, _ := dns.NewRR(fmt.Sprintf("blocked%d.rpz.soak.invalid.%s 60 IN CNAME .", i, rpzZone))
+			rr, _ := dns.NewRR(fmt.Sprintf("blocked%d.%s 60 IN CNAME .", i, rpzZone))
 			records = append(records, rr)
 		}
 		records = append(records, soa)

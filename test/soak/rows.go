@@ -177,10 +177,16 @@ func (s *suite) stopFault(instance string) func() (func(), error) {
 }
 
 // runRow runs the normal load for the row's duration beside its attack or
-// fault, and counts resolver crashes.
+// fault, and counts resolver crashes. Attack rows run on the cache of the
+// warm-up; fault rows restart the resolver first.
 func (s *suite) runRow(ctx context.Context, spec rowSpec) rowResult {
 	row := rowResult{Name: spec.name, Description: spec.description}
 	crashesBefore := s.resolver.crashCount()
+	// A fault row starts from an empty cache, so that the normal load
+	// resolves through the fault instead of answering from the warm-up.
+	if spec.fault != nil && s.resolver.alive() {
+		s.resolver.stop(syscall.SIGTERM)
+	}
 	if !s.resolver.alive() {
 		if err := s.resolver.start(); err != nil {
 			row.Err = err
