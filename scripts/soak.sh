@@ -34,6 +34,12 @@ cleanup() {
 	if [[ -f "$lab_dir/lab.json" ]]; then
 		in_netns make --no-print-directory lab-down LAB="$lab_dir" >/dev/null 2>&1 || true
 	fi
+	# Whatever still runs in the namespace was started by this script:
+	# the runner, Bulwark or the fault proxy after an interruption.
+	local pid
+	for pid in $(ip netns pids "$netns" 2>/dev/null); do
+		kill "$pid" 2>/dev/null || true
+	done
 	ip netns delete "$netns" 2>/dev/null || true
 	exit "$status"
 }

@@ -199,10 +199,10 @@ func amplification(large []largeAnswer) payloadFunc {
 	}
 }
 
-// malformed returns packets that no DNS parser should accept, in turn:
-// random bytes, a header that promises records it lacks, a label longer
-// than 63 bytes, a compression pointer to itself and a query with QR set
-// and an unknown opcode.
+// malformed returns a packet that no DNS parser should accept, one of
+// five kinds chosen at random. The kinds are random bytes, a header that
+// promises records it lacks, a label longer than 63 bytes, a compression
+// pointer to itself, and a query with QR set and an unknown opcode.
 func malformed(r *rand.Rand, buf []byte) []byte {
 	header := func(qd, an uint16, flags uint16) []byte {
 		b := binary.BigEndian.AppendUint16(buf, uint16(r.UintN(1<<16)))

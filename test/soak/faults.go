@@ -89,6 +89,7 @@ func startProxy(bin string, args []string, routes []proxyRoute, authPort int, lo
 	defer logFile.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start faultproxy: %w", err)
 	}

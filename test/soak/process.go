@@ -14,8 +14,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// resolverProcess is the Bulwark process under test. It notices when the
-// process dies without being told to, which the table counts as a crash.
+// resolverProcess is the Bulwark process under test. An exit that the
+// suite did not request counts as a crash.
 type resolverProcess struct {
 	bin, config, addr, logPath string
 
@@ -36,6 +36,8 @@ func (p *resolverProcess) start() error {
 	defer logFile.Close()
 	cmd := exec.Command(p.bin, "serve", "-config", p.config)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Bulwark dies with the runner, even when the runner is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", p.bin, err)
 	}
@@ -51,7 +53,7 @@ func (p *resolverProcess) start() error {
 	return nil
 }
 
-// wait reaps the process and counts an exit that nobody asked for.
+// wait reaps the process and counts an exit that stop did not request.
 func (p *resolverProcess) wait(cmd *exec.Cmd, exited chan struct{}) {
 	err := cmd.Wait()
 	p.mu.Lock()

@@ -27,8 +27,8 @@ const (
 	feedListName = "soak-feed"
 	rpzListName  = "soak-rpz"
 	rpzZone      = "rpz.soak.invalid."
-	// stateNames is how many names the feed and the RPZ zone list; each
-	// new version alternates between stateNames and stateNames+1, so that
+	// stateNames is how many names the feed and the RPZ zone list. The
+	// versions alternate between stateNames and stateNames+1 names, so
 	// every start rewrites both copies.
 	stateNames = 2000
 )

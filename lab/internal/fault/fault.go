@@ -1,7 +1,7 @@
 // Package fault implements the fault-injecting DNS proxy of the soak
 // suite. A Proxy listens on UDP and TCP addresses, forwards each query to
 // the backend of its listener from the listener's own address, and spoils
-// the reply as its Mode says. Which traffic reaches the proxy is decided
+// the reply as its Mode sets. Which traffic reaches the proxy is decided
 // elsewhere: the soak suite redirects a lab server's address to it with
 // nftables dnat and exempts the proxy's own addresses from that rule.
 package fault
