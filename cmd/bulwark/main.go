@@ -396,6 +396,7 @@ func newCache(cfg *config.Config, now func() time.Time) *cache.Cache {
 		MinTTL:         cfg.Cache.MinTTL.D(),
 		MaxTTL:         cfg.Cache.MaxTTL.D(),
 		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
+		StaleMaxAge:    cfg.Cache.StaleMaxAge.D(),
 		Now:            now,
 	})
 }
@@ -418,6 +419,10 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
 		Proceed:        policyload.ProceedRules(cfg),
+
+		StaleAnswerTTL:     cfg.Cache.StaleAnswerTTL.D(),
+		StaleClientTimeout: cfg.Cache.StaleClientTimeout.D(),
+		Prefetch:           *cfg.Cache.Prefetch,
 	}
 }
 

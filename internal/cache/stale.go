@@ -54,6 +54,10 @@ func (p *Packed) StaleCopy(now time.Time, ttl uint32, hold time.Duration, option
 	if !p.stale {
 		options = append(append(make([]byte, 0, len(p.options)+len(option)), p.options...), option...)
 	}
+	expires := now.Add(hold)
+	if expires.After(p.staleUntil) {
+		expires = p.staleUntil
+	}
 	wire := append([]byte(nil), p.wire...)
 	ttls := make([]uint32, len(p.ttlOffs))
 	for i, off := range p.ttlOffs {
@@ -62,10 +66,13 @@ func (p *Packed) StaleCopy(now time.Time, ttl uint32, hold time.Duration, option
 	}
 	return &Packed{
 		wire: wire, ttlOffs: p.ttlOffs, ttls: ttls, options: options,
-		stored: now, expires: now.Add(hold), staleUntil: p.staleUntil,
+		stored: now, expires: expires, staleUntil: p.staleUntil,
 		stale: true, staleOK: true, tag: p.tag,
 	}
 }
+
+// Rcode returns the 4-bit response code in the header of p.
+func (p *Packed) Rcode() int { return int(p.wire[3] & 0x0f) }
 
 // ClaimPrefetch reports whether p should be refreshed now: it is not a
 // stale copy, its original TTL was at least 10s, less than a tenth of it

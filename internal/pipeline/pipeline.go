@@ -31,8 +31,17 @@ type Config struct {
 	BufferSize uint16
 	// ClientTimeout bounds one resolution.
 	ClientTimeout time.Duration
-	// FailureTTL is how long a SERVFAIL response is served from the cache.
+	// FailureTTL is how long a SERVFAIL response is served from the cache,
+	// and how long a stale response is served without asking the servers
+	// again after a failed resolution.
 	FailureTTL time.Duration
+	// StaleAnswerTTL is the TTL of the records of a stale response.
+	StaleAnswerTTL time.Duration
+	// StaleClientTimeout is how long a query with stale data waits for its
+	// resolution before the stale data is sent; 0 waits until it ends.
+	StaleClientTimeout time.Duration
+	// Prefetch refreshes responses that are served close to their expiry.
+	Prefetch bool
 	// MaxResolutions caps resolutions in progress.
 	MaxResolutions int
 	// Exemptions holds the proceed anyway exemptions of clients; nil
@@ -117,6 +126,11 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	}
 	resp = p.write(out[:0], pk, &q, udp, now)
 	p.stats.CacheHits.Add(1)
+	if pk.Stale() {
+		p.stats.Stale.Add(1)
+	} else if p.cfg.Prefetch && pk.ClaimPrefetch(now) {
+		p.prefetch(pk, key, &q, flavour, client, exempt, udp)
+	}
 	p.stats.count(resp)
 	p.stats.actions.count(pk.Tag())
 	return resp, Answered, pk.Tag()
@@ -161,11 +175,14 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
-		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, client, exempt, udp) })
+		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
 		now = p.now()
 	}
 	if pk == nil {
 		return p.servfail(pkt), 0 // the response could not be built
+	}
+	if pk.Stale() {
+		p.stats.Stale.Add(1)
 	}
 	p.stats.actions.count(pk.Tag())
 	if isDropped(pk) {
@@ -260,6 +277,14 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 		return nil
 	}
 	pk.SetTag(tag)
+	if failedResolution(res, verdict) {
+		if stale, ok := p.staleFallback(key, now); ok {
+			return stale
+		}
+	}
+	if servableStale(res, verdict) {
+		pk.AllowStale()
+	}
 	if ttl > 0 {
 		p.cache.StoreAnswer(key, pk)
 	}
