@@ -216,12 +216,18 @@ func (p *Pipeline) servfail(pkt []byte) []byte {
 // resolve resolves q for client under the policy of flavour, or its exempt
 // form when exempt is set, packs the response and caches it.
 func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
+	return p.resolveFrom(context.Background(), q, key, flavour, client, exempt, udp)
+}
+
+// resolveFrom is resolve with a base context, which may carry options for
+// the resolver such as resolver.WithRefresh.
+func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
 	name, _, err := dns.UnpackDomainName(q.QName, 0)
 	if err != nil {
 		return nil
 	}
 	name = strings.ToLower(name)
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
+	ctx, cancel := context.WithTimeout(base, p.cfg.ClientTimeout)
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
 	tag := p.stats.actions.tag(decision)

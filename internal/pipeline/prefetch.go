@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"net/netip"
 
 	"bulwark/internal/cache"
+	"bulwark/internal/resolver"
 )
 
 // prefetch refreshes pk, just served for q from the answer cache under
@@ -23,7 +25,10 @@ func (p *Pipeline) prefetch(pk *cache.Packed, key []byte, q *Query, flavour uint
 		defer p.Release()
 		defer pk.ReleasePrefetch()
 		p.flights.do(string(ownKey), func() *cache.Packed {
-			return p.resolve(&own, ownKey, flavour, client, exempt, udp)
+			// The resolver's RRsets for the name expire with pk, so
+			// the refresh asks the servers instead.
+			ctx := resolver.WithRefresh(context.Background())
+			return p.resolveFrom(ctx, &own, ownKey, flavour, client, exempt, udp)
 		})
 	}()
 }
