@@ -34,6 +34,8 @@ func (p *Pipeline) resolveOrStale(q *Query, key []byte, flavour uint8, client ne
 	// query, whose name points into the client's packet.
 	own := q.clone()
 	ownKey := append([]byte(nil), key...)
+	// NOTE: the resolution holds no resolution slot once this call
+	// returns. ClientTimeout bounds it, and one runs per question.
 	fl := p.flights.start(string(key), func() *cache.Packed {
 		return p.resolve(&own, ownKey, flavour, client, exempt, udp)
 	})
@@ -46,6 +48,10 @@ func (p *Pipeline) resolveOrStale(q *Query, key []byte, flavour uint8, client ne
 		return p.staleCopy(stale, p.now(), 0)
 	}
 }
+
+// NOTE: stale data comes only from packed responses. The resolver keeps
+// expired RRsets but does not answer from them, so a question whose packed
+// response was evicted gets SERVFAIL while its servers fail.
 
 // staleFallback returns a stale copy of the expired response under key
 // for a resolution that failed, and stores it so that the queries of the
@@ -72,9 +78,9 @@ func (p *Pipeline) staleFallback(key []byte, now time.Time) (*cache.Packed, bool
 // TTL and an EDE: Stale NXDOMAIN Answer for NXDOMAIN, Stale Answer
 // otherwise.
 func (p *Pipeline) staleCopy(pk *cache.Packed, now time.Time, hold time.Duration) *cache.Packed {
-	ede := &resolver.EDE{Code: edeStaleAnswer, Text: "serving expired data: the servers could not be reached"}
+	ede := &resolver.EDE{Code: edeStaleAnswer, Text: "serving expired data: resolution failed or is slow"}
 	if pk.Rcode() == dns.RcodeNameError {
-		ede = &resolver.EDE{Code: edeStaleNXDomain, Text: "serving an expired NXDOMAIN: the servers could not be reached"}
+		ede = &resolver.EDE{Code: edeStaleNXDomain, Text: "serving an expired NXDOMAIN: resolution failed or is slow"}
 	}
 	ttl := uint32(p.cfg.StaleAnswerTTL / time.Second)
 	return pk.StaleCopy(now, ttl, hold, edeOption(ede))
