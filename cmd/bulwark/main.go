@@ -468,6 +468,7 @@ func newCache(cfg *config.Config, now func() time.Time) *cache.Cache {
 		MinTTL:         cfg.Cache.MinTTL.D(),
 		MaxTTL:         cfg.Cache.MaxTTL.D(),
 		MaxNegativeTTL: cfg.Cache.MaxNegativeTTL.D(),
+		StaleMaxAge:    cfg.Cache.StaleMaxAge.D(),
 		Now:            now,
 	})
 }
@@ -494,7 +495,10 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 			Allow:        cfg.Server.Recursion.AllowPrefixes,
 			OpenFlavours: cfg.Server.Recursion.OpenFlavours,
 		},
-		Cookies: cookieServer(cfg),
+		Cookies:            cookieServer(cfg),
+		StaleAnswerTTL:     cfg.Cache.StaleAnswerTTL.D(),
+		StaleClientTimeout: cfg.Cache.StaleClientTimeout.D(),
+		Prefetch:           *cfg.Cache.Prefetch,
 	}
 }
 

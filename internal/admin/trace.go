@@ -113,8 +113,10 @@ type rrsetJSON struct {
 	Type string `json:"type"`
 	// Rank is glue, referral or answer. Only RRsets of rank answer are
 	// served to clients.
-	Rank     string   `json:"rank"`
-	TTL      uint32   `json:"ttl"`
+	Rank string `json:"rank"`
+	TTL  uint32 `json:"ttl"`
+	// Stale is set for an expired RRset kept for serve-stale.
+	Stale    bool     `json:"stale,omitempty"`
 	Security string   `json:"security"`
 	Reason   *edeJSON `json:"reason,omitempty"`
 	Records  []string `json:"records"`
@@ -127,6 +129,7 @@ type negativeJSON struct {
 	Type     string   `json:"type,omitempty"`
 	Rcode    string   `json:"rcode"`
 	TTL      uint32   `json:"ttl"`
+	Stale    bool     `json:"stale,omitempty"`
 	Security string   `json:"security"`
 	Reason   *edeJSON `json:"reason,omitempty"`
 	SOA      string   `json:"soa,omitempty"`
@@ -136,7 +139,10 @@ type negativeJSON struct {
 type answerJSON struct {
 	Type string `json:"type"`
 	pipeline.AnswerVariant
-	TTL     uint32 `json:"ttl"`
+	TTL uint32 `json:"ttl"`
+	// Stale is set for an expired response kept for serve-stale, and for
+	// a stale copy being served in its place.
+	Stale   bool   `json:"stale,omitempty"`
 	Rcode   string `json:"rcode"`
 	AD      bool   `json:"ad"`
 	Records int    `json:"records"`
@@ -171,13 +177,13 @@ func (s *Server) inspectCache(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		out.RRsets = append(out.RRsets, rrsetJSON{
-			Type: dns.Type(e.Type).String(), Rank: rankNames[e.Rank], TTL: e.TTL,
+			Type: dns.Type(e.Type).String(), Rank: rankNames[e.Rank], TTL: e.TTL, Stale: e.Stale,
 			Security: e.Security.String(), Reason: reasonJSON(e), Records: rrTexts(e.RRs), RRSIGs: rrTexts(e.Sigs),
 		})
 	}
 	for _, a := range answers {
 		j := answerJSON{
-			Type: dns.Type(a.Type).String(), TTL: a.TTL, Rcode: dns.RcodeToString[a.Rcode], AD: a.AD,
+			Type: dns.Type(a.Type).String(), TTL: a.TTL, Stale: a.Stale, Rcode: dns.RcodeToString[a.Rcode], AD: a.AD,
 			Records: a.Records, Bytes: a.Bytes, Key: hex.EncodeToString(append([]byte{a.Flags}, a.Variant...)),
 		}
 		if s.tracer != nil {
@@ -189,7 +195,7 @@ func (s *Server) inspectCache(w http.ResponseWriter, r *http.Request) {
 }
 
 func negativeEntry(e cache.Entry) negativeJSON {
-	n := negativeJSON{Rcode: "NOERROR", TTL: e.TTL, Security: e.Security.String(), Reason: reasonJSON(e)}
+	n := negativeJSON{Rcode: "NOERROR", TTL: e.TTL, Stale: e.Stale, Security: e.Security.String(), Reason: reasonJSON(e)}
 	if e.NXDomain {
 		n.Rcode = "NXDOMAIN"
 	} else {

@@ -39,6 +39,9 @@ type Config struct {
 	// MaxNegativeTTL caps the TTL of negative answers; 0 means they are
 	// not cached.
 	MaxNegativeTTL time.Duration
+	// StaleMaxAge is how long past its expiry an entry may still be served
+	// stale (RFC 8767); 0 turns serve-stale off.
+	StaleMaxAge time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

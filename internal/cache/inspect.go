@@ -12,8 +12,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Entry is one unexpired RRset or negative answer cached for a name, as
-// Inspect returns it.
+// Entry is one RRset or negative answer cached for a name, as Inspect
+// returns it: unexpired, or expired and still within the stale age.
 type Entry struct {
 	// Type is the type of the RRset or of the NODATA answer; 0 for
 	// NXDOMAIN, which covers every type.
@@ -22,8 +22,12 @@ type Entry struct {
 	// former.
 	Negative, NXDomain bool
 	Rank               Rank
-	// TTL is the seconds left.
+	// TTL is the seconds left; 0 for a stale entry.
 	TTL uint32
+	// Stale is set for an entry that has expired but may still be served
+	// stale, and StaleAge is how long ago it expired.
+	Stale    bool
+	StaleAge time.Duration
 	// Security is the validation state, and Reason why it is bogus or
 	// insecure, when known.
 	Security dnssec.Security
@@ -34,7 +38,8 @@ type Entry struct {
 	Sigs []dns.RR
 }
 
-// AnswerEntry is one unexpired packed response cached for a name. Several
+// AnswerEntry is one packed response cached for a name, unexpired or
+// within the stale age. Several
 // may exist for one type, one per variant of the question: the DO and CD
 // bits, and the flavour and policy version of the client.
 type AnswerEntry struct {
@@ -45,8 +50,12 @@ type AnswerEntry struct {
 	// Variant is the rest of the key, which the pipeline fills with the
 	// flavour and policy version.
 	Variant []byte
-	// TTL is the seconds left before the response expires.
-	TTL   uint32
+	// TTL is the seconds left before the response expires; 0 for a stale
+	// response.
+	TTL uint32
+	// Stale is set for an expired response that may still be served
+	// stale, and for a stale copy being served in its place.
+	Stale bool
 	Rcode int
 	// AD is the AD bit of the response.
 	AD bool
@@ -67,14 +76,18 @@ func (c *Cache) Inspect(name string) ([]Entry, []AnswerEntry) {
 		if key[3:] != name {
 			return
 		}
-		ttl, ok := remaining(now, e.expires)
-		if !ok {
+		ttl, fresh := remaining(now, e.expires)
+		age, stale := c.staleAge(now, e.expires)
+		if !fresh && !stale {
 			return
 		}
 		out := Entry{
 			Type: binary.BigEndian.Uint16([]byte(key[1:3])), Negative: e.negative, NXDomain: e.nxdomain,
 			Rank: e.rank, TTL: ttl, Security: e.security, Reason: e.reason,
 			RRs: countedDown(e.rrs, ttl), Sigs: countedDown(e.sigs, ttl),
+		}
+		if !fresh {
+			out.Stale, out.StaleAge = true, age
 		}
 		if e.soa != nil {
 			out.RRs = countedDown([]dns.RR{e.soa}, ttl)
@@ -96,14 +109,18 @@ func (c *Cache) inspectAnswers(name string, now time.Time) []AnswerEntry {
 		if !ok || len(rest) < 3 {
 			return
 		}
-		ttl, ok := remaining(now, p.expires)
-		if !ok {
+		ttl, fresh := remaining(now, p.expires)
+		stale := p.stale || !fresh && c.cfg.StaleMaxAge > 0 && p.staleOK && now.Before(p.staleUntil)
+		if !fresh && !stale {
 			return
+		}
+		if p.stale {
+			ttl = 0
 		}
 		h := p.wire
 		answers = append(answers, AnswerEntry{
 			Type: binary.BigEndian.Uint16(rest), Flags: rest[2], Variant: rest[3:],
-			TTL: ttl, Rcode: int(h[3] & 0x0f), AD: h[3]&0x20 != 0,
+			TTL: ttl, Stale: stale, Rcode: int(h[3] & 0x0f), AD: h[3]&0x20 != 0,
 			Records: int(binary.BigEndian.Uint16(h[6:])) + int(binary.BigEndian.Uint16(h[8:])),
 			Bytes:   len(h),
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -19,6 +20,14 @@ type Packed struct {
 	options []byte   // EDNS options (such as EDE) for the OPT record
 	stored  time.Time
 	expires time.Time
+	// staleUntil is the end of the time p may be served stale; StoreAnswer
+	// sets it when it is zero. stale marks a stale copy made by StaleCopy,
+	// staleOK a response that may be served stale at all.
+	staleUntil time.Time
+	stale      bool
+	staleOK    bool
+	// refreshing is set while a prefetch of p is in progress.
+	refreshing atomic.Bool
 	// tag is a number the caller attaches (see SetTag); the cache does not
 	// read it.
 	tag uint32
@@ -92,6 +101,9 @@ func (p *Packed) AppendTo(dst []byte, now time.Time) []byte {
 
 // StoreAnswer caches p under key, as made by AnswerKey.
 func (c *Cache) StoreAnswer(key []byte, p *Packed) {
+	if p.staleUntil.IsZero() {
+		p.staleUntil = p.expires.Add(c.cfg.StaleMaxAge)
+	}
 	c.answers.set(string(key), p, int64(len(p.wire)+len(p.ttlOffs)*6+len(p.options))+entryOverhead)
 }
 

@@ -224,6 +224,25 @@ type Cache struct {
 	// MaxNegativeTTL lowers the TTL of NXDOMAIN and NODATA answers above it
 	// (RFC 2308 section 5). Unit: duration. Default: 1h.
 	MaxNegativeTTL Duration `yaml:"max_negative_ttl"`
+
+	// StaleMaxAge is how long past their expiry RRsets, negative answers
+	// and packed responses may still be served stale when their servers
+	// fail (RFC 8767). Unit: duration. Default: 24h; 0s turns serve-stale
+	// off.
+	StaleMaxAge Duration `yaml:"stale_max_age"`
+	// StaleAnswerTTL is the TTL of every record in a stale response.
+	// Unit: duration, 1s to 1h. Default: 30s (RFC 8767 section 4).
+	StaleAnswerTTL Duration `yaml:"stale_answer_ttl"`
+	// StaleClientTimeout is how long a client waits for a resolution when
+	// stale data could answer it; past it the stale data is sent and the
+	// resolution goes on to refresh the cache (RFC 8767 section 5). Unit:
+	// duration, below server.client_timeout. Default: 1.8s; 0s waits for
+	// the resolution to end.
+	StaleClientTimeout Duration `yaml:"stale_client_timeout"`
+	// Prefetch refreshes a cached response in the background when a client
+	// receives it with less than a tenth of its TTL left, for TTLs of 10s
+	// or more. Default: true.
+	Prefetch *bool `yaml:"prefetch"`
 }
 
 // DNSSEC controls validation (RFC 4033 to 4035) and its trust anchors.

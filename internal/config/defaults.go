@@ -42,6 +42,11 @@ func newDefault(file string) *Config {
 		MaxBytes:       256 << 20,
 		MaxTTL:         Duration(24 * time.Hour),
 		MaxNegativeTTL: Duration(time.Hour),
+
+		StaleMaxAge:        Duration(24 * time.Hour),
+		StaleAnswerTTL:     Duration(30 * time.Second),
+		StaleClientTimeout: Duration(1800 * time.Millisecond),
+		Prefetch:           boolPtr(true),
 	}
 	c.DNSSEC = DNSSEC{
 		Validation:              boolPtr(true),
@@ -112,7 +117,7 @@ func (c *Config) setListDefaults() {
 	}
 	bools := []**bool{
 		&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation,
-		&c.DNSSEC.Validation, &c.DNSSEC.AggressiveNSEC,
+		&c.DNSSEC.Validation, &c.DNSSEC.AggressiveNSEC, &c.Cache.Prefetch,
 	}
 	for _, b := range bools {
 		if *b == nil {

@@ -209,6 +209,24 @@ func (v *validator) cache() error {
 	if c.MinTTL > c.MaxTTL {
 		return v.errorf("cache.min_ttl", "min_ttl %s is above max_ttl %s", c.MinTTL.D(), c.MaxTTL.D())
 	}
+	return v.staleCache()
+}
+
+// staleCache checks the serve-stale keys of the cache section.
+func (v *validator) staleCache() error {
+	c := &v.cfg.Cache
+	if c.StaleAnswerTTL < Duration(time.Second) || c.StaleAnswerTTL > Duration(time.Hour) {
+		return v.errorf("cache.stale_answer_ttl", "invalid duration %s: use 1s to 1h", c.StaleAnswerTTL.D())
+	}
+	if c.StaleAnswerTTL%Duration(time.Second) != 0 {
+		return v.errorf("cache.stale_answer_ttl", "invalid duration %s: use whole seconds, as TTLs are", c.StaleAnswerTTL.D())
+	}
+	timeout := v.cfg.Server.ClientTimeout
+	if c.StaleClientTimeout != 0 && c.StaleClientTimeout >= timeout {
+		return v.errorf("cache.stale_client_timeout",
+			"stale_client_timeout %s is not below server.client_timeout %s: lower it, or use 0s to turn it off",
+			c.StaleClientTimeout.D(), timeout.D())
+	}
 	return nil
 }
 

@@ -76,6 +76,10 @@ var (
 		"Queries that got no response: packets too short to answer and queries a policy drops.", nil, nil)
 	busyDesc = prometheus.NewDesc("bulwark_queries_busy_total",
 		"Queries answered SERVFAIL because every resolution slot was taken.", nil, nil)
+	staleDesc = prometheus.NewDesc("bulwark_cache_stale_answers_total",
+		"Stale responses sent because resolution failed or was slow (RFC 8767).", nil, nil)
+	prefetchDesc = prometheus.NewDesc("bulwark_cache_prefetches_total",
+		"Background refreshes of cached responses served close to their expiry.", nil, nil)
 	limitDesc = prometheus.NewDesc("bulwark_client_limit_hits_total",
 		"Connections or queries held back or refused by a client limit, by the limit's config key.", []string{"limit"}, nil)
 	rateLimitedDesc = prometheus.NewDesc("bulwark_rate_limited_responses_total",
@@ -109,7 +113,7 @@ var (
 type collector struct{ src Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc,
+	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc, staleDesc, prefetchDesc,
 		limitDesc, rateLimitedDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
 		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc, outputDesc, logSuppressedDesc} {
 		ch <- d
@@ -170,6 +174,8 @@ func collectPipeline(ch chan<- prometheus.Metric, st *pipeline.Stats) {
 	counter(ch, cacheDesc, st.Resolved.Load(), "miss")
 	counter(ch, droppedDesc, st.Dropped.Load())
 	counter(ch, busyDesc, st.Busy.Load())
+	counter(ch, staleDesc, st.Stale.Load())
+	counter(ch, prefetchDesc, st.Prefetches.Load())
 	for sec := range st.Validation {
 		counter(ch, validationDesc, st.Validation[sec].Load(), dnssec.Security(sec).String())
 	}

@@ -38,3 +38,26 @@ func (f *flights) do(key string, fn func() *cache.Packed) *cache.Packed {
 	fl.pk = fn()
 	return fl.pk
 }
+
+// start runs fn on a new goroutine unless a call with the same key is in
+// progress, and returns the flight to wait on. Its pk is set once done is
+// closed.
+func (f *flights) start(key string, fn func() *cache.Packed) *flight {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if fl, ok := f.m[key]; ok {
+		return fl
+	}
+	fl := &flight{done: make(chan struct{})}
+	f.m[key] = fl
+	go func() {
+		defer func() {
+			f.mu.Lock()
+			delete(f.m, key)
+			f.mu.Unlock()
+			close(fl.done)
+		}()
+		fl.pk = fn()
+	}()
+	return fl
+}

@@ -32,8 +32,17 @@ type Config struct {
 	BufferSize uint16
 	// ClientTimeout bounds one resolution.
 	ClientTimeout time.Duration
-	// FailureTTL is how long a SERVFAIL response is served from the cache.
+	// FailureTTL is how long a SERVFAIL response is served from the cache,
+	// and how long a stale response is served without asking the servers
+	// again after a failed resolution.
 	FailureTTL time.Duration
+	// StaleAnswerTTL is the TTL of the records of a stale response.
+	StaleAnswerTTL time.Duration
+	// StaleClientTimeout is how long a query with stale data waits for its
+	// resolution before the stale data is sent; 0 waits until it ends.
+	StaleClientTimeout time.Duration
+	// Prefetch refreshes responses that are served close to their expiry.
+	Prefetch bool
 	// MaxResolutions caps resolutions in progress.
 	MaxResolutions int
 	// Exemptions holds the proceed anyway exemptions of clients; nil
@@ -142,6 +151,11 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	}
 	resp = p.write(out[:0], pk, &q, udp, now)
 	p.stats.CacheHits.Add(1)
+	if pk.Stale() {
+		p.stats.Stale.Add(1)
+	} else if p.cfg.Prefetch && pk.ClaimPrefetch(now) {
+		p.prefetch(pk, key, &q, flavour, client, exempt, udp)
+	}
 	p.stats.count(resp)
 	p.stats.actions.count(pk.Tag())
 	return resp, Answered, pk.Tag()
@@ -190,11 +204,14 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
-		pk = p.flights.do(string(key), func() *cache.Packed { return p.resolve(&q, key, flavour, client, exempt, udp) })
+		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
 		now = p.now()
 	}
 	if pk == nil {
 		return p.servfail(pkt), 0 // the response could not be built
+	}
+	if pk.Stale() {
+		p.stats.Stale.Add(1)
 	}
 	p.stats.actions.count(pk.Tag())
 	if isDropped(pk) {
@@ -228,12 +245,18 @@ func (p *Pipeline) servfail(pkt []byte) []byte {
 // resolve resolves q for client under the policy of flavour, or its exempt
 // form when exempt is set, packs the response and caches it.
 func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
+	return p.resolveFrom(context.Background(), q, key, flavour, client, exempt, udp)
+}
+
+// resolveFrom is resolve with a base context, which may carry options for
+// the resolver such as resolver.WithRefresh.
+func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
 	name, _, err := dns.UnpackDomainName(q.QName, 0)
 	if err != nil {
 		return nil
 	}
 	name = strings.ToLower(name)
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ClientTimeout)
+	ctx, cancel := context.WithTimeout(base, p.cfg.ClientTimeout)
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
 	if p.zones != nil {
@@ -297,6 +320,14 @@ func (p *Pipeline) resolve(q *Query, key []byte, flavour uint8, client netip.Add
 		return nil
 	}
 	pk.SetTag(tag)
+	if failedResolution(res, verdict) {
+		if stale, ok := p.staleFallback(key, now); ok {
+			return stale
+		}
+	}
+	if servableStale(res, verdict) {
+		pk.AllowStale()
+	}
 	if ttl > 0 {
 		p.cache.StoreAnswer(key, pk)
 	}

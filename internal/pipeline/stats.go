@@ -20,6 +20,12 @@ type Stats struct {
 	// Busy counts the SERVFAIL responses sent because every resolution
 	// slot was taken.
 	Busy atomic.Uint64
+	// Stale counts stale responses sent (RFC 8767), from the answer cache
+	// or in place of a failed or slow resolution.
+	Stale atomic.Uint64
+	// Prefetches counts background refreshes started for responses served
+	// close to their expiry.
+	Prefetches atomic.Uint64
 	// Rcodes counts responses by the 4-bit RCODE of their header.
 	Rcodes [16]atomic.Uint64
 	// Validation counts resolutions by the DNSSEC state of the resolver's

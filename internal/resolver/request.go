@@ -23,6 +23,8 @@ type request struct {
 	stack map[string]bool
 	// budget is the validation work left.
 	budget *dnssec.Budget
+	// refresh skips cached answer data (see WithRefresh).
+	refresh bool
 	// trace records the steps when the client query is traced; nil
 	// otherwise.
 	trace *trace.Recorder

@@ -23,12 +23,23 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Resul
 	var chain []dns.RR
 	seen := map[string]bool{}
 	state := validation{sec: dnssec.Secure}
+	// A refresh skips the cached answers and NSEC proofs of this question
+	// and its CNAME targets; the nested lookups of servers and keys still
+	// use the cache.
+	refresh := req.refresh
+	req.refresh = false
 	for steps := 0; ; steps++ {
 		if steps > r.cfg.MaxCNAMEChain || seen[name] {
 			return failure(EDEOther, fmt.Sprintf("CNAME chain longer than %d or looping at %s", r.cfg.MaxCNAMEChain, name))
 		}
 		seen[name] = true
-		if res, next, done := r.fromCache(req, name, qtype); done {
+		var res Result
+		var next string
+		var done bool
+		if !refresh {
+			res, next, done = r.fromCache(req, name, qtype)
+		}
+		if done {
 			res.Answer = append(chain, res.Answer...)
 			state.add(res.Security, res.reason)
 			return state.apply(res)
@@ -39,7 +50,7 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Resul
 			name = next
 			continue
 		}
-		if res, ok := r.fromNSEC(name, qtype); ok {
+		if res, ok := r.fromNSEC(name, qtype); ok && !refresh {
 			cut, limited = res.Zone, false
 			req.traceNSEC(name, qtype, res)
 			res.Answer = chain

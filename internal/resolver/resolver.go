@@ -215,6 +215,7 @@ type Result struct {
 // budget is spent or ctx is done.
 func (r *Resolver) Resolve(ctx context.Context, name string, qtype uint16) Result {
 	req := r.newRequest(ctx)
+	req.refresh = refreshing(ctx)
 	return r.resolve(req, dns.CanonicalName(name), qtype)
 }
 
