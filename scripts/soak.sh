@@ -6,7 +6,7 @@
 # removed at the end, also on failure and on Ctrl-C.
 #
 # Usage: scripts/soak.sh [LAB_DIR]
-#   SOAK_SCALE=ci|full, SOAK_SECONDS=N and SOAK_STRICT=1 go to the runner;
+#   SOAK_SCALE=ci|full, SOAK_SECONDS=N, SOAK_ROWS=a,b and SOAK_STRICT=1 go to the runner;
 #   see docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,5 +59,5 @@ echo "soak: starting the lab in $lab_dir inside network namespace $netns"
 in_netns make --no-print-directory lab-up LAB="$lab_dir" LAB_PORT_OFFSET=0
 
 in_netns env SOAK_SCALE="${SOAK_SCALE:-full}" SOAK_SECONDS="${SOAK_SECONDS:-}" \
-	SOAK_STRICT="${SOAK_STRICT:-}" \
+	SOAK_STRICT="${SOAK_STRICT:-}" SOAK_ROWS="${SOAK_ROWS:-}" \
 	bin/soak -lab "$lab_dir" -bulwark bin/bulwark -faultproxy bin/faultproxy

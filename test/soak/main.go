@@ -14,11 +14,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -114,17 +117,24 @@ func run(labDir, bulwark, proxy, workDir string) (int, error) {
 	warm := s.warmUp(ctx)
 	fmt.Printf("soak: warm-up sent %d, %.2f%% correct\n", warm.Sent, 100*warm.CorrectShare())
 
+	only, err := rowFilter(s.rows())
+	if err != nil {
+		return 2, err
+	}
 	var results []rowResult
 	for _, r := range s.rows() {
 		if ctx.Err() != nil {
 			break
+		}
+		if only != nil && !only[r.name] {
+			continue
 		}
 		res := s.runRow(ctx, r)
 		fmt.Printf("soak: %-14s attack %.0f/s, normal %.2f%% correct, crashes %d\n",
 			res.Name, res.Attack.Rate(), 100*res.Load.CorrectShare(), res.Crashes)
 		results = append(results, res)
 	}
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && (only == nil || only["restart"]) {
 		res := s.restartRow(ctx, kills)
 		fmt.Printf("soak: %-14s normal %.2f%% correct, crashes %d, bad files %d\n",
 			res.Name, 100*res.Load.CorrectShare(), res.Crashes, res.BadFiles)
@@ -186,4 +196,27 @@ func (s *suite) warmUp(ctx context.Context) loadResult {
 	load.next.Store(0)
 	d := time.Duration(len(s.queries)) * time.Second / normalQPS
 	return load.run(ctx, d)
+}
+
+// rowFilter returns the row names listed in SOAK_ROWS (comma-separated),
+// or nil when it is unset: every row runs.
+func rowFilter(specs []rowSpec) (map[string]bool, error) {
+	v := os.Getenv("SOAK_ROWS")
+	if v == "" {
+		return nil, nil
+	}
+	known := map[string]bool{"restart": true}
+	for _, r := range specs {
+		known[r.name] = true
+	}
+	only := map[string]bool{}
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if !known[name] {
+			names := slices.Sorted(maps.Keys(known))
+			return nil, fmt.Errorf("invalid SOAK_ROWS: no row %q; the rows are %s", name, strings.Join(names, ", "))
+		}
+		only[name] = true
+	}
+	return only, nil
 }
