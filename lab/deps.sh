@@ -21,11 +21,12 @@ declare -A package_of=(
 	[dnssec-signzone]=bind9-utils
 	[fstrm_capture]=fstrm-bin
 	[dnstap-ldns]=dnstap-ldns
+	[tcpdump]=tcpdump
 )
 
 programs=("$@")
 if [[ ${#programs[@]} -eq 0 ]]; then
-	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone fstrm_capture dnstap-ldns)
+	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone fstrm_capture dnstap-ldns tcpdump)
 fi
 
 export PATH="$PATH:/usr/sbin:/sbin"
