@@ -25,7 +25,7 @@ type Client struct {
 }
 
 // serverSlot is the last server cookie from server, valid only with the
-// client cookie it answered.
+// client cookie of the query it came in response to.
 type serverSlot struct {
 	server netip.Addr
 	client [ClientLen]byte
@@ -38,11 +38,10 @@ func NewClient(secret Secret) *Client {
 	return &Client{secret: secret, slots: make([]serverSlot, tableSlots)}
 }
 
-// ClientCookie returns the client cookie for queries from client to server:
-// a SipHash-2-4 of both addresses under the secret, as RFC 7873 section
-// 5.1 recommends, so that the cookie differs per server and per source
-// address, and others cannot guess it. client may be the zero Addr when
-// the source address is unknown.
+// ClientCookie returns the client cookie for queries from client to server.
+// It is a SipHash-2-4 of both addresses under the secret, as RFC 7873
+// section 5.1 recommends, so it differs per server and per source address
+// and others cannot guess it. client is the zero Addr when unknown.
 func (c *Client) ClientCookie(client, server netip.Addr) [ClientLen]byte {
 	var buf [2 * 17]byte
 	msg := appendAddr(buf[:0], client)
@@ -116,7 +115,7 @@ func (c *Client) Accept(client, server netip.Addr, data []byte) (ok bool) {
 }
 
 // slotIndex returns the table slot of server. The hash is keyed, so that
-// nobody who does not know the secret can pick servers that share a slot.
+// without the secret no one can choose servers that share a slot.
 func (c *Client) slotIndex(server netip.Addr) int {
 	var buf [17]byte
 	h := c.secret.hash(appendAddr(buf[:0], server))

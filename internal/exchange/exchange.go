@@ -6,10 +6,10 @@
 // allowed networks are never contacted.
 //
 // With a cookie.Client set, every query sent with EDNS carries a DNS cookie
-// (RFC 7873 section 5.1): a response whose COOKIE option does not echo the
-// client cookie is dropped as forged, and BADCOOKIE is retried once over
-// UDP with the server cookie it brought, then over TCP (section 5.3). A
-// server that ignores cookies is answered as before.
+// (RFC 7873 section 5.1). A response whose COOKIE option does not echo the
+// client cookie is dropped as forged. BADCOOKIE is retried once over UDP
+// with the server cookie it brought, then over TCP (section 5.3). Responses
+// of a server that ignores cookies are accepted as before.
 //
 // Choosing which server to ask, and what to do with the response, is left to
 // the resolver.

@@ -30,11 +30,11 @@ type capturedMessage struct {
 
 // TestCookieClientLab resolves names through a resolver of its own while
 // tcpdump captures the loopback traffic to the lab's servers. Queries to
-// every server carry a client cookie; the instances that answer cookies
-// (Knot DNS with mod-cookies, which sends BADCOOKIE to a query without a
-// valid server cookie, and NSD with answer-cookie) get their server cookie
-// back in later queries; the others answer without cookies and are used
-// all the same.
+// every server carry a client cookie. The instances with cookies get their
+// server cookie back in later queries: Knot DNS with mod-cookies, which
+// sends BADCOOKIE to a query without a valid server cookie, and NSD with
+// answer-cookie. The others respond without cookies and are used all the
+// same.
 func TestCookieClientLab(t *testing.T) {
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Fatal("tcpdump not found: install it with lab/deps.sh tcpdump")

@@ -135,8 +135,9 @@ func (l *Lab) knotConfig(w *bufio.Writer, in *instance) {
 	fmt.Fprintf(w, "log:\n  - target: \"stderr\"\n    any: \"info\"\n\n")
 	fmt.Fprintf(w, "database:\n    storage: %q\n\n", l.path(in.Name, "db"))
 	if in.Cookies {
-		// A slip of 1 answers every query with a wrong server cookie with
-		// BADCOOKIE, so the resolver's retry is exercised each time.
+		// With a slip of 1, Knot DNS sends BADCOOKIE to every UDP query
+		// whose server cookie is missing or wrong, so the resolver's
+		// retry runs at each first contact.
 		fmt.Fprintf(w, "mod-cookies:\n  - id: \"lab\"\n    badcookie-slip: 1\n\n")
 	}
 	fmt.Fprintf(w, "template:\n  - id: \"default\"\n    zonefile-sync: -1\n")
