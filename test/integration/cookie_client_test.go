@@ -1,16 +1,19 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	endian "encoding/binary"
 	"encoding/hex"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -82,20 +85,31 @@ func startTcpdump(t *testing.T, file string) *exec.Cmd {
 	t.Helper()
 	filter := "udp and net 127.53.0.0/16 and port " + strconv.Itoa(lab.Info.AuthPort)
 	cmd := exec.Command("tcpdump", "-i", "lo", "-U", "-s", "0", "-w", file, filter)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start tcpdump: %v", err)
 	}
 	// tcpdump reports "listening on lo" once its capture runs.
-	deadline := time.Now().Add(10 * time.Second)
-	for !bytes.Contains(stderr.Bytes(), []byte("listening on")) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("tcpdump did not start capturing in 10s:\n%s", stderr.String())
+	listening := make(chan struct{})
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		for scanner.Scan() {
+			if strings.Contains(scanner.Text(), "listening on") {
+				close(listening)
+				break
+			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("tcpdump did not report listening on lo in 10s")
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
