@@ -22,11 +22,12 @@ declare -A package_of=(
 	[fstrm_capture]=fstrm-bin
 	[dnstap-ldns]=dnstap-ldns
 	[nft]=nftables
+	[tcpdump]=tcpdump
 )
 
 programs=("$@")
 if [[ ${#programs[@]} -eq 0 ]]; then
-	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone fstrm_capture dnstap-ldns nft)
+	programs=(knotd nsd kdig dig unbound dnsperf keymgr ldns-signzone dnssec-signzone fstrm_capture dnstap-ldns nft tcpdump)
 fi
 
 export PATH="$PATH:/usr/sbin:/sbin"

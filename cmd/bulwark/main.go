@@ -474,11 +474,16 @@ func newCache(cfg *config.Config, now func() time.Time) *cache.Cache {
 }
 
 // newExchangeClient returns the client that queries authoritative servers
-// with the settings of cfg.
+// with the settings of cfg. Its client cookie secret is new at every start.
 func newExchangeClient(cfg *config.Config) *exchange.Client {
+	var cookies *cookie.Client
+	if *cfg.Resolver.Cookies {
+		cookies = cookie.NewClient(cookie.NewSecret())
+	}
 	return exchange.NewClient(exchange.Config{
 		BufferSize: uint16(cfg.Resolver.EDNSBufferSize),
 		Allowed:    cfg.Resolver.AllowedPrefixes,
+		Cookies:    cookies,
 	})
 }
 

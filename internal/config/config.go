@@ -176,6 +176,9 @@ type Resolver struct {
 	// QNAMEMinimisation sends each server only the labels it needs to see
 	// (RFC 9156). Default: true.
 	QNAMEMinimisation *bool `yaml:"qname_minimisation"`
+	// Cookies sends DNS cookies to authoritative servers and drops
+	// responses that do not echo them (RFC 7873 section 5). Default: true.
+	Cookies *bool `yaml:"cookies"`
 	// EDNSBufferSize is the UDP payload size advertised upstream and to
 	// clients. Unit: bytes, 512 to 4096. Default: 1232.
 	EDNSBufferSize int `yaml:"edns_buffer_size"`

@@ -28,6 +28,7 @@ func newDefault(file string) *Config {
 		IPv4:               boolPtr(true),
 		IPv6:               boolPtr(true),
 		QNAMEMinimisation:  boolPtr(true),
+		Cookies:            boolPtr(true),
 		EDNSBufferSize:     1232,
 		QueryTimeout:       Duration(800 * time.Millisecond),
 		MaxUpstreamQueries: 64,
@@ -116,7 +117,7 @@ func (c *Config) setListDefaults() {
 		c.DNSSEC.TrustAnchors = splitLines(builtinTrustAnchors)
 	}
 	bools := []**bool{
-		&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation,
+		&c.Resolver.IPv4, &c.Resolver.IPv6, &c.Resolver.QNAMEMinimisation, &c.Resolver.Cookies,
 		&c.DNSSEC.Validation, &c.DNSSEC.AggressiveNSEC, &c.Cache.Prefetch,
 	}
 	for _, b := range bools {

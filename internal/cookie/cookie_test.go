@@ -151,26 +151,97 @@ func TestParseSecret(t *testing.T) {
 
 func TestClientCookies(t *testing.T) {
 	c := NewClient(NewSecret())
+	src := netip.MustParseAddr("198.51.100.1")
 	a, b := netip.MustParseAddr("192.0.2.53"), netip.MustParseAddr("192.0.2.54")
-	if c.ClientCookie(a) == c.ClientCookie(b) {
+	if c.ClientCookie(src, a) == c.ClientCookie(src, b) {
 		t.Error("two servers got the same client cookie")
 	}
-	if got := c.Option(a); len(got) != ClientLen {
-		t.Fatalf("first Option = %x, want the client cookie alone", got)
+	if c.ClientCookie(src, a) == c.ClientCookie(netip.MustParseAddr("198.51.100.2"), a) {
+		t.Error("two source addresses got the same client cookie")
 	}
-	cc := c.ClientCookie(a)
+	if c.ClientCookie(src, a) != c.ClientCookie(netip.MustParseAddr("::ffff:198.51.100.1"), a) {
+		t.Error("an IPv4-mapped source address got another client cookie than the IPv4 one")
+	}
+	if got := c.AppendOption(nil, src, a); len(got) != ClientLen {
+		t.Fatalf("first AppendOption = %x, want the client cookie alone", got)
+	}
+	cc := c.ClientCookie(src, a)
 	sc := []byte("server-cookie-16")
-	if !c.Accept(a, append(cc[:], sc...)) {
+	if !c.Accept(src, a, append(cc[:], sc...)) {
 		t.Fatal("Accept(own client cookie) = false, want true")
 	}
-	if got, want := c.Option(a), append(cc[:], sc...); !bytes.Equal(got, want) {
-		t.Errorf("Option after Accept = %x, want %x", got, want)
+	if got, want := c.AppendOption(nil, src, a), append(cc[:], sc...); !bytes.Equal(got, want) {
+		t.Errorf("AppendOption after Accept = %x, want %x", got, want)
 	}
-	other := c.ClientCookie(b)
-	if c.Accept(a, append(other[:], sc...)) {
+	other := c.ClientCookie(src, b)
+	if c.Accept(src, a, append(other[:], sc...)) {
 		t.Error("Accept(another server's client cookie) = true, want false")
 	}
-	if c.Accept(a, cc[:5]) {
+	if c.Accept(src, a, cc[:5]) {
 		t.Error("Accept(short option) = true, want false")
+	}
+	if c.Accept(src, a, append(cc[:], 1, 2, 3)) {
+		t.Error("Accept(3-byte server cookie) = true, want false")
+	}
+}
+
+// TestClientServerCookieScope checks that a server cookie is sent back only
+// from the source address it was received on, and that a server without
+// cookies is left with the client cookie alone.
+func TestClientServerCookieScope(t *testing.T) {
+	c := NewClient(NewSecret())
+	src, other := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	server := netip.MustParseAddr("2001:db8::53")
+	cc := c.ClientCookie(src, server)
+	if !c.Accept(src, server, append(cc[:], make([]byte, 32)...)) {
+		t.Fatal("Accept(32-byte server cookie) = false, want true")
+	}
+	if got := c.AppendOption(nil, src, server); len(got) != ClientLen+32 {
+		t.Errorf("AppendOption from the same source = %d bytes, want %d", len(got), ClientLen+32)
+	}
+	if got := c.AppendOption(nil, other, server); len(got) != ClientLen {
+		t.Errorf("AppendOption from another source = %d bytes, want the client cookie alone", len(got))
+	}
+	if !c.Accept(src, server, cc[:]) {
+		t.Error("Accept(client cookie alone) = false, want true")
+	}
+	if got := c.AppendOption(nil, src, server); len(got) != ClientLen+32 {
+		t.Errorf("AppendOption after a response without server cookie = %d bytes, want the kept %d", len(got), ClientLen+32)
+	}
+}
+
+// TestClientTableBounded fills the table with far more servers than it has
+// slots: its size does not change, and the last server's cookie is kept.
+func TestClientTableBounded(t *testing.T) {
+	c := NewClient(NewSecret())
+	src := netip.MustParseAddr("198.51.100.1")
+	var last netip.Addr
+	for i := range 4 * tableSlots {
+		last = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		cc := c.ClientCookie(src, last)
+		if !c.Accept(src, last, append(cc[:], "server-cookie-16"...)) {
+			t.Fatalf("Accept for %s = false", last)
+		}
+	}
+	if len(c.slots) != tableSlots {
+		t.Errorf("table has %d slots, want %d", len(c.slots), tableSlots)
+	}
+	if got := c.AppendOption(nil, src, last); len(got) != ClientLen+16 {
+		t.Errorf("AppendOption for the last server = %d bytes, want %d", len(got), ClientLen+16)
+	}
+}
+
+func TestClientAppendOptionAllocs(t *testing.T) {
+	c := NewClient(NewSecret())
+	src, server := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("192.0.2.53")
+	cc := c.ClientCookie(src, server)
+	c.Accept(src, server, append(cc[:], "server-cookie-16"...))
+	buf := make([]byte, 0, ClientLen+maxServerLen)
+	allocs := testing.AllocsPerRun(100, func() {
+		buf = c.AppendOption(buf[:0], src, server)
+		c.Accept(src, server, buf)
+	})
+	if allocs != 0 {
+		t.Errorf("AppendOption and Accept: %v allocations, want 0", allocs)
 	}
 }

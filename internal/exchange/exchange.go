@@ -5,6 +5,12 @@
 // truncated UDP response is retried over TCP. Server addresses outside the
 // allowed networks are never contacted.
 //
+// With a cookie.Client set, every query sent with EDNS carries a DNS cookie
+// (RFC 7873 section 5.1). A response whose COOKIE option does not echo the
+// client cookie is dropped as forged. BADCOOKIE is retried once over UDP
+// with the server cookie it brought, then over TCP (section 5.3). Responses
+// of a server that ignores cookies are accepted as before.
+//
 // Choosing which server to ask, and what to do with the response, is left to
 // the resolver.
 package exchange
@@ -21,6 +27,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"bulwark/internal/cookie"
 
 	"github.com/miekg/dns"
 )
@@ -59,6 +67,10 @@ type Response struct {
 	RTT   time.Duration
 	// TCP is true when the response came over TCP.
 	TCP bool
+	// Spoofed counts the responses dropped because their COOKIE option
+	// did not echo the client cookie sent, or was malformed. It is set on
+	// errors too: a query may still get the genuine response after them.
+	Spoofed int
 }
 
 // Exchanger sends one query and returns the response. The resolver depends on
@@ -75,6 +87,9 @@ type Config struct {
 	// Otherwise every address is allowed except loopback, link-local,
 	// multicast and unspecified ones.
 	Allowed []netip.Prefix
+	// Cookies, when not nil, adds a COOKIE option to every query sent with
+	// EDNS and checks the one of each response.
+	Cookies *cookie.Client
 }
 
 // Client is the Exchanger that uses the network.
@@ -102,7 +117,8 @@ func (c *Client) Allowed(addr netip.Addr) bool {
 		!addr.IsMulticast() && !addr.IsUnspecified() && !addr.IsInterfaceLocalMulticast()
 }
 
-// Exchange sends q over UDP, and over TCP when the UDP response is truncated.
+// Exchange sends q over UDP, and over TCP when the UDP response is
+// truncated or a server insists on BADCOOKIE.
 func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	if !c.Allowed(q.Server.Addr()) {
 		return Response{}, fmt.Errorf("query %s to %s: %w", q.Name, q.Server, ErrForbidden)
@@ -111,21 +127,35 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	msg := c.newQuery(q)
+	out := Response{Query: c.newQuery(q)}
 	start := time.Now()
-	resp, err := c.exchangeUDP(msg, q.Server, deadline)
+	resp, err := c.exchangeUDP(out.Query, q.Server, deadline, &out.Spoofed)
+	if err == nil && c.badCookie(resp) {
+		// RFC 7873 section 5.3: retry once with the server cookie that
+		// the BADCOOKIE response brought, and over TCP after a second one.
+		out.Query.Id = uint16(rand.Uint32())
+		resp, err = c.exchangeUDP(out.Query, q.Server, deadline, &out.Spoofed)
+	}
 	if err != nil {
-		return Response{Query: msg}, fmt.Errorf("query %s %s to %s over UDP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
+		return out, fmt.Errorf("query %s %s to %s over UDP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
-	if !resp.Truncated {
-		return Response{Msg: resp, Query: msg, RTT: time.Since(start)}, nil
+	if !resp.Truncated && !c.badCookie(resp) {
+		out.Msg, out.RTT = resp, time.Since(start)
+		return out, nil
 	}
-	msg.Id = uint16(rand.Uint32())
-	resp, err = c.exchangeTCP(msg, q.Server, deadline)
+	out.Query.Id = uint16(rand.Uint32())
+	resp, err = c.exchangeTCP(out.Query, q.Server, deadline)
 	if err != nil {
-		return Response{Query: msg}, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
+		return out, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
-	return Response{Msg: resp, Query: msg, RTT: time.Since(start), TCP: true}, nil
+	out.Msg, out.RTT, out.TCP = resp, time.Since(start), true
+	return out, nil
+}
+
+// badCookie reports whether resp is a BADCOOKIE response to a query that
+// carried a cookie.
+func (c *Client) badCookie(resp *dns.Msg) bool {
+	return c.cfg.Cookies != nil && resp.Rcode == dns.RcodeBadCookie
 }
 
 func (c *Client) newQuery(q Query) *dns.Msg {
@@ -148,16 +178,22 @@ var udpBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
-	wire, err := msg.Pack()
-	if err != nil {
-		return nil, err
-	}
+// exchangeUDP sends msg from a new socket and waits for its response until
+// deadline. With cookies on, it sets the COOKIE option of msg for the
+// socket's source address first, and counts in spoofed the responses it
+// drops for a wrong client cookie.
+func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.Time, spoofed *int) (*dns.Msg, error) {
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
+	c.setCookie(msg, local, server.Addr())
+	wire, err := msg.Pack()
+	if err != nil {
+		return nil, err
+	}
 	conn.SetDeadline(deadline)
 	if _, err := conn.Write(wire); err != nil {
 		return nil, err
@@ -171,11 +207,17 @@ func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.
 			return nil, netError(err)
 		}
 		resp, ok := match(msg, buf[:n])
-		if ok {
-			return resp, nil
+		if !ok {
+			// A response that does not match is ignored: it may be
+			// forged or late; keep waiting for the real one until the
+			// deadline.
+			continue
 		}
-		// A response that does not match is ignored: it may be forged or
-		// late; keep waiting for the real one until the deadline.
+		if !c.acceptCookie(resp, local, server.Addr()) {
+			*spoofed++
+			continue
+		}
+		return resp, nil
 	}
 }
 

@@ -156,7 +156,9 @@ func (o *Observer) flavourCounts(name string) *flavourCounts {
 }
 
 // UpstreamQuery records the round-trip time of u when it got a response,
-// and counts its failure when it failed.
+// and counts its failure when it failed. Each response dropped for a wrong
+// client cookie counts as a failure of kind spoofed, even when the genuine
+// response came after it.
 func (o *Observer) UpstreamQuery(u *observe.Upstream) {
 	s := o.server(u.Server.Addr())
 	if u.Err == nil {
@@ -164,6 +166,9 @@ func (o *Observer) UpstreamQuery(u *observe.Upstream) {
 	}
 	if kind, failed := classifyFailure(u); failed {
 		s.failures[kind].Add(1)
+	}
+	if u.Spoofed > 0 {
+		s.failures[failureSpoofed].Add(uint64(u.Spoofed))
 	}
 }
 
@@ -329,11 +334,13 @@ const (
 	failureOther
 	failureServfail
 	failureRefused
+	failureSpoofed
 	failureKindCount
 )
 
 var failureKindNames = [failureKindCount]string{
 	"timeout", "network", "malformed", "forbidden", "canceled", "other", "servfail", "refused",
+	"spoofed",
 }
 
 // classifyFailure returns the kind of failure of u, and false when u got a

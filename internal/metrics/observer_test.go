@@ -265,3 +265,21 @@ bulwark_upstream_failures_total{kind="timeout",server="192.0.2.53"} 1
 		t.Error(err)
 	}
 }
+
+// TestUpstreamSpoofedCounted checks that responses dropped for a wrong
+// client cookie count once each, beside the outcome of their query.
+func TestUpstreamSpoofedCounted(t *testing.T) {
+	o := NewObserver()
+	server := netip.MustParseAddrPort("192.0.2.53:53")
+	o.UpstreamQuery(&observe.Upstream{Server: server, RTT: time.Millisecond, Response: new(dns.Msg), Spoofed: 2})
+	o.UpstreamQuery(&observe.Upstream{Server: server, Err: exchange.ErrTimeout, Spoofed: 1})
+	want := `
+# HELP bulwark_upstream_failures_total Queries to authoritative servers that failed, by server address and kind of failure.
+# TYPE bulwark_upstream_failures_total counter
+bulwark_upstream_failures_total{kind="spoofed",server="192.0.2.53"} 3
+bulwark_upstream_failures_total{kind="timeout",server="192.0.2.53"} 1
+`
+	if err := testutil.CollectAndCompare(o, strings.NewReader(want), "bulwark_upstream_failures_total"); err != nil {
+		t.Error(err)
+	}
+}

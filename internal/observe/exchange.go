@@ -18,7 +18,8 @@ type Exchanger struct {
 func (e *Exchanger) Exchange(ctx context.Context, q exchange.Query) (exchange.Response, error) {
 	sent := time.Now()
 	resp, err := e.Inner.Exchange(ctx, q)
-	u := Upstream{Sent: sent, RTT: time.Since(sent), Server: q.Server, Zone: q.Zone, Query: resp.Query, Err: err}
+	u := Upstream{Sent: sent, RTT: time.Since(sent), Server: q.Server, Zone: q.Zone, Query: resp.Query,
+		Err: err, Spoofed: resp.Spoofed}
 	if err == nil {
 		u.RTT, u.TCP, u.Response = resp.RTT, resp.TCP, resp.Msg
 	}

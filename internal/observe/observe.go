@@ -85,6 +85,10 @@ type Upstream struct {
 	Query    *dns.Msg
 	Response *dns.Msg
 	Err      error
+	// Spoofed counts the responses dropped because their COOKIE option
+	// did not echo the client cookie sent, whether or not the genuine
+	// response came after them.
+	Spoofed int
 }
 
 // Observer receives the events of the query path. Its methods may be called

@@ -244,6 +244,9 @@ type Instance struct {
 	Log       string   `json:"log"`
 	PIDFile   string   `json:"pid_file"`
 	Zones     int      `json:"zones"`
+	// Cookies is true for the instances that answer DNS cookies
+	// (RFC 7873).
+	Cookies bool `json:"cookies,omitempty"`
 }
 
 // ShortValue formats the RDATA of rr as dig +short prints it, for example

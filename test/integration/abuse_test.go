@@ -287,6 +287,49 @@ func TestRecursionRefused(t *testing.T) {
 	}
 }
 
+// TestRecursionOpenFlavour allows recursion to 127.0.0.1 only and opens the
+// protective flavour to everyone: a client at 127.0.0.7 gets answers on the
+// protective listener (127.0.0.2) and REFUSED with EDE 18 on the unfiltered
+// one, over UDP and TCP.
+func TestRecursionOpenFlavour(t *testing.T) {
+	unfiltered := abuseResolver(t, "  recursion:\n    allow: [127.0.0.1/32]\n    open_flavours: [protective]\n")
+	_, dnsPort, err := net.SplitHostPort(unfiltered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	protective := net.JoinHostPort("127.0.0.2", dnsPort)
+	m := new(dns.Msg)
+	m.SetQuestion(".", dns.TypeNS)
+	m.SetEdns0(1232, false)
+	if r := exchangeFrom(t, "127.0.0.7", protective, m); r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Errorf("open protective flavour: %v, want NS records", r)
+	}
+	r := exchangeFrom(t, "127.0.0.7", unfiltered, m)
+	if r == nil || r.Rcode != dns.RcodeRefused || len(r.Answer) != 0 {
+		t.Fatalf("unfiltered flavour, client outside the allow list: %v, want REFUSED without answers", r)
+	}
+	ede := -1
+	for _, o := range r.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok {
+			ede = int(e.InfoCode)
+		}
+	}
+	if ede != 18 {
+		t.Errorf("EDE %d, want 18 (Prohibited)", ede)
+	}
+	c := dns.Client{Net: "tcp", Timeout: 2 * time.Second,
+		Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.7")}}}
+	if r, _, err := c.Exchange(m, protective); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Errorf("open protective flavour over TCP: %v, %v; want NS records", r, err)
+	}
+	if r, _, err := c.Exchange(m, unfiltered); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("unfiltered flavour over TCP: %v, %v; want REFUSED", r, err)
+	}
+	if r := exchangeFrom(t, "127.0.0.1", unfiltered, m); r == nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		t.Errorf("allowed client on the unfiltered flavour: %v, want NS records", r)
+	}
+}
+
 // TestRateLimitBurst sends a burst over UDP from 127.0.0.9 with no network
 // exempt and a limit of 10 a second: past the burst, every second response
 // is an empty one with TC set and the others are dropped. A query with a

@@ -182,7 +182,8 @@ func (l *Lab) instanceInfo() []labspec.Instance {
 	for _, in := range l.instances {
 		out = append(out, labspec.Instance{Name: in.Name, Program: in.Program, Role: in.Role,
 			Addresses: in.Addrs, Config: l.configPath(in), Log: l.logPath(in.Name),
-			PIDFile: l.path(labspec.PIDDir, in.Name+".pid"), Zones: len(in.Zones) + len(in.Extra)})
+			PIDFile: l.path(labspec.PIDDir, in.Name+".pid"), Zones: len(in.Zones) + len(in.Extra),
+			Cookies: in.Cookies})
 	}
 	out = append(out, labspec.Instance{Name: stubDir, Program: labspec.ProgramStub, Role: "stub",
 		Addresses: l.stubAddrs(), Config: l.stubConfigPath(), Log: l.logPath(stubDir),

@@ -32,6 +32,10 @@ type instance struct {
 	Addrs   []string
 	// Backend marks instances reached only through labstub proxies.
 	Backend bool
+	// Cookies turns on DNS cookies (RFC 7873): Knot DNS mod-cookies or NSD
+	// answer-cookie. The other instances ignore the COOKIE option, so the
+	// resolver meets servers of both kinds.
+	Cookies bool
 	Zones   []*Zone
 	// Extra are zone files loaded besides the lab zones, which the lab's
 	// checks and expected answers do not cover.
@@ -79,15 +83,17 @@ func hostRange(net, from, to int) []string {
 
 // newInstances returns the server processes of the lab. Knot DNS uses
 // 127.53.1.0/24 and NSD 127.53.2.0/24; host .200 of each is a backend
-// address that no NS record names.
+// address that no NS record names. One root, one TLD and both SLD
+// instances answer DNS cookies, so every resolution meets servers with and
+// without them.
 func newInstances() []*instance {
 	return []*instance{
 		{Name: knotRoot, Program: labspec.ProgramKnot, Role: "root", Addrs: hostRange(1, 1, 2)},
-		{Name: nsdRoot, Program: labspec.ProgramNSD, Role: "root", Addrs: hostRange(2, 1, 2)},
-		{Name: knotTLD, Program: labspec.ProgramKnot, Role: "tld", Addrs: hostRange(1, 3, 4)},
+		{Name: nsdRoot, Program: labspec.ProgramNSD, Role: "root", Addrs: hostRange(2, 1, 2), Cookies: true},
+		{Name: knotTLD, Program: labspec.ProgramKnot, Role: "tld", Addrs: hostRange(1, 3, 4), Cookies: true},
 		{Name: nsdTLD, Program: labspec.ProgramNSD, Role: "tld", Addrs: hostRange(2, 3, 4)},
-		{Name: knotSLD, Program: labspec.ProgramKnot, Role: "sld", Addrs: hostRange(1, 5, 10)},
-		{Name: nsdSLD, Program: labspec.ProgramNSD, Role: "sld", Addrs: append(hostRange(2, 5, 10), "::1")},
+		{Name: knotSLD, Program: labspec.ProgramKnot, Role: "sld", Addrs: hostRange(1, 5, 10), Cookies: true},
+		{Name: nsdSLD, Program: labspec.ProgramNSD, Role: "sld", Addrs: append(hostRange(2, 5, 10), "::1"), Cookies: true},
 		{Name: knotDeep, Program: labspec.ProgramKnot, Role: "deep", Addrs: hostRange(1, 11, 12)},
 		{Name: nsdDeep, Program: labspec.ProgramNSD, Role: "deep", Addrs: hostRange(2, 11, 12)},
 		{Name: knotBack, Program: labspec.ProgramKnot, Role: "backend", Addrs: []string{loopback(1, 200)}, Backend: true},

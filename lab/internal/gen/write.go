@@ -134,8 +134,18 @@ func (l *Lab) knotConfig(w *bufio.Writer, in *instance) {
 	fmt.Fprintf(w, "    udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\n")
 	fmt.Fprintf(w, "log:\n  - target: \"stderr\"\n    any: \"info\"\n\n")
 	fmt.Fprintf(w, "database:\n    storage: %q\n\n", l.path(in.Name, "db"))
+	if in.Cookies {
+		// With a slip of 1, Knot DNS sends BADCOOKIE to every UDP query
+		// whose server cookie is missing or wrong, so the resolver's
+		// retry runs at each first contact.
+		fmt.Fprintf(w, "mod-cookies:\n  - id: \"lab\"\n    badcookie-slip: 1\n\n")
+	}
 	fmt.Fprintf(w, "template:\n  - id: \"default\"\n    zonefile-sync: -1\n")
-	fmt.Fprintf(w, "    zonefile-load: \"whole\"\n    journal-content: \"none\"\n\n")
+	fmt.Fprintf(w, "    zonefile-load: \"whole\"\n    journal-content: \"none\"\n")
+	if in.Cookies {
+		fmt.Fprintf(w, "    global-module: \"mod-cookies/lab\"\n")
+	}
+	fmt.Fprintf(w, "\n")
 	knotPolicies(w, in)
 	fmt.Fprintf(w, "zone:\n")
 	for _, z := range in.Zones {
@@ -166,7 +176,14 @@ func (l *Lab) nsdConfig(w *bufio.Writer, in *instance) {
 	fmt.Fprintf(w, "    xfrdfile: %q\n", l.path(in.Name, "xfrd.state"))
 	fmt.Fprintf(w, "    xfrdir: %q\n", l.path(in.Name))
 	fmt.Fprintf(w, "    pidfile: %q\n", l.path(in.Name, "nsd.pid"))
-	fmt.Fprintf(w, "    logfile: %q\n\n", l.logPath(in.Name))
+	fmt.Fprintf(w, "    logfile: %q\n", l.logPath(in.Name))
+	if in.Cookies {
+		// The secret file is never written, so NSD makes a random secret
+		// at start and does not read the system's file.
+		fmt.Fprintf(w, "    answer-cookie: yes\n    cookie-secret-file: %q\n",
+			l.path(in.Name, "cookie-secrets.txt"))
+	}
+	fmt.Fprintf(w, "\n")
 	fmt.Fprintf(w, "remote-control:\n    control-enable: no\n\n")
 	for _, z := range in.Zones {
 		fmt.Fprintf(w, "zone:\n    name: %q\n    zonefile: %q\n", z.Name, l.zoneFile(z, in))
