@@ -170,8 +170,7 @@ zone:
 
 // killConfig is the config of the kill -9 test: the lab config on dnsPort
 // with an RFC 5011 state file, the downloaded list and the transferred
-// zone. Each call with another query string in the URL makes a SIGHUP
-// download the list again.
+// zone.
 type killConfig struct {
 	path, base     string
 	listURL        string
@@ -182,6 +181,8 @@ type killConfig struct {
 	reconfigurings int
 }
 
+// write writes the config with a new query string in the list URL, so that
+// the next SIGHUP downloads the list again.
 func (c *killConfig) write(t *testing.T) {
 	t.Helper()
 	c.reconfigurings++
@@ -325,10 +326,10 @@ func countRules(t *testing.T, data []byte, format string, opts feed.Options) int
 	return rules
 }
 
-// churn keeps Bulwark rewriting its state files until stop closes: a
-// change to the zone every 200 ms, which Knot DNS announces with NOTIFY,
-// and every 400 ms a config with a new list URL and a SIGHUP, which
-// downloads the list again.
+// churn keeps Bulwark rewriting its state files until stop closes. Every
+// 200 ms it adds a name to the zone, which Knot DNS announces with NOTIFY.
+// Every 400 ms it writes a config with a new list URL and sends SIGHUP,
+// which downloads the list again.
 func churn(t *testing.T, k *knotPrimary, c *killConfig, proc *os.Process, added *atomic.Int64, stop <-chan struct{}) *sync.WaitGroup {
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -442,8 +443,8 @@ func TestKillNineKeepsStateFiles(t *testing.T) {
 			break
 		}
 
-		// Every third round starts without a trust anchor state, so that
-		// the start seeds it and the probe 10 s later rewrites it; those
+		// Every third round starts without a trust anchor state, so the
+		// start seeds it and the probe 10 s later rewrites it. Those
 		// rounds last long enough for the probe.
 		stop := make(chan struct{})
 		wg := churn(t, k, c, cmd.Process, &added, stop)

@@ -317,14 +317,14 @@ func TestHandoverLosesNoQuery(t *testing.T) {
 	}
 }
 
-// httpService is an HTTP listener of Bulwark on a fixed port and a URL
-// that it answers with 200.
+// httpService is an HTTP listener of Bulwark on a fixed port, with a URL
+// that returns status 200.
 type httpService struct {
 	name, url string
 }
 
 // get requests s.url on a new connection and returns an error unless the
-// answer is 200.
+// status is 200.
 func (s httpService) get() error {
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(s.url)
