@@ -57,7 +57,12 @@ const udpLoadSockets = 4
 
 func startUDPLoad(t *testing.T, addr string, name string, perSecond int, stop <-chan struct{}) (*udpLoad, *sync.WaitGroup) {
 	t.Helper()
-	l := &udpLoad{sent: make([]atomic.Int64, udpLoadSockets), answered: make([][]atomic.Bool, udpLoadSockets)}
+	// Every slice has its final length before the first reader starts,
+	// since the readers index them while later sockets are added.
+	l := &udpLoad{
+		conns: make([]*net.UDPConn, udpLoadSockets), sent: make([]atomic.Int64, udpLoadSockets),
+		answered: make([][]atomic.Bool, udpLoadSockets),
+	}
 	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +75,7 @@ func startUDPLoad(t *testing.T, addr string, name string, perSecond int, stop <-
 			t.Fatal(err)
 		}
 		c.SetReadBuffer(4 << 20)
-		l.conns = append(l.conns, c)
+		l.conns[i] = c
 		l.answered[i] = make([]atomic.Bool, 65536)
 		go l.read(i)
 		wg.Add(1)
