@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"reflect"
@@ -406,28 +407,24 @@ func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, e
 const listCheckInterval = 5 * time.Second
 
 func (n *node) start(cfg *config.Config) error {
+	// The HTTP listeners come first: Start closes the sockets of a
+	// handover that no listener has taken by then.
+	lns, err := n.listenHTTP(cfg)
+	if err != nil {
+		return err
+	}
 	if err := n.server.Start(); err != nil {
+		lns.close()
 		return err
 	}
 	if n.admin != nil {
-		if err := n.admin.Start(cfg.Admin.AddrPort); err != nil {
-			n.server.Shutdown(context.Background())
-			return err
-		}
+		n.admin.Serve(lns.admin)
 	}
 	if n.metrics != nil {
-		if err := n.metrics.Start(cfg.Metrics.AddrPort); err != nil {
-			n.server.Shutdown(context.Background())
-			return fmt.Errorf("metrics: listen on %s: %w", cfg.Metrics.AddrPort, err)
-		}
+		n.metrics.Serve(lns.metrics)
 	}
 	if n.blockPage != nil {
-		ln, err := net.Listen("tcp", n.blockPage.Addr)
-		if err != nil {
-			n.server.Shutdown(context.Background())
-			return fmt.Errorf("block page: listen on %s: %w", n.blockPage.Addr, err)
-		}
-		go n.blockPage.Serve(ln)
+		go n.blockPage.Serve(lns.blockPage)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
@@ -442,6 +439,50 @@ func (n *node) start(cfg *config.Config) error {
 	n.lists.Download(ctx, nil)
 	n.lists.Transfer(ctx)
 	return nil
+}
+
+// httpListeners are the listeners of the HTTP services; nil for a service
+// that is off.
+type httpListeners struct {
+	admin, metrics, blockPage net.Listener
+}
+
+// listenHTTP opens the listeners of the HTTP services that cfg turns on,
+// through the server so that a handover passes them on. On error it closes
+// those already open.
+func (n *node) listenHTTP(cfg *config.Config) (*httpListeners, error) {
+	lns := &httpListeners{}
+	services := []struct {
+		on   bool
+		name string
+		addr netip.AddrPort
+		ln   *net.Listener
+	}{
+		{n.admin != nil, "admin API", cfg.Admin.AddrPort, &lns.admin},
+		{n.metrics != nil, "metrics", cfg.Metrics.AddrPort, &lns.metrics},
+		{n.blockPage != nil, "block page", cfg.Policy.BlockPage.ListenAddr, &lns.blockPage},
+	}
+	for _, svc := range services {
+		if !svc.on {
+			continue
+		}
+		ln, err := n.server.ListenHTTP(svc.addr)
+		if err != nil {
+			lns.close()
+			return nil, fmt.Errorf("%s: listen on %s: %w", svc.name, svc.addr, err)
+		}
+		*svc.ln = ln
+	}
+	return lns, nil
+}
+
+// close closes the listeners that are open.
+func (lns *httpListeners) close() {
+	for _, ln := range []net.Listener{lns.admin, lns.metrics, lns.blockPage} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 // trustAnchorState loads the RFC 5011 state file, seeds it with the

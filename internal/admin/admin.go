@@ -34,7 +34,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -233,12 +232,9 @@ func (s *Server) policyCheck(w http.ResponseWriter, r *http.Request) {
 // Handler returns the HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
-// Start listens on addr and serves in the background.
-func (s *Server) Start(addr netip.AddrPort) error {
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return fmt.Errorf("admin API: listen on %s: %w", addr, err)
-	}
+// Serve serves the API on ln in the background until Shutdown, which
+// closes ln.
+func (s *Server) Serve(ln net.Listener) {
 	s.ln = ln
 	s.log.Info("listening", "listener", ln.Addr().String())
 	go func() {
@@ -246,7 +242,6 @@ func (s *Server) Start(addr netip.AddrPort) error {
 			s.log.Error("admin API stopped", "error", err)
 		}
 	}()
-	return nil
 }
 
 // Shutdown stops the server, waiting for requests in progress until ctx ends.

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -265,19 +264,15 @@ func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
 // Handler returns the HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
 
-// Start listens on addr and serves until Shutdown.
-func (s *Server) Start(addr netip.AddrPort) error {
-	ln, err := net.Listen("tcp", addr.String())
-	if err != nil {
-		return err
-	}
+// Serve serves the metrics and health checks on ln in the background
+// until Shutdown, which closes ln.
+func (s *Server) Serve(ln net.Listener) {
 	s.log.Info("listening", "listener", ln.Addr().String())
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("metrics listener stopped", "error", err)
 		}
 	}()
-	return nil
 }
 
 // Shutdown stops the listener.

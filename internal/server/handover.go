@@ -44,8 +44,9 @@ const maxHandoverSockets = 253
 // Socket is a listening socket that a handover passes on.
 type Socket struct {
 	// Network is "udp" for a plain DNS UDP socket, "tcp" for a TCP
-	// listener (TCP, DoT or DoH) and "quic" for the UDP socket of DoQ or
-	// HTTP/3.
+	// listener (TCP, DoT or DoH), "quic" for the UDP socket of DoQ or
+	// HTTP/3, and "http" for the listener of the metrics, the
+	// administration API or the block page.
 	Network string `json:"network"`
 	// Address is the bound IP:port.
 	Address netip.AddrPort `json:"address"`
@@ -140,8 +141,30 @@ func closeSockets(socks []Socket) {
 // listenTCP returns the TCP listener at addr: the inherited one, or a new
 // one.
 func (s *Server) listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
+	return s.listenStream("tcp", addr)
+}
+
+// ListenHTTP returns a listener at addr for an HTTP service of Bulwark,
+// such as the metrics, the administration API or the block page: the one
+// that a handover passed in, or a new one. A later handover passes it on
+// with the DNS listeners. The caller serves on it and closes it; Shutdown
+// does not.
+//
+// Call it before Start, which closes the inherited sockets that no
+// listener has taken.
+func (s *Server) ListenHTTP(addr netip.AddrPort) (net.Listener, error) {
+	ln, err := s.listenStream("http", addr)
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
+
+// listenStream returns the TCP listener of network at addr: the inherited
+// one, or a new one.
+func (s *Server) listenStream(network string, addr netip.AddrPort) (*net.TCPListener, error) {
 	var ln *net.TCPListener
-	if files := s.inherited.take("tcp", addr); len(files) > 0 {
+	if files := s.inherited.take(network, addr); len(files) > 0 {
 		l, err := fileSocket(files, net.FileListener)
 		if err != nil {
 			return nil, err
@@ -158,7 +181,7 @@ func (s *Server) listenTCP(addr netip.AddrPort) (*net.TCPListener, error) {
 		}
 		ln = l
 	}
-	s.own("tcp", addr, ln)
+	s.own(network, addr, ln)
 	return ln, nil
 }
 

@@ -3,7 +3,9 @@ package integration
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,7 +57,12 @@ const udpLoadSockets = 4
 
 func startUDPLoad(t *testing.T, addr string, name string, perSecond int, stop <-chan struct{}) (*udpLoad, *sync.WaitGroup) {
 	t.Helper()
-	l := &udpLoad{sent: make([]atomic.Int64, udpLoadSockets), answered: make([][]atomic.Bool, udpLoadSockets)}
+	// Every slice has its final length before the first reader starts,
+	// since the readers index them while later sockets are added.
+	l := &udpLoad{
+		conns: make([]*net.UDPConn, udpLoadSockets), sent: make([]atomic.Int64, udpLoadSockets),
+		answered: make([][]atomic.Bool, udpLoadSockets),
+	}
 	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +75,7 @@ func startUDPLoad(t *testing.T, addr string, name string, perSecond int, stop <-
 			t.Fatal(err)
 		}
 		c.SetReadBuffer(4 << 20)
-		l.conns = append(l.conns, c)
+		l.conns[i] = c
 		l.answered[i] = make([]atomic.Bool, 65536)
 		go l.read(i)
 		wg.Add(1)
@@ -225,6 +232,7 @@ func TestHandoverLosesNoQuery(t *testing.T) {
 	dnsPort := port + 130
 	dir := t.TempDir()
 	cfgPath, _ := writeRestartConfig(t, dir, dnsPort)
+	services := fixHTTPPorts(t, cfgPath, port+135, port+136, port+137)
 	addr := net.JoinHostPort(resolver, strconv.Itoa(dnsPort))
 	old, err := labkit.StartBulwark(binary, cfgPath, addr, filepath.Join(dir, "old.log"))
 	if err != nil {
@@ -243,6 +251,7 @@ func TestHandoverLosesNoQuery(t *testing.T) {
 		tcpWG.Add(1)
 		go clients[i].run(t, fmt.Sprintf("handover%d", i), stop, &tcpWG)
 	}
+	httpLoad := startHTTPLoad(services, stop, &tcpWG)
 	time.Sleep(2 * time.Second)
 
 	started := time.Now()
@@ -303,6 +312,102 @@ func TestHandoverLosesNoQuery(t *testing.T) {
 	oldLog, _ := os.ReadFile(filepath.Join(dir, "old.log"))
 	if !strings.Contains(string(oldLog), "handover done") {
 		t.Errorf("old log has no handover line:\n%s", oldLog)
+	}
+	httpLoad.check(t)
+	// Only the new process holds the listeners now.
+	for _, svc := range services {
+		if err := svc.get(); err != nil {
+			t.Errorf("%s after the handover: %v", svc.name, err)
+		}
+	}
+}
+
+// httpService is an HTTP listener of Bulwark on a fixed port, with a URL
+// that returns status 200.
+type httpService struct {
+	name, url string
+}
+
+// get requests s.url on a new connection and returns an error unless the
+// status is 200.
+func (s httpService) get() error {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(s.url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", s.url, resp.Status)
+	}
+	return nil
+}
+
+// fixHTTPPorts puts the metrics, the administration API and the block page
+// of the config at cfgPath on fixed ports, which a handover cannot bind a
+// second time, and returns a URL of each.
+func fixHTTPPorts(t *testing.T, cfgPath string, metricsPort, adminPort, blockPagePort int) []httpService {
+	t.Helper()
+	text := readText(t, cfgPath)
+	for _, r := range []struct{ old, new string }{
+		{"metrics:\n  listen: 127.0.0.1:0\n", fmt.Sprintf("metrics:\n  listen: 127.0.0.1:%d\n", metricsPort)},
+		{"  block_page:\n", fmt.Sprintf("  block_page:\n    listen: 127.0.0.1:%d\n", blockPagePort)},
+	} {
+		if !strings.Contains(text, r.old) {
+			t.Fatalf("config %s has no %q", cfgPath, r.old)
+		}
+		text = strings.Replace(text, r.old, r.new, 1)
+	}
+	text += fmt.Sprintf("admin:\n  listen: 127.0.0.1:%d\n", adminPort)
+	if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return []httpService{
+		{"metrics", fmt.Sprintf("http://127.0.0.1:%d/healthz", metricsPort)},
+		{"admin API", fmt.Sprintf("http://127.0.0.1:%d/v1/policy/lists", adminPort)},
+		{"block page", fmt.Sprintf("http://127.0.0.1:%d/", blockPagePort)},
+	}
+}
+
+// httpLoad requests every service on a new connection every 50 ms and
+// records the failures.
+type httpLoad struct {
+	requests atomic.Int64
+	mu       sync.Mutex
+	failures []string
+}
+
+func startHTTPLoad(services []httpService, stop <-chan struct{}, wg *sync.WaitGroup) *httpLoad {
+	l := &httpLoad{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !closed(stop) {
+			for _, svc := range services {
+				l.requests.Add(1)
+				if err := svc.get(); err != nil {
+					l.mu.Lock()
+					l.failures = append(l.failures, fmt.Sprintf("%s: %v", svc.name, err))
+					l.mu.Unlock()
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	return l
+}
+
+func (l *httpLoad) check(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("HTTP: %d requests to the metrics, admin API and block page, %d failed", l.requests.Load(), len(l.failures))
+	if len(l.failures) > 0 {
+		t.Errorf("HTTP requests failed across the handover: %d, first: %s", len(l.failures), l.failures[0])
+	}
+	if l.requests.Load() < 30 {
+		t.Errorf("HTTP requests = %d, want at least 30", l.requests.Load())
 	}
 }
 
@@ -398,5 +503,109 @@ func TestSIGTERMAnswersQueuedQueries(t *testing.T) {
 	}
 	if tcpGot != tcpQueries {
 		t.Errorf("TCP queries answered after SIGTERM = %d, want %d", tcpGot, tcpQueries)
+	}
+}
+
+// TestSIGHUPLosesNoQuery reloads the config with SIGHUP several times,
+// adding and removing a list, while clients send UDP queries at a steady
+// rate and keep TCP queries for slow names in flight. Every query gets its
+// answer and no TCP connection is closed.
+func TestSIGHUPLosesNoQuery(t *testing.T) {
+	dnsPort := port + 138
+	dir := t.TempDir()
+	cfgPath, _ := writeRestartConfig(t, dir, dnsPort)
+	listFile := filepath.Join(dir, "sighup.txt")
+	if err := os.WriteFile(listFile, []byte("blocked.sighup.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	without := readText(t, cfgPath)
+	if !strings.Contains(without, "  lists:\n") {
+		t.Fatalf("config %s has no policy.lists", cfgPath)
+	}
+	with := strings.Replace(without, "  lists:\n", "  lists:\n    - name: sighup\n      file: "+listFile+
+		"\n      format: domains\n      category: malware\n", 1)
+	addr := net.JoinHostPort(resolver, strconv.Itoa(dnsPort))
+	logPath := filepath.Join(dir, "sighup.log")
+	cmd, err := labkit.StartBulwark(binary, cfgPath, addr, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := labkit.StopProcess(cmd); err != nil {
+			t.Errorf("resolver did not stop cleanly: %v", err)
+		}
+	})
+
+	stop := make(chan struct{})
+	load, udpWG := startUDPLoad(t, addr, ".", 2000, stop)
+	var tcpWG sync.WaitGroup
+	clients := make([]*tcpClient, 4)
+	for i := range clients {
+		clients[i] = &tcpClient{addr: addr, window: 4}
+		tcpWG.Add(1)
+		go clients[i].run(t, fmt.Sprintf("sighup%d", i), stop, &tcpWG)
+	}
+	time.Sleep(time.Second)
+
+	// An odd number of reloads ends with the list in force.
+	const reloads = 7
+	for i := range reloads {
+		text := with
+		if i%2 == 1 {
+			text = without
+		}
+		if err := os.WriteFile(cfgPath+".new", []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(cfgPath+".new", cfgPath); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(700 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	udpWG.Wait()
+	tcpWG.Wait()
+	sent, lost := load.result()
+
+	t.Logf("SIGHUP: %d reloads; longest UDP gap %.3fs", reloads, load.maxGap.Seconds())
+	t.Logf("UDP: %d queries sent, %d lost", sent, lost)
+	if lost != 0 {
+		t.Errorf("UDP queries lost across SIGHUP: %d of %d", lost, sent)
+	}
+	if sent < 5000 {
+		t.Errorf("UDP queries sent = %d, want at least 5000 for a meaningful load", sent)
+	}
+	var tcpSent, tcpAnswered, resent, unanswered int64
+	for _, c := range clients {
+		tcpSent += c.sent.Load()
+		tcpAnswered += c.answered.Load()
+		resent += c.resent.Load()
+		unanswered += c.unanswered.Load()
+	}
+	t.Logf("TCP: %d queries sent, %d answered, %d sent again after the server closed the connection", tcpSent, tcpAnswered, resent)
+	if tcpAnswered != tcpSent || unanswered != 0 {
+		t.Errorf("TCP queries answered = %d of %d (%d never answered), want all", tcpAnswered, tcpSent, unanswered)
+	}
+	if resent != 0 {
+		t.Errorf("TCP queries sent again = %d, want 0: a reload closes no connection", resent)
+	}
+	if tcpSent < 20 {
+		t.Errorf("TCP queries sent = %d, want at least 20", tcpSent)
+	}
+
+	log := readText(t, logPath)
+	if got := strings.Count(log, "policy reconfigured"); got != reloads {
+		t.Errorf("log has %d \"policy reconfigured\" lines, want %d, one per SIGHUP; log in %s", got, reloads, logPath)
+	}
+	r, err := kdig("127.0.0.2", dnsPort, "blocked.sighup.test.", "A", "+edns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.EDE < 0 {
+		t.Errorf("kdig blocked.sighup.test on the protective listener after the reloads = %s with no EDE, want a block\n%s", r.Status, r.Output)
 	}
 }
