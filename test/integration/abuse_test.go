@@ -390,9 +390,12 @@ func TestRateLimitBurst(t *testing.T) {
 	cm.SetEdns0(1232, false)
 	cm.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "1122334455667788"}}
 	var serverCookie string
-	for range 4 { // slip 2: one of two limited responses is sent
+	// slip 2: one of two limited responses is sent. On a loaded machine
+	// the bucket may refill a token or two between the burst and these
+	// queries; such a query is answered in full and another is tried.
+	for range 8 {
 		r := exchangeFrom(t, "127.0.0.9", addr, cm)
-		if r == nil {
+		if r == nil || r.Rcode == dns.RcodeSuccess && len(r.Answer) > 0 {
 			continue
 		}
 		if r.Rcode != dns.RcodeBadCookie {
@@ -402,7 +405,7 @@ func TestRateLimitBurst(t *testing.T) {
 		break
 	}
 	if serverCookie == "" {
-		t.Fatal("no BADCOOKIE response in four limited queries")
+		t.Fatal("no BADCOOKIE response in eight queries after the burst")
 	}
 	cm.IsEdns0().Option = []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: serverCookie}}
 	for i := range 5 {
