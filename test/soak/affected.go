@@ -161,7 +161,7 @@ func (d *zoneData) addOwner(owner string) {
 	}
 }
 
-// parentName returns name without its first label; the parent of the
+// parentName returns name without its first label. The parent of the
 // root is the root.
 func parentName(name string) string {
 	if name == "." {
@@ -226,7 +226,9 @@ func (c *classifier) lookup(name string, depth int) (bool, []string, error) {
 	if err != nil || d == nil {
 		return false, nil, err
 	}
-	if ok, err := c.zoneReachable(d, apex, depth); !ok || err != nil {
+	// The root's name servers and their addresses come from the hints,
+	// which match the root zone's own NS records and glue.
+	if ok, err := c.delegationReachable(d, apex, depth); !ok || err != nil {
 		return false, nil, err
 	}
 	// Follow referrals down to the zone that holds name.
@@ -272,15 +274,13 @@ func (c *classifier) answer(d *zoneData, name string, depth int) (bool, []string
 	return true, d.addrs[name], nil
 }
 
-// zoneReachable checks the root, whose name servers and their addresses
-// the resolver knows from its hints.
-func (c *classifier) zoneReachable(root *zoneData, apex string, depth int) (bool, error) {
-	return c.delegationReachable(root, apex, depth)
-}
-
 // delegationReachable reports whether a server of the zone child, as
-// delegated by parent, can be reached: glue in parent gives the address
-// of a name server directly, other name server names are looked up.
+// delegated by parent, can be reached. Glue in parent gives the address
+// of a name server directly, and other name server names are looked up.
+//
+// NOTE: a zone found unreachable while a loop was cut stays unreachable
+// for the rest of the classification, even if another path would reach
+// it.
 func (c *classifier) delegationReachable(parent *zoneData, child string, depth int) (bool, error) {
 	if ok, known := c.reachable[child]; known {
 		return ok, nil
@@ -300,6 +300,9 @@ func (c *classifier) delegationReachable(parent *zoneData, child string, depth i
 
 func (c *classifier) anyServerUp(parent *zoneData, child string, depth int) (bool, error) {
 	for _, ns := range parent.ns[child] {
+		// NOTE: any address record in the parent for a name below the
+		// parent counts as glue, sibling glue included, on the
+		// assumption that Bulwark uses it as most resolvers do.
 		addrs, glued := parent.addrs[ns]
 		if !glued || !dns.IsSubDomain(parent.apex, ns) {
 			ok, found, err := c.lookup(ns, depth+1)
