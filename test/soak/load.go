@@ -36,8 +36,18 @@ type loadResult struct {
 	// Abandoned counts queries in flight when the restart row killed the
 	// resolver; they are left out of the share answered correctly.
 	Abandoned int64
-	Duration  time.Duration
-	Latencies []time.Duration // of correct answers, sorted
+	// Affected counts the queries whose question the row's fault leaves
+	// unresolvable from an empty cache; AffectedAnswered those of them
+	// answered correctly or with SERVFAIL within the client timeout.
+	// UnaffectedCorrect counts the correct answers to the other queries.
+	Affected, AffectedAnswered, UnaffectedCorrect int64
+	// Stale counts responses with Extended DNS Error 3 (Stale Answer) or
+	// 19 (Stale NXDOMAIN Answer). StaleWithoutEDE counts responses without
+	// either code whose records all have the stale answer TTL: stale data
+	// sent unmarked.
+	Stale, StaleWithoutEDE int64
+	Duration               time.Duration
+	Latencies              []time.Duration // of correct answers, sorted
 }
 
 // CorrectShare returns the share of the counted queries answered
@@ -48,6 +58,35 @@ func (r loadResult) CorrectShare() float64 {
 		return 0
 	}
 	return float64(r.Correct) / float64(counted)
+}
+
+// UnaffectedCorrectShare returns the share of the counted queries outside
+// the affected set answered correctly, from 0 to 1.
+func (r loadResult) UnaffectedCorrectShare() float64 {
+	counted := r.Sent - r.Abandoned - r.Affected
+	if counted <= 0 {
+		return 0
+	}
+	return float64(r.UnaffectedCorrect) / float64(counted)
+}
+
+// AffectedAnsweredShare returns the share of affected queries answered
+// in time, from 0 to 1, or 1 when no query was affected.
+func (r loadResult) AffectedAnsweredShare() float64 {
+	if r.Affected <= 0 {
+		return 1
+	}
+	return float64(r.AffectedAnswered) / float64(r.Affected)
+}
+
+// LostShare returns the share of the counted queries that got no response
+// within the client timeout, from 0 to 1.
+func (r loadResult) LostShare() float64 {
+	counted := r.Sent - r.Abandoned
+	if counted <= 0 {
+		return 0
+	}
+	return float64(r.TimedOut) / float64(counted)
 }
 
 // Rate returns the queries sent per second.
@@ -79,6 +118,12 @@ type normalLoad struct {
 	check   *checker
 	rate    int
 	timeout time.Duration
+	// affected holds the questions the row's fault makes unresolvable
+	// from an empty cache; nil when nothing is affected.
+	affected map[question]bool
+	// staleTTL is the TTL of every record of a stale response, set in the
+	// stale rows to find stale data sent without its EDE code; 0 elsewhere.
+	staleTTL uint32
 
 	sockets []*loadSocket
 	paused  atomic.Bool
@@ -86,6 +131,8 @@ type normalLoad struct {
 	retries sync.WaitGroup
 
 	sent, correct, wrong, timedOut, abandoned atomic.Int64
+	affectedSent, affectedAnswered            atomic.Int64
+	unaffectedCorrect, stale, staleWithoutEDE atomic.Int64
 	latMu                                     sync.Mutex
 	latencies                                 []time.Duration
 }
@@ -190,6 +237,9 @@ func (l *normalLoad) sendOne(n int, buf []byte) []byte {
 		panic(err) // a question from queries.txt always packs
 	}
 	l.sent.Add(1)
+	if l.affected[q] {
+		l.affectedSent.Add(1)
+	}
 	s.conn.WriteToUDP(packed, l.server)
 	return packed[:0]
 }
@@ -246,11 +296,27 @@ func (l *normalLoad) retryTCP(p pendingQuery) {
 }
 
 func (l *normalLoad) record(p pendingQuery, resp *dns.Msg) {
+	affected := l.affected[p.q]
+	stale := hasStaleEDE(resp)
+	if stale {
+		l.stale.Add(1)
+	}
 	if !l.check.correct(p.q, resp) {
 		l.wrong.Add(1)
+		if affected && resp.Rcode == dns.RcodeServerFailure {
+			l.affectedAnswered.Add(1)
+		}
 		return
 	}
 	l.correct.Add(1)
+	if affected {
+		l.affectedAnswered.Add(1)
+	} else {
+		l.unaffectedCorrect.Add(1)
+	}
+	if !stale && l.staleTTL > 0 && allTTLs(resp, l.staleTTL) {
+		l.staleWithoutEDE.Add(1)
+	}
 	latency := time.Since(p.sent)
 	l.latMu.Lock()
 	l.latencies = append(l.latencies, latency)
@@ -319,6 +385,46 @@ func (l *normalLoad) result(elapsed time.Duration) loadResult {
 	return loadResult{
 		Sent: l.sent.Load(), Correct: l.correct.Load(), Wrong: l.wrong.Load(),
 		TimedOut: l.timedOut.Load(), Abandoned: l.abandoned.Load(),
+		Affected: l.affectedSent.Load(), AffectedAnswered: l.affectedAnswered.Load(),
+		UnaffectedCorrect: l.unaffectedCorrect.Load(),
+		Stale:             l.stale.Load(), StaleWithoutEDE: l.staleWithoutEDE.Load(),
 		Duration: elapsed, Latencies: lat,
 	}
+}
+
+// allTTLs reports whether resp has records in its answer or authority
+// section and all of them have the TTL ttl.
+//
+// NOTE: a fresh answer cached long enough for its TTL to run down to ttl
+// looks the same; the stale rows choose a ttl below every TTL of the lab
+// zones, so that only rows longer than the TTLs of the lab can see one.
+func allTTLs(resp *dns.Msg, ttl uint32) bool {
+	n := 0
+	for _, section := range [][]dns.RR{resp.Answer, resp.Ns} {
+		for _, rr := range section {
+			if rr.Header().Ttl != ttl {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+// hasStaleEDE reports whether resp carries Extended DNS Error 3 (Stale
+// Answer) or 19 (Stale NXDOMAIN Answer), RFC 8914 sections 4.4 and 4.20.
+func hasStaleEDE(resp *dns.Msg) bool {
+	opt := resp.IsEdns0()
+	if opt == nil {
+		return false
+	}
+	for _, o := range opt.Option {
+		if ede, ok := o.(*dns.EDNS0_EDE); ok {
+			switch ede.InfoCode {
+			case dns.ExtendedErrorCodeStaleAnswer, dns.ExtendedErrorCodeStaleNXDOMAINAnswer:
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -44,6 +44,7 @@ type suite struct {
 	queries   []question
 	check     *checker
 	resolver  *resolverProcess
+	labZones  *labZones // read on first use by a row with affected names
 	proxyBin  string
 	rowLength time.Duration
 }
@@ -130,8 +131,8 @@ func run(labDir, bulwark, proxy, workDir string) (int, error) {
 			continue
 		}
 		res := s.runRow(ctx, r)
-		fmt.Printf("soak: %-14s attack %.0f/s, normal %.2f%% correct, crashes %d\n",
-			res.Name, res.Attack.Rate(), 100*res.Load.CorrectShare(), res.Crashes)
+		fmt.Printf("soak: %-14s attack %.0f/s, normal %.2f%% correct, %d lost, crashes %d\n",
+			res.Name, res.Attack.Rate(), 100*res.Load.CorrectShare(), res.Load.TimedOut, res.Crashes)
 		results = append(results, res)
 	}
 	if ctx.Err() == nil && (only == nil || only["restart"]) {

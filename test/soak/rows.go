@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,13 @@ type rowSpec struct {
 	attack            func(ctx context.Context, d time.Duration) (attackResult, error)
 	// fault installs the fault and returns the function that removes it.
 	fault func() (func(), error)
+	// down names the zones that the fault leaves without a server that
+	// answers, for the rows where some names cannot be resolved at all
+	// while the fault lasts; nil for the others.
+	down serverDown
+	// stale starts the row from a warm cache whose entries have all
+	// expired, instead of an empty cache.
+	stale bool
 }
 
 // Lab addresses the fault rows act on: one address of each TLD process
@@ -80,10 +88,32 @@ func (s *suite) rows() []rowSpec {
 		{name: "wrong-id", description: "replies with wrong IDs",
 			fault: s.proxyFault("-mode", "wrong-id")},
 		{name: "sigstop", description: "SIGSTOP " + stopInstance,
-			fault: s.stopFault(stopInstance)},
+			fault: s.stopFault(stopInstance), down: instanceDown(stopInstance)},
 		{name: "tld-down", description: "every query under " + blackHoleTLD + " dropped",
-			fault: s.blackHoleFault(blackHoleTLD)},
+			fault: s.blackHoleFault(blackHoleTLD), down: s.zoneDown(blackHoleTLD, lossTargets[:4])},
+		{name: "sigstop-stale", description: "SIGSTOP " + stopInstance + ", expired cache",
+			fault: s.stopFault(stopInstance), down: instanceDown(stopInstance), stale: true},
+		{name: "tld-down-stale", description: "every query under " + blackHoleTLD + " dropped, expired cache",
+			fault: s.blackHoleFault(blackHoleTLD), down: s.zoneDown(blackHoleTLD, lossTargets[:4]), stale: true},
 	}
+}
+
+// instanceDown describes a stopped lab process: none of its zones has an
+// answer from it.
+func instanceDown(instance string) serverDown {
+	return func(in, _ string) bool { return in == instance }
+}
+
+// zoneDown describes the black-holing of every query at or under zone
+// sent to the lab processes that own the addresses targets.
+func (s *suite) zoneDown(zone string, targets []string) serverDown {
+	hit := map[string]bool{}
+	for _, srv := range s.lab.Servers {
+		if slices.Contains(targets, srv.Address) {
+			hit[srv.Instance] = true
+		}
+	}
+	return func(in, z string) bool { return hit[in] && dns.IsSubDomain(zone, z) }
 }
 
 // zones picks a signed and an unsigned popular zone: the apex names of
@@ -178,20 +208,43 @@ func (s *suite) stopFault(instance string) func() (func(), error) {
 
 // runRow runs the normal load for the row's duration beside its attack or
 // fault, and counts resolver crashes. Attack rows run on the cache of the
-// warm-up; fault rows restart the resolver first.
+// warm-up; fault rows restart the resolver first, and stale rows then warm
+// it again and move its clock past every TTL.
 func (s *suite) runRow(ctx context.Context, spec rowSpec) rowResult {
 	row := rowResult{Name: spec.name, Description: spec.description}
+	switch {
+	case spec.stale:
+		row.Goal = goalStale
+	case spec.fault != nil:
+		row.Goal = goalFault
+	}
 	crashesBefore := s.resolver.crashCount()
 	// A fault row starts from an empty cache, so that the normal load
 	// resolves through the fault instead of answering from the warm-up.
 	if spec.fault != nil && s.resolver.alive() {
 		s.resolver.stop(syscall.SIGTERM)
 	}
+	if spec.stale {
+		// Back to the lab config and the system clock for the next row.
+		defer func() {
+			s.resolver.stop(syscall.SIGTERM)
+			s.resolver.config = s.lab.BulwarkConfig
+		}()
+		if err := s.expireWarmCache(ctx); err != nil {
+			row.Err = err
+			return row
+		}
+	}
 	if !s.resolver.alive() {
 		if err := s.resolver.start(); err != nil {
 			row.Err = err
 			return row
 		}
+	}
+	affected, err := s.affected(spec)
+	if err != nil {
+		row.Err = err
+		return row
 	}
 	if spec.fault != nil {
 		undo, err := spec.fault()
@@ -205,6 +258,10 @@ func (s *suite) runRow(ctx context.Context, spec rowSpec) rowResult {
 	if err != nil {
 		row.Err = err
 		return row
+	}
+	load.affected = affected
+	if spec.stale {
+		load.staleTTL = staleAnswerTTL
 	}
 	var wg sync.WaitGroup
 	if spec.attack != nil {
