@@ -26,3 +26,25 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseRootHints checks that any hints text gives servers that each
+// have an address, or an error, never a panic.
+func FuzzParseRootHints(f *testing.F) {
+	f.Add(". 3600000 NS a.root-servers.net.\na.root-servers.net. 3600000 A 198.41.0.4\n")
+	f.Add(". NS x.\nx. AAAA 2001:db8::1\n$ORIGIN .\n")
+	f.Add("$INCLUDE /etc/passwd\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		servers, err := ParseRootHints(text)
+		if err != nil {
+			return
+		}
+		if len(servers) == 0 {
+			t.Fatal("no error and no server")
+		}
+		for _, s := range servers {
+			if len(s.Addrs) == 0 {
+				t.Fatalf("server %s without an address", s.Name)
+			}
+		}
+	})
+}

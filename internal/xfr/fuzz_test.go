@@ -2,6 +2,8 @@ package xfr
 
 import (
 	"net/netip"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -44,6 +46,29 @@ func FuzzNotify(f *testing.F) {
 		}
 		if out == nil {
 			panic("accepted a NOTIFY without a response")
+		}
+	})
+}
+
+// FuzzReadCopy checks that any file content gives a copy of the asked zone
+// with its SOA record, or an error, never a panic.
+func FuzzReadCopy(f *testing.F) {
+	f.Add([]byte("; bulwark zone copy zone=rpz.example. serial=7 transfer=AXFR time=2026-01-02T03:04:05Z primary=127.0.0.1:53\n" +
+		"rpz.example. 300 IN SOA ns. h. 7 60 60 60 60\nbad.rpz.example. 300 IN CNAME .\n"))
+	f.Add([]byte("; bulwark zone copy zone=rpz.example.\n\n"))
+	f.Add([]byte(""))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "copy.zone")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := ReadCopy(path, "rpz.example.")
+		if err != nil {
+			return
+		}
+		if c.Zone != "rpz.example." || c.SOA == nil {
+			t.Fatalf("copy of zone %q with SOA %v, want rpz.example. and its SOA", c.Zone, c.SOA)
 		}
 	})
 }
