@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"bulwark/internal/intel/detect"
 )
@@ -81,12 +82,20 @@ func (m *Model) Name() string { return "dga" }
 func (m *Model) Threshold() float64 { return m.threshold }
 
 // Score scores the registered-domain label of qname ("example" in
-// "www.example.co.uk"); labels left of it are not scored. A name without
-// a registered domain, such as "co.uk", scores 0.
+// "www.example.co.uk"); labels left of it are not scored. Qname is in
+// ASCII, internationalised labels in their A-label (xn--) form, as a
+// query carries it. A name without a registered domain, such as "co.uk",
+// scores 0, and so does an internationalised label.
 func (m *Model) Score(qname string) detect.Result {
 	label := detect.Split(qname).Label
 	if label == "" {
 		return detect.Result{Reason: "name " + strconv.Quote(qname) + " is a public suffix and has no registered-domain label"}
+	}
+	if isIDN(label) {
+		// NOTE: internationalised labels are not scored. Their ASCII
+		// form is punycode, which the model, trained on ASCII names,
+		// mistakes for a random string.
+		return detect.Result{Reason: "label " + strconv.Quote(label) + " is internationalised (xn--), which the model does not score"}
 	}
 	x := extract(label, m.table)
 	s := m.logistic.Score(x)
@@ -96,22 +105,34 @@ func (m *Model) Score(qname string) detect.Result {
 // ScoreLabel scores one registered-domain label, as Score does after
 // splitting the name.
 func (m *Model) ScoreLabel(label string) float64 {
-	if label == "" {
+	if label == "" || isIDN(label) {
 		return 0
 	}
 	return m.logistic.Score(extract(label, m.table))
 }
 
-// reason writes the score and up to three features that raised it most,
-// for example: label "gllxeenmijch" scores 0.98 (threshold 0.94):
-// character cost 5.3 bits per character, entropy 3.3 bits, consonant run
-// of 4.
+// isIDN reports whether label is the ASCII form of an internationalised
+// label.
+func isIDN(label string) bool {
+	return len(label) >= 4 && strings.EqualFold(label[:4], "xn--")
+}
+
+// reason writes the score and up to three features that moved it most
+// towards the verdict, for example: label "gllxeenmijch" scores 0.98
+// (threshold 0.94): raised by character cost 5.3 bits per character,
+// entropy 3.3 bits, consonant run of 4.
 func (m *Model) reason(label string, score float64, x *[numFeatures]float64) string {
+	// A malicious verdict is explained by the features that raised the
+	// score most, a benign one by those that lowered it most.
+	sign := 1.0
+	if score < m.threshold {
+		sign = -1
+	}
 	var order [numFeatures]int
 	var contrib [numFeatures]float64
 	for i := range numFeatures {
 		order[i] = i
-		contrib[i] = m.logistic.Weights[i] * (x[i] - m.logistic.Mean[i]) / m.logistic.Std[i]
+		contrib[i] = sign * m.logistic.Weights[i] * (x[i] - m.logistic.Mean[i]) / m.logistic.Std[i]
 	}
 	// Insertion sort by falling contribution: a few entries.
 	for i := 1; i < numFeatures; i++ {
@@ -127,9 +148,11 @@ func (m *Model) reason(label string, score float64, x *[numFeatures]float64) str
 	b = strconv.AppendFloat(b, score, 'f', 2, 64)
 	b = append(b, " (threshold "...)
 	b = strconv.AppendFloat(b, m.threshold, 'f', 2, 64)
-	b = append(b, "): "...)
-	// Only features that raise the score explain it. A name with none
-	// gets its character cost, which the weights count most.
+	if sign > 0 {
+		b = append(b, "): raised by "...)
+	} else {
+		b = append(b, "): kept below it by "...)
+	}
 	k := 0
 	for _, i := range order[:3] {
 		if contrib[i] <= 0 {
@@ -142,8 +165,8 @@ func (m *Model) reason(label string, score float64, x *[numFeatures]float64) str
 		k++
 	}
 	if k == 0 {
+		// No feature pushed the score this way: the bias did.
 		b = appendFeature(b, fCost, x[fCost])
-		b = append(b, ", like popular names"...)
 	}
 	return string(b)
 }

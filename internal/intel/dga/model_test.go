@@ -102,9 +102,10 @@ func TestScoreVerdictsAndReasons(t *testing.T) {
 		malicious bool
 		reason    string
 	}{
-		{"www.google.com", false, `label "google" scores`},
+		{"www.google.com", false, `label "google" scores 0.00 (threshold 0.94): kept below it by`},
+		{"xn--bcher-kva.de", false, `label "xn--bcher-kva" is internationalised`},
 		{"WWW.Wikipedia.ORG.", false, `label "Wikipedia" scores`},
-		{"xjo4vk9bk1f19hxz.net", true, "character cost 8.7 bits per character"},
+		{"xjo4vk9bk1f19hxz.net", true, "raised by character cost 8.7 bits per character"},
 		{"1sbh3891b5qfxt3dszss1grf20g.biz", true, `label "1sbh3891b5qfxt3dszss1grf20g"`},
 		{"co.uk", false, "public suffix"},
 	}

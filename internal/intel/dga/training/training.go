@@ -37,8 +37,10 @@ func Load(dir string) (*Data, error) {
 	d := &Data{Popular: map[corpus.Part][]string{}, Open: map[string][]string{}, GPL: map[string][]string{}}
 	seen := map[string]bool{}
 	for _, n := range names {
+		// Internationalised labels are left out, as the model does not
+		// score them.
 		l := strings.ToLower(detect.Split(n).Label)
-		if l != "" && !seen[l] {
+		if l != "" && !strings.HasPrefix(l, "xn--") && !seen[l] {
 			seen[l] = true
 			p := corpus.PartOf(l)
 			d.Popular[p] = append(d.Popular[p], l)
