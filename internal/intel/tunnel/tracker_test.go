@@ -136,3 +136,23 @@ func BenchmarkObserve(b *testing.B) {
 		tr.Observe(Observation{Time: epoch, QName: names[i%len(names)], QType: qtypeTXT, Bytes: 300})
 	}
 }
+
+func TestTrackerConcurrentUse(t *testing.T) {
+	tr := NewTracker(TrackerConfig{})
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				tr.Observe(Observation{Time: epoch, QName: fmt.Sprintf("n%d-%d.t.example", g, i), QType: qtypeTXT, Bytes: 100})
+				tr.Score("t.example", epoch)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if r := tr.Score("t.example", epoch.Add(time.Second)); !strings.Contains(r.Reason, "800 queries") {
+		t.Errorf("Score after 4 x 200 concurrent queries = %q, want 800 queries counted", r.Reason)
+	}
+}
