@@ -32,8 +32,9 @@ type TrackerConfig struct {
 	// minute whatever its length. Default 1 minute.
 	Window time.Duration
 	// MaxDomains bounds the registered domains tracked at once. When it
-	// is reached, domains idle for two windows are dropped; if none is,
-	// observations of new domains are dropped and counted. Default 10,000.
+	// is reached, domains idle for two windows are dropped, at most once
+	// a second. If none is, observations of new domains are dropped and
+	// counted. Default 10,000.
 	MaxDomains int
 	// MaxNames bounds the distinct names counted per domain and window;
 	// past it the count stays at MaxNames. Default 4,096.
@@ -92,6 +93,8 @@ type Tracker struct {
 	mu      sync.Mutex
 	domains map[string]*domainState
 	dropped uint64
+	// lastExpire is when a full tracker last scanned for idle domains.
+	lastExpire time.Time
 }
 
 // NewTracker returns a Tracker with cfg, zero fields set to their defaults.
@@ -139,7 +142,7 @@ func (t *Tracker) Observe(o Observation) {
 func (t *Tracker) domain(registered string, now time.Time) *domainState {
 	d := t.domains[registered]
 	if d == nil {
-		if len(t.domains) >= t.cfg.MaxDomains && t.expire(now) == 0 {
+		if len(t.domains) >= t.cfg.MaxDomains && !t.makeRoom(now) {
 			return nil
 		}
 		d = &domainState{current: window{start: now, names: map[uint64]struct{}{}}}
@@ -154,6 +157,17 @@ func (t *Tracker) domain(registered string, now time.Time) *domainState {
 		d.current = window{start: now, names: make(map[uint64]struct{}, len(d.previous.names))}
 	}
 	return d
+}
+
+// makeRoom drops idle domains and reports whether that made room. It
+// scans at most once per second, so that a flood of new domains while
+// the tracker is full costs a map lookup each, not a scan of every domain.
+func (t *Tracker) makeRoom(now time.Time) bool {
+	if now.Sub(t.lastExpire) < time.Second {
+		return false
+	}
+	t.lastExpire = now
+	return t.expire(now) > 0
 }
 
 // Expire drops the domains with no query for two windows before now and

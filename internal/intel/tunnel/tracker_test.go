@@ -123,6 +123,18 @@ func TestTrackerBounds(t *testing.T) {
 	}
 }
 
+func BenchmarkObserveFullTracker(b *testing.B) {
+	tr := NewTracker(TrackerConfig{MaxDomains: 10_000})
+	names := make([]string, 20_000)
+	for i := range names {
+		names[i] = fmt.Sprintf("www.d%d.example", i)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tr.Observe(Observation{Time: epoch.Add(time.Duration(i) * time.Microsecond), QName: names[i%len(names)]})
+	}
+}
+
 // BenchmarkObserve sends 4,096 distinct names in turn: the first round
 // scores each new name, later rounds find them seen.
 func BenchmarkObserve(b *testing.B) {
