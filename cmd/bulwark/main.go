@@ -4,6 +4,7 @@
 //	bulwark serve [-config FILE] [-handover]
 //	bulwark check-config [-config FILE]
 //	bulwark trace -config FILE [-flavour F] [-json] NAME [TYPE]
+//	bulwark intel score [-detector dga|tunnel] [-reason] FILE
 //
 // Without -config, serve runs on the embedded default, which resolves from
 // the IANA root servers and listens on 127.0.0.1 and ::1 port 5300.
@@ -57,6 +58,7 @@ commands:
   serve         run the resolver
   check-config  load and validate a config, then exit
   trace         resolve one name and print every step
+  intel score   score domain names with a threat detector (dga, tunnel)
   version       print the version
 
 Run "bulwark <command> -h" for the flags of a command.
@@ -81,6 +83,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return checkConfig(args[1:], stdout, stderr)
 	case "trace":
 		return traceCommand(args[1:], stdout, stderr)
+	case "intel":
+		return intelCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
