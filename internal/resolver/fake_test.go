@@ -378,6 +378,9 @@ func testResolverClock(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver,
 		MaxDepth:           6,
 		FailureTTL:         5 * time.Second,
 		ServerHoldDown:     time.Minute,
+
+		ServerProbeInterval: time.Second,
+		ServerTries:         3,
 	}
 	if edit != nil {
 		edit(&cfg)

@@ -6,33 +6,100 @@ import (
 	"time"
 )
 
-func TestInfraTimeoutsInFlightCountOnce(t *testing.T) {
+func newTestInfra() (*infra, *testClock) {
 	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	in := newInfra(time.Minute, clk.now)
+	return newInfra(800*time.Millisecond, time.Second, time.Minute, clk.now), clk
+}
+
+func TestInfraTimeoutsInFlightCountOnce(t *testing.T) {
+	in, _ := newTestInfra()
 	a := netip.MustParseAddr("192.0.2.1")
-	sent := clk.t
-	clk.t = clk.t.Add(time.Second)
-	for i := range 10 {
-		if in.timeout(a, time.Second, sent) {
+	var burst []uint64
+	for range 10 {
+		burst = append(burst, in.sending(a))
+	}
+	for i, seq := range burst {
+		if in.timeout(a, seq) {
 			t.Fatalf("timeout %d of queries sent together put the server on hold", i+1)
 		}
 	}
-	// The burst counted as one timeout; the next ones bring the count to
-	// the hold-down threshold.
+	if got := in.servers[a].timeouts; got != 1 {
+		t.Fatalf("a burst of 10 timeouts counted %d times, want 1", got)
+	}
+	// The next ones, each sent after the last timeout, bring the count
+	// to the hold-down threshold.
 	held := false
 	for range timeoutsBeforeHoldDown - 1 {
-		sent = clk.t.Add(time.Millisecond)
-		clk.t = sent.Add(time.Second)
-		held = in.timeout(a, time.Second, sent)
+		held = in.timeout(a, in.sending(a))
 	}
-	if !held {
+	if !held || !in.held(a) {
 		t.Errorf("%d timeouts in a row did not put the server on hold", timeoutsBeforeHoldDown)
 	}
 }
 
+func TestInfraBackoffAndKarn(t *testing.T) {
+	in, _ := newTestInfra()
+	a := netip.MustParseAddr("192.0.2.1")
+	if got := in.queryTimeout(a); got != 800*time.Millisecond {
+		t.Fatalf("timeout of a new server = %v, want the initial 800ms", got)
+	}
+	in.rtt(a, 10*time.Millisecond)
+	if got := in.queryTimeout(a); got != minQueryTimeout {
+		t.Fatalf("timeout after a 10ms response = %v, want the floor %v", got, minQueryTimeout)
+	}
+	want := []time.Duration{400 * time.Millisecond, 800 * time.Millisecond, 1600 * time.Millisecond, 1600 * time.Millisecond}
+	for i, w := range want {
+		in.timeout(a, in.sending(a))
+		if got := in.queryTimeout(a); got != w {
+			t.Errorf("timeout after %d timeouts = %v, want %v", i+1, got, w)
+		}
+	}
+	// Timeouts did not feed the RTT estimate: one response brings the
+	// timeout back to the floor.
+	if s := in.servers[a]; s.srtt != 10*time.Millisecond {
+		t.Errorf("smoothed RTT after timeouts = %v, want 10ms unchanged", s.srtt)
+	}
+	in.rtt(a, 10*time.Millisecond)
+	if got := in.queryTimeout(a); got != minQueryTimeout {
+		t.Errorf("timeout after a response = %v, want %v", got, minQueryTimeout)
+	}
+	if in.held(a) {
+		t.Error("a response left the server on hold")
+	}
+}
+
+func TestInfraHoldProbedWithGrowingHolds(t *testing.T) {
+	in, clk := newTestInfra()
+	a := netip.MustParseAddr("192.0.2.1")
+	for range timeoutsBeforeHoldDown {
+		in.timeout(a, in.sending(a))
+	}
+	// Each failed probe doubles the hold, up to the longest hold down.
+	for _, hold := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, time.Minute, time.Minute} {
+		if !in.held(a) {
+			t.Fatalf("server not on hold at the start of a %v hold", hold)
+		}
+		clk.t = clk.t.Add(hold - time.Millisecond)
+		if !in.held(a) {
+			t.Fatalf("hold ended before %v", hold)
+		}
+		clk.t = clk.t.Add(time.Millisecond)
+		if in.held(a) {
+			t.Fatalf("hold lasted beyond %v", hold)
+		}
+		if got, ok := in.pick("example.", []netip.Addr{a}, nil); !ok || got != a {
+			t.Fatalf("pick after the hold = %v %v, want the server probed", got, ok)
+		}
+		in.timeout(a, in.sending(a))
+	}
+	in.rtt(a, time.Millisecond)
+	if in.held(a) {
+		t.Error("a response to a probe left the server on hold")
+	}
+}
+
 func TestInfraPickHeldServers(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	in := newInfra(time.Minute, clk.now)
+	in, clk := newTestInfra()
 	held, other := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
 	in.state(held).heldUntil = clk.t.Add(time.Minute)
 	for range 50 {
@@ -44,8 +111,32 @@ func TestInfraPickHeldServers(t *testing.T) {
 	if !ok || got != held {
 		t.Errorf("pick with only a held server = %s %v, want it asked as a probe", got, ok)
 	}
+	// With every server on hold, the one whose hold ends first is asked.
+	in.state(other).heldUntil = clk.t.Add(time.Second)
+	for range 20 {
+		if got, _ := in.pick("example.", []netip.Addr{held, other}, nil); got != other {
+			t.Fatalf("pick with both on hold chose %s, want %s, whose hold ends first", got, other)
+		}
+	}
 	in.setLame("example.", other)
 	if _, ok := in.pick("example.", []netip.Addr{other}, nil); ok {
 		t.Error("pick chose a server lame for the zone")
+	}
+}
+
+func TestInfraPickAvoidsTimedOutServer(t *testing.T) {
+	in, _ := newTestInfra()
+	slow, good := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	in.rtt(good, time.Millisecond)
+	in.timeout(slow, in.sending(slow))
+	picked := 0
+	for range 1000 {
+		if got, _ := in.pick("example.", []netip.Addr{slow, good}, nil); got == slow {
+			picked++
+		}
+	}
+	// Only the occasional exploration (1 in 20, half of it) asks it.
+	if picked > 60 {
+		t.Errorf("a server that just timed out was picked %d times in 1000, want about 25", picked)
 	}
 }
