@@ -275,13 +275,16 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 }
 
 // score is the expected cost of asking a server: its smoothed RTT, plus a
-// timeout for each timeout since its last response. A server never asked
-// scores 0 so that it is tried.
+// timeout for each timeout since its last response. A server never heard
+// from scores the initial timeout, as if it answered that slowly: servers
+// known to answer fast are preferred, and it is tried when none is, or by
+// the occasional random pick. A burst of queries to a cold cache thus
+// does not spread over servers that might not answer at all.
 func (in *infra) score(s *serverState) time.Duration {
 	if s == nil {
-		return 0
+		return in.initial
 	}
-	var d time.Duration
+	d := in.initial
 	if s.measured {
 		d = s.srtt
 	}

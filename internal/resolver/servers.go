@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"time"
 
@@ -235,13 +236,30 @@ func (k *ask) timeout(q *sent, err error) {
 	}
 }
 
+// unanswered reports whether err means that the server's response never
+// came: a timeout, or a network error such as a datagram dropped by a local
+// firewall (EPERM) or a port unreachable. Those count as timeouts, and
+// the server is asked again. A forbidden address, a response that does not
+// parse over TCP and a cancelled query do not.
+func unanswered(err error) bool {
+	if err == nil || errors.Is(err, exchange.ErrForbidden) || errors.Is(err, exchange.ErrMalformed) ||
+		errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, exchange.ErrTimeout) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
 // handle checks the reply to q: it returns the response when usable,
 // retries without EDNS after FORMERR or NOTIMP, and marks servers that
 // refuse or answer lame.
 func (k *ask) handle(rep reply) (*dns.Msg, *sent, error) {
 	q, resp, err := rep.q, rep.resp, rep.err
 	r, zone, qname := k.r, k.zone, k.qname
-	if errors.Is(err, exchange.ErrTimeout) {
+	if unanswered(err) {
 		if !q.late {
 			// The exchange gave up before the timer: count it now.
 			k.timeout(q, err)
