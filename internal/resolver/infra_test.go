@@ -1,9 +1,12 @@
 package resolver
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 func newTestInfra() (*infra, *testClock) {
@@ -138,5 +141,70 @@ func TestInfraPickAvoidsTimedOutServer(t *testing.T) {
 	// Only the occasional exploration (1 in 20, half of it) asks it.
 	if picked > 60 {
 		t.Errorf("a server that just timed out was picked %d times in 1000, want about 25", picked)
+	}
+}
+
+func TestLostQueriesRetried(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		fault func(*fakeServer)
+	}{
+		{"lost", func(s *fakeServer) { s.lose = 2 }},
+		{"dropped locally", func(s *fakeServer) { s.refuse = 2 }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := labNet(t)
+			r, _ := testResolver(t, n, nil)
+			// The only server of example.com misses two queries: the
+			// third try of the same address gets the answer.
+			n.mu.Lock()
+			tt.fault(n.server("10.0.3.1"))
+			n.mu.Unlock()
+			res := resolveOK(t, r, "mail.example.com.", dns.TypeA)
+			if got := lastValue(res); got != "192.0.2.25" {
+				t.Errorf("mail.example.com A = %q, want 192.0.2.25", got)
+			}
+			if r.infra.isFailed("example.com.") {
+				t.Error("two lost packets marked example.com. as failed")
+			}
+		})
+	}
+}
+
+func TestZoneFailedOnlyWhenServersHeld(t *testing.T) {
+	n := labNet(t)
+	r, _ := testResolver(t, n, func(c *Config) { c.ServerTries = 2 })
+	n.mu.Lock()
+	n.server("10.0.3.1").lose = 2
+	n.mu.Unlock()
+	res := r.Resolve(context.Background(), "mail.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("with 2 tries and 2 lost queries rcode = %s, want SERVFAIL", dns.RcodeToString[res.Rcode])
+	}
+	// Two timeouts do not put the server on hold, so the zone is not
+	// remembered as failed: the next question reaches the server.
+	if r.infra.isFailed("example.com.") {
+		t.Fatal("two timeouts marked example.com. as failed")
+	}
+	resolveOK(t, r, "mail.example.com.", dns.TypeA)
+}
+
+func TestLateResponseTaken(t *testing.T) {
+	n := labNet(t)
+	// One try per address and a 50ms timeout, against a server that
+	// answers after 200ms: only the late response can resolve.
+	r, _ := testResolver(t, n, func(c *Config) {
+		c.QueryTimeout = 50 * time.Millisecond
+		c.ServerTries = 1
+	})
+	n.mu.Lock()
+	n.server("10.0.3.1").delay = 200 * time.Millisecond
+	n.mu.Unlock()
+	res := resolveOK(t, r, "mail.example.com.", dns.TypeA)
+	if got := lastValue(res); got != "192.0.2.25" {
+		t.Errorf("mail.example.com A = %q, want 192.0.2.25", got)
+	}
+	if got := n.count("10.0.3.1"); got != 1 {
+		t.Errorf("the slow server got %d queries, want 1", got)
 	}
 }
