@@ -40,6 +40,8 @@ type serverState struct {
 	heldUntil          time.Time
 	// holds counts the holds since the last response.
 	holds int
+	// answered is when the server last responded.
+	answered time.Time
 }
 
 type lameKey struct {
@@ -112,6 +114,20 @@ func (in *infra) rtt(a netip.Addr, rtt time.Duration) {
 	}
 	s.timeouts, s.holds = 0, 0
 	s.heldUntil = time.Time{}
+	s.answered = in.now()
+}
+
+// answeredWithin reports whether one of addrs responded in the last d.
+func (in *infra) answeredWithin(addrs []netip.Addr, d time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	since := in.now().Add(-d)
+	for _, a := range addrs {
+		if s := in.servers[a]; s != nil && s.answered.After(since) {
+			return true
+		}
+	}
+	return false
 }
 
 // sending records that a query to a leaves now and returns its number for

@@ -208,3 +208,25 @@ func TestLateResponseTaken(t *testing.T) {
 		t.Errorf("the slow server got %d queries, want 1", got)
 	}
 }
+
+func TestZoneNotFailedWhileServersAnswer(t *testing.T) {
+	n := labNet(t)
+	r, _ := testResolver(t, n, nil)
+	resolveOK(t, r, "mail.example.com.", dns.TypeA)
+	// Three lost queries in a row put the only server on hold, and the
+	// next question fails; but the server answered a moment ago, so the
+	// zone is not remembered as failed.
+	n.mu.Lock()
+	n.server("10.0.3.1").lose = 3
+	n.mu.Unlock()
+	res := r.Resolve(context.Background(), "www.x1.ent.example.com.", dns.TypeA)
+	if res.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("rcode with every try lost = %s, want SERVFAIL", dns.RcodeToString[res.Rcode])
+	}
+	if !r.infra.held(netip.MustParseAddr("10.0.3.1")) {
+		t.Error("3 timeouts in a row did not put the server on hold")
+	}
+	if r.infra.isFailed("example.com.") {
+		t.Error("example.com. remembered as failed although its server answered within the failure TTL")
+	}
+}

@@ -68,8 +68,10 @@ type ask struct {
 // costs its timeout, not a failure.
 //
 // The zone is remembered as failed for resolver.failure_ttl only when every
-// server failed for good: on hold, lame or answering with an error. A lost
-// packet or two do not fail the zone for everyone.
+// server failed for good (on hold, lame or answering with an error) and
+// none responded to any query within the failure TTL. Lost packets do not
+// fail the zone for everyone: under loss, its servers keep answering other
+// queries.
 func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname string, qtype uint16) (*dns.Msg, error) {
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
@@ -128,7 +130,7 @@ func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname stri
 	if len(addrs) == 0 && len(pending) == 0 {
 		lastErr = fmt.Errorf("no usable address for the name servers of %s", zone)
 	}
-	if k.allFailed(addrs) {
+	if k.allFailed(addrs) && !r.infra.answeredWithin(addrs, r.cfg.FailureTTL) {
 		r.infra.setFailed(zone, r.cfg.FailureTTL)
 	}
 	return nil, fmt.Errorf("servers of %s: %w", zone, lastErr)
