@@ -15,8 +15,8 @@ import (
 // Timeouts do not feed the RTT estimate (Karn's algorithm, RFC 6298
 // section 5): they double the next timeout of the server and push it back
 // in the order of selection, and a response undoes both. After
-// timeoutsBeforeHoldDown timeouts in a row a server is held down, first for
-// the probe interval; when the hold ends one query probes it, and each
+// timeoutsBeforeHoldDown timeouts in a row a server is held down for the
+// probe interval. When the hold ends, one query probes the server, and each
 // probe that times out doubles the hold, up to the longest hold down.
 type infra struct {
 	mu       sync.Mutex
@@ -40,8 +40,8 @@ type serverState struct {
 	heldUntil          time.Time
 	// holds counts the holds since the last response.
 	holds int
-	// answered is when the server last responded.
-	answered time.Time
+	// lastResponse is the time of the server's last response.
+	lastResponse time.Time
 }
 
 type lameKey struct {
@@ -114,7 +114,7 @@ func (in *infra) rtt(a netip.Addr, rtt time.Duration) {
 	}
 	s.timeouts, s.holds = 0, 0
 	s.heldUntil = time.Time{}
-	s.answered = in.now()
+	s.lastResponse = in.now()
 }
 
 // answeredWithin reports whether one of addrs responded in the last d.
@@ -123,7 +123,7 @@ func (in *infra) answeredWithin(addrs []netip.Addr, d time.Duration) bool {
 	defer in.mu.Unlock()
 	since := in.now().Add(-d)
 	for _, a := range addrs {
-		if s := in.servers[a]; s != nil && s.answered.After(since) {
+		if s := in.servers[a]; s != nil && s.lastResponse.After(since) {
 			return true
 		}
 	}

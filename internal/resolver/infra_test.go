@@ -214,7 +214,7 @@ func TestZoneNotFailedWhileServersAnswer(t *testing.T) {
 	r, _ := testResolver(t, n, nil)
 	resolveOK(t, r, "mail.example.com.", dns.TypeA)
 	// Three lost queries in a row put the only server on hold, and the
-	// next question fails; but the server answered a moment ago, so the
+	// next question fails. The server responded a moment ago, so the
 	// zone is not remembered as failed.
 	n.mu.Lock()
 	n.server("10.0.3.1").lose = 3

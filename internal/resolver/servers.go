@@ -37,7 +37,7 @@ type sent struct {
 	late bool
 }
 
-// reply is what the exchange of one sent query returned.
+// reply is the result of the exchange of one sent query.
 type reply struct {
 	q    *sent
 	resp exchange.Response
