@@ -83,6 +83,8 @@ func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname stri
 	lookups := 0
 	var lastErr error = errNoServer
 	tries := max(r.cfg.ServerTries, 1)
+	var budgetErr error
+rounds:
 	for round := 0; round < tries; round++ {
 		tried := map[netip.Addr]bool{}
 		if round > 0 {
@@ -112,12 +114,14 @@ func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname stri
 				return nil, err
 			}
 			if errors.Is(err, errBudget) {
-				return nil, err
+				budgetErr = err
+				break rounds
 			}
 			lastErr = err
 		}
 	}
-	// Every server was asked: wait for the late replies still to come.
+	// Every server was asked, or the budget is spent: wait for the late
+	// replies still to come.
 	for k.inFlight > 0 {
 		m, _, _ := k.wait(nil)
 		if m != nil {
@@ -126,6 +130,9 @@ func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname stri
 		if err := req.ctx.Err(); err != nil {
 			return nil, err
 		}
+	}
+	if budgetErr != nil {
+		return nil, budgetErr
 	}
 	if len(addrs) == 0 && len(pending) == 0 {
 		lastErr = fmt.Errorf("no usable address for the name servers of %s", zone)
