@@ -238,7 +238,8 @@ func (in *infra) isFailed(zone string) bool {
 // pick chooses the server to ask next among candidates for zone, skipping
 // those in tried or lame for the zone. It prefers the lowest expected cost
 // (see score), picks at random among servers close to the best, and now
-// and then picks any usable server so that estimates stay fresh. Servers on
+// and then picks any usable server without timeouts so that estimates
+// stay fresh. Servers on
 // hold are asked only when no other server is left, the one whose hold ends
 // first, so that the last servers of a zone are never shut out. ok is false
 // when none is usable.
@@ -276,7 +277,19 @@ func (in *infra) pick(zone string, candidates []netip.Addr, tried map[netip.Addr
 	}
 
 	if rand.IntN(20) == 0 {
-		return usable[rand.IntN(len(usable))], true
+		// Explore among servers that did not time out since their last
+		// response: one that did waits out a backed-off timeout, up to
+		// 3s, which a client cannot spare. It is asked again when it
+		// scores best or no other server is left.
+		var fresh []netip.Addr
+		for _, a := range usable {
+			if s := in.servers[a]; s == nil || s.timeouts == 0 {
+				fresh = append(fresh, a)
+			}
+		}
+		if len(fresh) > 0 {
+			return fresh[rand.IntN(len(fresh))], true
+		}
 	}
 
 	// Servers within a band of the best are equally good: spread load.
