@@ -19,10 +19,12 @@ import (
 // probe interval. When the hold ends, one query probes the server, and each
 // probe that times out doubles the hold, up to the longest hold down.
 type infra struct {
-	mu       sync.Mutex
-	servers  map[netip.Addr]*serverState
-	lame     map[lameKey]time.Time
-	failed   map[string]time.Time
+	mu      sync.Mutex
+	servers map[netip.Addr]*serverState
+	lame    map[lameKey]time.Time
+	failed  map[string]time.Time
+	// answered holds when each zone last got a usable response.
+	answered map[string]time.Time
 	initial  time.Duration
 	probe    time.Duration
 	holdDown time.Duration
@@ -40,8 +42,6 @@ type serverState struct {
 	heldUntil          time.Time
 	// holds counts the holds since the last response.
 	holds int
-	// lastResponse is the time of the server's last response.
-	lastResponse time.Time
 }
 
 type lameKey struct {
@@ -74,6 +74,7 @@ func newInfra(initial, probe, holdDown time.Duration, now func() time.Time) *inf
 		servers:  map[netip.Addr]*serverState{},
 		lame:     map[lameKey]time.Time{},
 		failed:   map[string]time.Time{},
+		answered: map[string]time.Time{},
 		initial:  initial,
 		probe:    min(probe, holdDown),
 		holdDown: holdDown,
@@ -114,20 +115,28 @@ func (in *infra) rtt(a netip.Addr, rtt time.Duration) {
 	}
 	s.timeouts, s.holds = 0, 0
 	s.heldUntil = time.Time{}
-	s.lastResponse = in.now()
 }
 
-// answeredWithin reports whether one of addrs responded in the last d.
-func (in *infra) answeredWithin(addrs []netip.Addr, d time.Duration) bool {
+// setAnswered records that a server of zone gave a usable response now.
+func (in *infra) setAnswered(zone string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	since := in.now().Add(-d)
-	for _, a := range addrs {
-		if s := in.servers[a]; s != nil && s.lastResponse.After(since) {
-			return true
+	if _, ok := in.answered[zone]; !ok && len(in.answered) >= maxInfraEntries {
+		for k := range in.answered {
+			delete(in.answered, k)
+			break
 		}
 	}
-	return false
+	in.answered[zone] = in.now()
+}
+
+// answeredWithin reports whether a server of zone gave a usable response in
+// the last d.
+func (in *infra) answeredWithin(zone string, d time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	at, ok := in.answered[zone]
+	return ok && at.After(in.now().Add(-d))
 }
 
 // sending records that a query to a leaves now and returns its number for

@@ -68,10 +68,10 @@ type ask struct {
 // costs its timeout, not a failure.
 //
 // The zone is remembered as failed for resolver.failure_ttl only when every
-// server failed for good (on hold, lame or answering with an error) and
-// none responded to any query within the failure TTL. Lost packets do not
-// fail the zone for everyone: under loss, its servers keep answering other
-// queries.
+// server failed for good (on hold, lame or answering with an error) and no
+// question to the zone got a usable response within the failure TTL. Lost
+// packets do not fail the zone for everyone: under loss, its servers keep
+// answering other questions.
 func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname string, qtype uint16) (*dns.Msg, error) {
 	ctx, cancel := context.WithCancel(req.ctx)
 	defer cancel()
@@ -108,6 +108,7 @@ rounds:
 			tried[a] = true
 			m, err := k.query(a, false)
 			if m != nil {
+				r.infra.setAnswered(zone)
 				return m, nil
 			}
 			if err := req.ctx.Err(); err != nil {
@@ -125,6 +126,7 @@ rounds:
 	for k.inFlight > 0 {
 		m, _, _ := k.wait(nil)
 		if m != nil {
+			r.infra.setAnswered(zone)
 			return m, nil
 		}
 		if err := req.ctx.Err(); err != nil {
@@ -137,7 +139,7 @@ rounds:
 	if len(addrs) == 0 && len(pending) == 0 {
 		lastErr = fmt.Errorf("no usable address for the name servers of %s", zone)
 	}
-	if k.allFailed(addrs) && !r.infra.answeredWithin(addrs, r.cfg.FailureTTL) {
+	if k.allFailed(addrs) && !r.infra.answeredWithin(zone, r.cfg.FailureTTL) {
 		r.infra.setFailed(zone, r.cfg.FailureTTL)
 	}
 	return nil, fmt.Errorf("servers of %s: %w", zone, lastErr)
