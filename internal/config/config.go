@@ -204,9 +204,17 @@ type Resolver struct {
 	// FailureTTL is how long a name that failed to resolve (SERVFAIL) is
 	// answered from the failure cache. Unit: duration. Default: 5s.
 	FailureTTL Duration `yaml:"failure_ttl"`
-	// ServerHoldDown is how long an authoritative server that timed out
-	// repeatedly is avoided. Unit: duration. Default: 60s.
+	// ServerHoldDown is the longest an authoritative server that keeps
+	// timing out is avoided. Unit: duration. Default: 60s.
 	ServerHoldDown Duration `yaml:"server_hold_down"`
+	// ServerProbeInterval is the first hold of a server that timed out 3
+	// times in a row; one query then probes it, and each probe that times
+	// out doubles the hold, up to ServerHoldDown. Unit: duration.
+	// Default: 1s.
+	ServerProbeInterval Duration `yaml:"server_probe_interval"`
+	// ServerTries is how many queries each address of a zone gets for one
+	// question while it times out, the first included. Default: 3.
+	ServerTries int `yaml:"server_tries"`
 
 	// RootHintsText is the content of the root hints, read at load time.
 	RootHintsText string `yaml:"-"`

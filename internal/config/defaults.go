@@ -38,6 +38,9 @@ func newDefault(file string) *Config {
 		MaxDepth:           6,
 		FailureTTL:         Duration(5 * time.Second),
 		ServerHoldDown:     Duration(60 * time.Second),
+
+		ServerProbeInterval: Duration(time.Second),
+		ServerTries:         3,
 	}
 	c.Cache = Cache{
 		MaxBytes:       256 << 20,

@@ -180,6 +180,12 @@ func (v *validator) resolverLimits() error {
 	if r.QueryTimeout <= 0 {
 		return v.errorf("resolver.query_timeout", "invalid duration 0s: must be positive")
 	}
+	if r.ServerProbeInterval <= 0 {
+		return v.errorf("resolver.server_probe_interval", "invalid duration %s: must be positive, such as 1s", r.ServerProbeInterval.D())
+	}
+	if r.ServerTries < 1 || r.ServerTries > 10 {
+		return v.errorf("resolver.server_tries", "invalid value %d: use 1 to 10", r.ServerTries)
+	}
 	limits := []struct {
 		key string
 		val int

@@ -118,7 +118,8 @@ func (c *Client) Allowed(addr netip.Addr) bool {
 }
 
 // Exchange sends q over UDP, and over TCP when the UDP response is
-// truncated or a server insists on BADCOOKIE.
+// truncated or a server insists on BADCOOKIE. It returns ctx's error as
+// soon as ctx is cancelled.
 func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	if !c.Allowed(q.Server.Addr()) {
 		return Response{}, fmt.Errorf("query %s to %s: %w", q.Name, q.Server, ErrForbidden)
@@ -129,12 +130,12 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	}
 	out := Response{Query: c.newQuery(q)}
 	start := time.Now()
-	resp, err := c.exchangeUDP(out.Query, q.Server, deadline, &out.Spoofed)
+	resp, err := c.exchangeUDP(ctx, out.Query, q.Server, deadline, &out.Spoofed)
 	if err == nil && c.badCookie(resp) {
 		// RFC 7873 section 5.3: retry once with the server cookie that
 		// the BADCOOKIE response brought, and over TCP after a second one.
 		out.Query.Id = uint16(rand.Uint32())
-		resp, err = c.exchangeUDP(out.Query, q.Server, deadline, &out.Spoofed)
+		resp, err = c.exchangeUDP(ctx, out.Query, q.Server, deadline, &out.Spoofed)
 	}
 	if err != nil {
 		return out, fmt.Errorf("query %s %s to %s over UDP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
@@ -144,7 +145,7 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 		return out, nil
 	}
 	out.Query.Id = uint16(rand.Uint32())
-	resp, err = c.exchangeTCP(out.Query, q.Server, deadline)
+	resp, err = c.exchangeTCP(ctx, out.Query, q.Server, deadline)
 	if err != nil {
 		return out, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
@@ -179,15 +180,18 @@ var udpBuffers = sync.Pool{New: func() any {
 }}
 
 // exchangeUDP sends msg from a new socket and waits for its response until
-// deadline. With cookies on, it sets the COOKIE option of msg for the
+// deadline or until ctx is cancelled. Datagrams that do not answer msg,
+// such as garbage or responses with another ID, are dropped and the wait
+// goes on (RFC 5452 section 9.1). With cookies on, it sets the COOKIE option of msg for the
 // socket's source address first, and counts in spoofed the responses it
 // drops for a wrong client cookie.
-func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.Time, spoofed *int) (*dns.Msg, error) {
+func (c *Client) exchangeUDP(ctx context.Context, msg *dns.Msg, server netip.AddrPort, deadline time.Time, spoofed *int) (*dns.Msg, error) {
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(server))
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	defer interruptOnCancel(ctx, conn)()
 	local := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr()
 	c.setCookie(msg, local, server.Addr())
 	wire, err := msg.Pack()
@@ -204,7 +208,7 @@ func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.
 	for {
 		n, err := conn.Read(buf)
 		if err != nil {
-			return nil, netError(err)
+			return nil, ctxError(ctx, err)
 		}
 		resp, ok := match(msg, buf[:n])
 		if !ok {
@@ -221,13 +225,14 @@ func (c *Client) exchangeUDP(msg *dns.Msg, server netip.AddrPort, deadline time.
 	}
 }
 
-func (c *Client) exchangeTCP(msg *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
+func (c *Client) exchangeTCP(ctx context.Context, msg *dns.Msg, server netip.AddrPort, deadline time.Time) (*dns.Msg, error) {
 	d := net.Dialer{Deadline: deadline}
-	conn, err := d.Dial("tcp", server.String())
+	conn, err := d.DialContext(ctx, "tcp", server.String())
 	if err != nil {
-		return nil, netError(err)
+		return nil, ctxError(ctx, err)
 	}
 	defer conn.Close()
+	defer interruptOnCancel(ctx, conn)()
 	conn.SetDeadline(deadline)
 	wire, err := msg.Pack()
 	if err != nil {
@@ -236,15 +241,15 @@ func (c *Client) exchangeTCP(msg *dns.Msg, server netip.AddrPort, deadline time.
 	out := make([]byte, 2, 2+len(wire))
 	binary.BigEndian.PutUint16(out, uint16(len(wire)))
 	if _, err := conn.Write(append(out, wire...)); err != nil {
-		return nil, netError(err)
+		return nil, ctxError(ctx, err)
 	}
 	var hdr [2]byte
 	if _, err := io.ReadFull(conn, hdr[:]); err != nil {
-		return nil, netError(err)
+		return nil, ctxError(ctx, err)
 	}
 	raw := make([]byte, binary.BigEndian.Uint16(hdr[:]))
 	if _, err := io.ReadFull(conn, raw); err != nil {
-		return nil, netError(err)
+		return nil, ctxError(ctx, err)
 	}
 	resp, ok := match(msg, raw)
 	if !ok {
@@ -274,6 +279,22 @@ func match(msg *dns.Msg, wire []byte) (*dns.Msg, bool) {
 		return nil, false
 	}
 	return resp, true
+}
+
+// interruptOnCancel makes the pending and future reads and writes of conn
+// fail at once when ctx is cancelled. The returned function stops that.
+func interruptOnCancel(ctx context.Context, conn net.Conn) func() {
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	return func() { stop() }
+}
+
+// ctxError returns ctx's error when ctx was cancelled, and netError(err)
+// otherwise: a ctx whose deadline passed is a timeout like any other.
+func ctxError(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); errors.Is(ctxErr, context.Canceled) {
+		return ctxErr
+	}
+	return netError(err)
 }
 
 func netError(err error) error {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -30,6 +32,13 @@ type fakeNet struct {
 type fakeServer struct {
 	zones  []*fakeZone
 	silent bool
+	// lose is how many of the next queries get no response, as if lost.
+	lose int
+	// refuse is how many of the next queries fail at once with a network
+	// error, as a datagram dropped by a local firewall does.
+	refuse int
+	// delay holds every response for that long.
+	delay time.Duration
 	// nxdomainFor answers NXDOMAIN for these names instead of NODATA.
 	nxdomainFor map[string]bool
 	// plainReferrals leaves DS records and their proofs out of referrals.
@@ -97,9 +106,29 @@ func (n *fakeNet) Exchange(ctx context.Context, q exchange.Query) (exchange.Resp
 	n.mu.Lock()
 	n.queries = append(n.queries, fmt.Sprintf("%s %s %s", q.Server.Addr(), q.Name, dns.TypeToString[q.Type]))
 	s := n.servers[q.Server.Addr()]
+	var lost, refused bool
+	var delay time.Duration
+	if s != nil {
+		lost, refused, delay = s.lose > 0, s.lose == 0 && s.refuse > 0, s.delay
+		if lost {
+			s.lose--
+		} else if refused {
+			s.refuse--
+		}
+	}
 	n.mu.Unlock()
-	if s == nil || s.silent {
+	if s == nil || s.silent || lost {
 		return exchange.Response{}, exchange.ErrTimeout
+	}
+	if refused {
+		return exchange.Response{}, &net.OpError{Op: "write", Net: "udp", Err: syscall.EPERM}
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return exchange.Response{}, ctx.Err()
+		}
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(q.Name, q.Type)
@@ -378,6 +407,9 @@ func testResolverClock(t *testing.T, n *fakeNet, edit func(*Config)) (*Resolver,
 		MaxDepth:           6,
 		FailureTTL:         5 * time.Second,
 		ServerHoldDown:     time.Minute,
+
+		ServerProbeInterval: time.Second,
+		ServerTries:         3,
 	}
 	if edit != nil {
 		edit(&cfg)

@@ -56,8 +56,14 @@ type Config struct {
 	// with SERVFAIL without asking them again.
 	FailureTTL time.Duration
 	// ServerHoldDown is how long a server that keeps timing out, or is lame
-	// for a zone, is avoided.
+	// for a zone, is avoided at most.
 	ServerHoldDown time.Duration
+	// ServerProbeInterval is the first hold of a server that keeps timing
+	// out; each failed probe doubles it, up to ServerHoldDown.
+	ServerProbeInterval time.Duration
+	// ServerTries is how many queries each address of a zone gets for one
+	// question when it times out.
+	ServerTries int
 
 	// Validation turns DNSSEC validation on.
 	Validation bool
@@ -113,6 +119,9 @@ func ConfigFrom(c *config.Config) (Config, error) {
 		MaxDepth:           r.MaxDepth,
 		FailureTTL:         r.FailureTTL.D(),
 		ServerHoldDown:     r.ServerHoldDown.D(),
+
+		ServerProbeInterval: r.ServerProbeInterval.D(),
+		ServerTries:         r.ServerTries,
 	}, nil
 }
 
@@ -162,7 +171,7 @@ func New(cfg Config, c *cache.Cache, ex exchange.Exchanger, log *slog.Logger, no
 	r := &Resolver{
 		cfg: cfg, cache: c, ex: ex, now: now,
 		log:      log.With("component", "resolver"),
-		infra:    newInfra(cfg.ServerHoldDown, now),
+		infra:    newInfra(cfg.QueryTimeout, cfg.ServerProbeInterval, cfg.ServerHoldDown, now),
 		bogusLog: logLimiter{limit: bogusLogLimit},
 	}
 	r.SetTrustAnchors(cfg.Anchors)

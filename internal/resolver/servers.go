@@ -1,10 +1,13 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
+	"time"
 
 	"bulwark/internal/exchange"
 
@@ -14,21 +17,80 @@ import (
 // errNoServer is returned when no server of a zone gave a usable response.
 var errNoServer = errors.New("no server responded")
 
+// lateWindow is how long a query keeps listening for its response after its
+// timeout, while other servers are asked: a reply that was merely slow is
+// still used when it comes first (see askZone).
+const lateWindow = maxQueryTimeout
+
+// sent is one query in flight to a server of the zone being asked.
+type sent struct {
+	addr   netip.Addr
+	server netip.AddrPort
+	// seq numbers the query among those sent to addr (see
+	// infra.sending); deadline is when it times out, by the wall clock
+	// that timers use.
+	seq      uint64
+	deadline time.Time
+	timeout  time.Duration
+	noEDNS   bool
+	// late is set once the timeout passed; the query still listens.
+	late bool
+}
+
+// reply is the result of the exchange of one sent query.
+type reply struct {
+	q    *sent
+	resp exchange.Response
+	err  error
+}
+
+// ask is one askZone call: the queries it has in flight and the channel
+// their replies come back on.
+type ask struct {
+	r        *Resolver
+	req      *request
+	zone     string
+	qname    string
+	qtype    uint16
+	ctx      context.Context
+	replies  chan reply
+	inFlight int
+	// timedOut holds the addresses whose last query timed out.
+	timedOut map[netip.Addr]bool
+}
+
 // askZone sends qname and qtype to the servers of zone, whose NS RRset is
 // nsset, and returns the first usable response. It tries each address once,
-// then once more those that timed out, and looks up the addresses of NS names
-// that came without glue when the known addresses run out.
+// then, up to resolver.server_tries in all, those that timed out, and looks
+// up the addresses of NS names that came without glue when the known
+// addresses run out. A query that timed out keeps listening while the next
+// server is asked, and its reply is used if it comes first: a slow server
+// costs its timeout, not a failure.
+//
+// The zone is remembered as failed for resolver.failure_ttl only when every
+// server failed for good (on hold, lame or answering with an error) and no
+// question to the zone got a usable response within the failure TTL. Lost
+// packets do not fail the zone for everyone: under loss, its servers keep
+// answering other questions.
 func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname string, qtype uint16) (*dns.Msg, error) {
+	ctx, cancel := context.WithCancel(req.ctx)
+	defer cancel()
+	k := &ask{
+		r: r, req: req, zone: zone, qname: qname, qtype: qtype, ctx: ctx,
+		replies: make(chan reply), timedOut: map[netip.Addr]bool{},
+	}
 	addrs, pending := r.nsAddrs(zone, nsset)
 	lookups := 0
 	var lastErr error = errNoServer
-	timedOut := map[netip.Addr]bool{}
-	for round := 0; round < 2; round++ {
+	tries := max(r.cfg.ServerTries, 1)
+	var budgetErr error
+rounds:
+	for round := 0; round < tries; round++ {
 		tried := map[netip.Addr]bool{}
-		if round == 1 {
-			// The second round retries only servers that timed out.
+		if round > 0 {
+			// Later rounds retry only servers that timed out.
 			for _, a := range addrs {
-				tried[a] = !timedOut[a]
+				tried[a] = !k.timedOut[a]
 			}
 		}
 		for {
@@ -44,85 +106,211 @@ func (r *Resolver) askZone(req *request, zone string, nsset []dns.RR, qname stri
 				break
 			}
 			tried[a] = true
-			resp, err := r.query(req, zone, a, qname, qtype)
-			if errors.Is(err, errBudget) || req.ctx.Err() != nil {
+			m, err := k.query(a, false)
+			if m != nil {
+				r.infra.setAnswered(zone)
+				return m, nil
+			}
+			if err := req.ctx.Err(); err != nil {
 				return nil, err
 			}
-			if errors.Is(err, exchange.ErrTimeout) {
-				timedOut[a] = true
+			if errors.Is(err, errBudget) {
+				budgetErr = err
+				break rounds
 			}
-			if err != nil {
-				lastErr = err
-				continue
-			}
-			return resp, nil
+			lastErr = err
 		}
+	}
+	// Every server was asked, or the budget is spent: wait for the late
+	// replies still to come.
+	for k.inFlight > 0 {
+		m, _, _ := k.wait(nil)
+		if m != nil {
+			r.infra.setAnswered(zone)
+			return m, nil
+		}
+		if err := req.ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if budgetErr != nil {
+		return nil, budgetErr
 	}
 	if len(addrs) == 0 && len(pending) == 0 {
 		lastErr = fmt.Errorf("no usable address for the name servers of %s", zone)
 	}
-	r.infra.setFailed(zone, r.cfg.FailureTTL)
+	if k.allFailed(addrs) && !r.infra.answeredWithin(zone, r.cfg.FailureTTL) {
+		r.infra.setFailed(zone, r.cfg.FailureTTL)
+	}
 	return nil, fmt.Errorf("servers of %s: %w", zone, lastErr)
 }
 
-// query sends one query to a server of zone and checks the response: a
-// server that refuses, fails or answers lame is marked and an error returned.
-func (r *Resolver) query(req *request, zone string, a netip.Addr, qname string, qtype uint16) (*dns.Msg, error) {
-	noEDNS := false
-	for attempt := 0; attempt < 2; attempt++ {
-		if err := req.spend(); err != nil {
-			return nil, err
+// allFailed reports whether no server of addrs is worth asking again soon:
+// none timed out without being put on hold.
+func (k *ask) allFailed(addrs []netip.Addr) bool {
+	for _, a := range addrs {
+		if k.timedOut[a] && !k.r.infra.held(a) {
+			return false
 		}
-		timeout := r.infra.queryTimeout(a, r.cfg.QueryTimeout)
-		sent := r.now()
-		server := r.serverAddr(a)
-		req.traceQuery(zone, server, qname, qtype, noEDNS)
-		resp, err := r.ex.Exchange(req.ctx, exchange.Query{
-			Name: qname, Type: qtype, Server: server, Zone: zone, Timeout: timeout, NoEDNS: noEDNS,
-		})
-		if err != nil {
-			req.traceQueryError(zone, server, timeout, err)
-		} else {
-			req.traceResponse(zone, server, qname, qtype, resp)
-		}
-		if errors.Is(err, exchange.ErrTimeout) {
-			if r.infra.timeout(a, timeout, sent) {
-				r.log.Warn("server on hold after repeated timeouts", "upstream", a.String(),
-					"zone", zone, "hold_seconds", r.cfg.ServerHoldDown.Seconds())
-			}
-			return nil, err
-		}
-		if err != nil {
-			return nil, err
-		}
-		r.infra.rtt(a, resp.RTT)
-		m := resp.Msg
-		switch m.Rcode {
-		case dns.RcodeSuccess, dns.RcodeNameError:
-		case dns.RcodeFormatError, dns.RcodeNotImplemented:
-			if !noEDNS {
-				// The server may not know EDNS (RFC 6891 section 7).
-				noEDNS = true
-				continue
-			}
-			r.infra.setLame(zone, a)
-			return nil, fmt.Errorf("%s responded %s for %s", a, dns.RcodeToString[m.Rcode], qname)
-		case dns.RcodeRefused:
-			// The server does not serve the zone.
-			r.infra.setLame(zone, a)
-			return nil, fmt.Errorf("%s responded REFUSED for %s", a, qname)
-		default:
-			// SERVFAIL and others may concern this name only: try
-			// another server without marking this one.
-			return nil, fmt.Errorf("%s responded %s for %s", a, dns.RcodeToString[m.Rcode], qname)
-		}
-		if classify(m, zone, qname, qtype).kind == kindLame {
-			r.infra.setLame(zone, a)
-			return nil, fmt.Errorf("%s is lame for %s", a, zone)
-		}
-		return m, nil
 	}
-	return nil, errNoServer
+	return true
+}
+
+// query sends one query to a, then waits for its reply until its timeout,
+// taking meanwhile any late reply of an earlier query. It returns the first
+// usable response, or the error of the query to a. A server that refuses,
+// fails or answers lame is marked.
+func (k *ask) query(a netip.Addr, noEDNS bool) (*dns.Msg, error) {
+	q, err := k.send(a, noEDNS)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		m, retry, err := k.wait(q)
+		if m != nil || err != nil {
+			return m, err
+		}
+		if err := k.ctx.Err(); err != nil {
+			return nil, err
+		}
+		if retry != nil {
+			q = retry
+			continue
+		}
+		if q.late {
+			return nil, fmt.Errorf("query %s to %s: %w", k.qname, q.server, exchange.ErrTimeout)
+		}
+	}
+}
+
+// send starts the exchange of one query to a.
+func (k *ask) send(a netip.Addr, noEDNS bool) (*sent, error) {
+	if err := k.req.spend(); err != nil {
+		return nil, err
+	}
+	r := k.r
+	q := &sent{addr: a, server: r.serverAddr(a), seq: r.infra.sending(a), timeout: r.infra.queryTimeout(a), noEDNS: noEDNS}
+	q.deadline = time.Now().Add(q.timeout)
+	k.req.traceQuery(k.zone, q.server, k.qname, k.qtype, noEDNS)
+	k.inFlight++
+	eq := exchange.Query{
+		Name: k.qname, Type: k.qtype, Server: q.server, Zone: k.zone,
+		Timeout: max(q.timeout, lateWindow), NoEDNS: noEDNS,
+	}
+	go func() {
+		resp, err := r.ex.Exchange(k.ctx, eq)
+		select {
+		case k.replies <- reply{q: q, resp: resp, err: err}:
+		case <-k.ctx.Done():
+		}
+	}()
+	return q, nil
+}
+
+// wait waits for one reply, or until the timeout of cur when cur is not
+// nil, and handles it. It returns a usable response, or the error of cur's
+// query when that query failed before its timeout, or the query that
+// replaces cur after a retry without EDNS. When cur times out, wait marks
+// it late and returns nothing. Errors of other queries are dropped: their
+// own wait reported them, or counted their timeout.
+func (k *ask) wait(cur *sent) (*dns.Msg, *sent, error) {
+	var timer <-chan time.Time
+	if cur != nil {
+		t := time.NewTimer(time.Until(cur.deadline))
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-k.ctx.Done():
+		return nil, nil, k.ctx.Err()
+	case <-timer:
+		k.timeout(cur, exchange.ErrTimeout)
+		cur.late = true
+		return nil, nil, nil
+	case rep := <-k.replies:
+		k.inFlight--
+		m, retry, err := k.handle(rep)
+		if rep.q == cur || m != nil {
+			return m, retry, err
+		}
+		return nil, nil, nil
+	}
+}
+
+// timeout records that q got no response in time.
+func (k *ask) timeout(q *sent, err error) {
+	k.req.traceQueryError(k.zone, q.server, q.timeout, err)
+	k.timedOut[q.addr] = true
+	if k.r.infra.timeout(q.addr, q.seq) {
+		k.r.log.Warn("server on hold after repeated timeouts", "upstream", q.addr.String(),
+			"zone", k.zone, "first_hold_seconds", k.r.infra.probe.Seconds())
+	}
+}
+
+// unanswered reports whether err means that the server's response never
+// came: a timeout, or a network error such as a datagram dropped by a local
+// firewall (EPERM) or a port unreachable. Those count as timeouts, and
+// the server is asked again. A forbidden address, a response that does not
+// parse over TCP and a cancelled query do not.
+func unanswered(err error) bool {
+	if err == nil || errors.Is(err, exchange.ErrForbidden) || errors.Is(err, exchange.ErrMalformed) ||
+		errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, exchange.ErrTimeout) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
+
+// handle checks the reply to q: it returns the response when usable,
+// retries without EDNS after FORMERR or NOTIMP, and marks servers that
+// refuse or answer lame.
+func (k *ask) handle(rep reply) (*dns.Msg, *sent, error) {
+	q, resp, err := rep.q, rep.resp, rep.err
+	r, zone, qname := k.r, k.zone, k.qname
+	if unanswered(err) {
+		if !q.late {
+			// The exchange gave up before the timer: count it now.
+			k.timeout(q, err)
+		}
+		return nil, nil, err
+	}
+	if err != nil {
+		if !q.late {
+			k.req.traceQueryError(zone, q.server, q.timeout, err)
+		}
+		return nil, nil, err
+	}
+	k.req.traceResponse(zone, q.server, qname, k.qtype, resp)
+	r.infra.rtt(q.addr, resp.RTT)
+	k.timedOut[q.addr] = false
+	m := resp.Msg
+	switch m.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	case dns.RcodeFormatError, dns.RcodeNotImplemented:
+		if !q.noEDNS {
+			// The server may not know EDNS (RFC 6891 section 7).
+			retry, err := k.send(q.addr, true)
+			return nil, retry, err
+		}
+		r.infra.setLame(zone, q.addr)
+		return nil, nil, fmt.Errorf("%s responded %s for %s", q.addr, dns.RcodeToString[m.Rcode], qname)
+	case dns.RcodeRefused:
+		// The server does not serve the zone.
+		r.infra.setLame(zone, q.addr)
+		return nil, nil, fmt.Errorf("%s responded REFUSED for %s", q.addr, qname)
+	default:
+		// SERVFAIL and others may concern this name only: try
+		// another server without marking this one.
+		return nil, nil, fmt.Errorf("%s responded %s for %s", q.addr, dns.RcodeToString[m.Rcode], qname)
+	}
+	if classify(m, zone, qname, k.qtype).kind == kindLame {
+		r.infra.setLame(zone, q.addr)
+		return nil, nil, fmt.Errorf("%s is lame for %s", q.addr, zone)
+	}
+	return m, nil, nil
 }
 
 // nsAddrs returns the cached addresses of the names in nsset, and the NS
