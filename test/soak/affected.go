@@ -15,9 +15,9 @@ import (
 // names and CNAME or DNAME targets, like a resolver's own depth limit.
 const maxLookupDepth = 8
 
-// serverDown reports whether a fault leaves the lab process instance
-// unable to answer queries for zone.
-type serverDown func(instance, zone string) bool
+// serverDown reports whether a fault leaves the lab process instance,
+// asked at address addr, unable to answer queries for zone.
+type serverDown func(instance, addr, zone string) bool
 
 // labZones is the lab's DNS data as the classifier sees it: the zone file
 // of every zone that a lab process loads, and which process owns each
@@ -206,7 +206,7 @@ type classifier struct {
 
 func newClassifier(zones *labZones, down serverDown) *classifier {
 	if down == nil {
-		down = func(string, string) bool { return false }
+		down = func(string, string, string) bool { return false }
 	}
 	return &classifier{zones: zones, down: down, reachable: map[string]bool{}, visiting: map[string]bool{}}
 }
@@ -315,7 +315,7 @@ func (c *classifier) anyServerUp(parent *zoneData, child string, depth int) (boo
 			addrs = found
 		}
 		for _, a := range addrs {
-			if in, ok := c.zones.instances[a]; ok && !c.down(in, child) {
+			if in, ok := c.zones.instances[a]; ok && !c.down(in, a, child) {
 				return true, nil
 			}
 		}

@@ -129,8 +129,8 @@ func TestClassifierResolvable(t *testing.T) {
 	}
 	// The root and com share a process in this lab, so stopping com alone
 	// is a zone fault on that process.
-	comDown := func(in, zone string) bool { return in == "knot-tld" && dns.IsSubDomain("com.", zone) }
-	orgDown := func(in, zone string) bool { return in == "nsd-tld" && dns.IsSubDomain("org.", zone) }
+	comDown := func(in, _, zone string) bool { return in == "knot-tld" && dns.IsSubDomain("com.", zone) }
+	orgDown := func(in, _, zone string) bool { return in == "nsd-tld" && dns.IsSubDomain("org.", zone) }
 	tests := []struct {
 		name  string
 		down  serverDown

@@ -84,9 +84,9 @@ func (s *suite) rows() []rowSpec {
 		{name: "truncate", description: "UDP replies truncated",
 			fault: s.proxyFault("-mode", "truncate")},
 		{name: "garbage", description: "garbage replies",
-			fault: s.proxyFault("-mode", "garbage")},
+			fault: s.proxyFault("-mode", "garbage"), down: addressesDown(faultTargets)},
 		{name: "wrong-id", description: "replies with wrong IDs",
-			fault: s.proxyFault("-mode", "wrong-id")},
+			fault: s.proxyFault("-mode", "wrong-id"), down: addressesDown(faultTargets)},
 		{name: "sigstop", description: "SIGSTOP " + stopInstance,
 			fault: s.stopFault(stopInstance), down: instanceDown(stopInstance)},
 		{name: "tld-down", description: "every query under " + blackHoleTLD + " dropped",
@@ -101,7 +101,14 @@ func (s *suite) rows() []rowSpec {
 // instanceDown describes a stopped lab process: none of its zones has an
 // answer from it.
 func instanceDown(instance string) serverDown {
-	return func(in, _ string) bool { return in == instance }
+	return func(in, _, _ string) bool { return in == instance }
+}
+
+// addressesDown describes servers whose every reply at the addresses
+// targets is spoiled: the other addresses of the same processes still
+// answer.
+func addressesDown(targets []string) serverDown {
+	return func(_, addr, _ string) bool { return slices.Contains(targets, addr) }
 }
 
 // zoneDown describes the black-holing of every query at or under zone
@@ -113,7 +120,7 @@ func (s *suite) zoneDown(zone string, targets []string) serverDown {
 			hit[srv.Instance] = true
 		}
 	}
-	return func(in, z string) bool { return hit[in] && dns.IsSubDomain(zone, z) }
+	return func(in, _, z string) bool { return hit[in] && dns.IsSubDomain(zone, z) }
 }
 
 // zones picks a signed and an unsigned popular zone: the apex names of
