@@ -252,5 +252,3 @@ func (r keyring) Verify(msg []byte, t *dns.TSIG) error {
 	}
 	return k.Verify(msg, t)
 }
-
-

@@ -11,7 +11,7 @@ import (
 // primaryCounters count what a Primary did since the start.
 type primaryCounters struct {
 	serials, soa, axfr, ixfr, ixfrFallback, refused atomic.Uint64
-	notifyAcked, notifyFailed                      atomic.Uint64
+	notifyAcked, notifyFailed                       atomic.Uint64
 }
 
 // PrimaryStats counts what a Primary did since the start.
