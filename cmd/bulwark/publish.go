@@ -28,19 +28,23 @@ func newPublisher(p config.Publish, log *slog.Logger) (func(ctx context.Context)
 		}
 		cfg.Keys, cfg.NotifyKey = []*xfr.Key{key}, key
 	}
-	sets := map[string]*indicator.Set{}
+	var watchers []*indicator.CSVWatcher
 	for _, z := range p.Zones {
 		ttl := uint32(z.TTL.D() / time.Second)
-		sets[z.Indicators] = indicator.NewSet(z.Name, ttl)
-		cfg.Zones = append(cfg.Zones, xfr.PublishedZone{Name: z.Name, Source: sets[z.Indicators], TTL: ttl})
+		set := indicator.NewSet(z.Name, ttl)
+		watchers = append(watchers, indicator.NewCSVWatcher(z.Indicators, set, log.With("component", "publish")))
+		cfg.Zones = append(cfg.Zones, xfr.PublishedZone{Name: z.Name, Source: set, TTL: ttl})
 	}
 	primary, err := xfr.NewPrimary(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context) {
-		for path, set := range sets {
-			go indicator.WatchCSV(ctx, path, set, indicatorCheckInterval, log.With("component", "publish"))
+		// The files are read before the first serial, so that it is not
+		// an empty zone.
+		for _, w := range watchers {
+			w.Check()
+			go w.Run(ctx, indicatorCheckInterval)
 		}
 		if err := primary.Run(ctx); err != nil {
 			log.Error("RPZ primary not started", "err", err)

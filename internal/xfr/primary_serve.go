@@ -70,6 +70,7 @@ func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 			return
 		}
 		p.stats.axfr.Add(1)
+		p.log.Info("zone transferred", "zone", z.name, "type", "AXFR", "serial", z.currentSerial())
 		p.transfer(w, req, z, axfrRecords(z))
 	default:
 		p.reject(w, req, dns.RcodeRefused)
@@ -174,9 +175,11 @@ func (p *Primary) ixfr(w dns.ResponseWriter, req *dns.Msg, z *servedZone, udp bo
 		p.answerSOA(w, req, z)
 	case ok:
 		p.stats.ixfr.Add(1)
+		p.log.Info("zone transferred", "zone", z.name, "type", "IXFR", "from_serial", client.Serial, "serial", serial)
 		p.transfer(w, req, z, ixfrRecords(z, serial, diffs))
 	default:
 		p.stats.ixfrFallback.Add(1)
+		p.log.Info("zone transferred", "zone", z.name, "type", "AXFR", "from_serial", client.Serial, "serial", serial, "reason", "journal does not reach back")
 		p.transfer(w, req, z, axfrRecords(z))
 	}
 }

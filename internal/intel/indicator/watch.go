@@ -7,29 +7,51 @@ import (
 	"time"
 )
 
-// WatchCSV loads the CSV file at path into set, then checks every interval
-// and loads it again when its size or modification time changed, until
-// ctx ends. A file that cannot be read keeps the last content and is
-// logged; invalid rows are skipped and counted in the log.
-func WatchCSV(ctx context.Context, path string, set *Set, interval time.Duration, log *slog.Logger) {
-	var lastMod time.Time
-	lastSize := int64(-1)
+// CSVWatcher keeps a Set equal to the indicators of a CSV file.
+type CSVWatcher struct {
+	path     string
+	set      *Set
+	log      *slog.Logger
+	lastMod  time.Time
+	lastSize int64
+	failing  bool
+}
+
+// NewCSVWatcher returns a watcher of the file at path for set.
+func NewCSVWatcher(path string, set *Set, log *slog.Logger) *CSVWatcher {
+	return &CSVWatcher{path: path, set: set, log: log, lastSize: -1}
+}
+
+// Check loads the file into the set when its size or modification time
+// changed since the last check. A file that cannot be read keeps the
+// last content and is logged once until it can be read again.
+func (w *CSVWatcher) Check() {
+	info, err := os.Stat(w.path)
+	if err != nil {
+		if !w.failing {
+			w.log.Warn("indicator file unreadable; keeping the last content", "file", w.path, "err", err)
+		}
+		w.failing = true
+		return
+	}
+	w.failing = false
+	if info.ModTime().Equal(w.lastMod) && info.Size() == w.lastSize {
+		return
+	}
+	w.lastMod, w.lastSize = info.ModTime(), info.Size()
+	loadCSV(w.path, w.set, w.log)
+}
+
+// Run calls Check every interval until ctx ends.
+func (w *CSVWatcher) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if info, err := os.Stat(path); err != nil {
-			if lastSize != -2 {
-				log.Warn("indicator file unreadable; keeping the last content", "file", path, "err", err)
-			}
-			lastSize = -2
-		} else if !info.ModTime().Equal(lastMod) || info.Size() != lastSize {
-			lastMod, lastSize = info.ModTime(), info.Size()
-			loadCSV(path, set, log)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			w.Check()
 		}
 	}
 }
