@@ -350,7 +350,7 @@ type node struct {
 	guard *guard.Guard
 	// publish serves the published RPZ zones; nil when off.
 	publish func(ctx context.Context)
-	stop  context.CancelFunc
+	stop    context.CancelFunc
 	// lists owns the blocklists and their reloads.
 	lists *policyload.Manager
 	// blockPage serves the block page; nil when off.
