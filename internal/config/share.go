@@ -66,7 +66,7 @@ type ShareSource struct {
 	// Type is taxii, misp, stix or csv.
 	Type string `yaml:"type"`
 	// URL is the TAXII API root, the MISP feed's base URL, or the URL of
-	// the STIX bundle or CSV file; file:// URLs read local files.
+	// the STIX bundle or CSV file. A file:// URL names a local file.
 	URL string `yaml:"url"`
 	// Collection is the TAXII collection id; required for taxii.
 	Collection string `yaml:"collection"`

@@ -44,7 +44,7 @@ func (p *Primary) Stats() PrimaryStats {
 	}
 }
 
-// handle answers one request: SOA, AXFR or IXFR for a served zone, from
+// handle responds to one request: SOA, AXFR or IXFR for a served zone, from
 // an allowed address, signed when TSIG is required.
 func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 || req.Question[0].Qclass != dns.ClassINET {
@@ -153,7 +153,7 @@ func axfrRecords(z *servedZone) []dns.RR {
 	return append(out, soa)
 }
 
-// ixfr answers an IXFR request (RFC 1995 section 4): one SOA when the
+// ixfr responds to an IXFR request (RFC 1995 section 4): one SOA when the
 // client is current or asks over UDP, the diffs since its serial when the
 // journal reaches back, and the whole zone otherwise.
 func (p *Primary) ixfr(w dns.ResponseWriter, req *dns.Msg, z *servedZone, udp bool) {

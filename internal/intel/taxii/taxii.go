@@ -1,7 +1,7 @@
-// Package taxii is a TAXII 2.1 client (OASIS TAXII Version 2.1): it reads
+// Package taxii is a TAXII 2.1 client (OASIS TAXII Version 2.1). It reads
 // the discovery resource, an API root's collections and the objects of a
-// collection added after the last pull, following pagination, and
-// remembers where each collection's last pull ended in a state file.
+// collection added after the last pull, following pagination. A state
+// file stores where each collection's last pull ended.
 // Decoding the STIX objects is left to the stix package.
 package taxii
 
@@ -30,8 +30,8 @@ const (
 	maxPages = 10000
 )
 
-// Auth is how the client authenticates: a bearer token, or a user name
-// and password for basic authentication, or neither.
+// Auth is the client's credential: a bearer token, or a user name and
+// password for basic authentication, or neither.
 type Auth struct {
 	Token              string
 	Username, Password string
@@ -201,7 +201,7 @@ type envelope struct {
 	Objects []json.RawMessage `json:"objects"`
 }
 
-// Page is what Objects returns: the objects and where the pull ended.
+// Page is the result of Objects: the objects and where the pull ended.
 type Page struct {
 	Objects []json.RawMessage
 	// AddedLast is the X-TAXII-Date-Added-Last of the last page, to pass
