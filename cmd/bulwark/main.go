@@ -348,7 +348,9 @@ type node struct {
 	probe func(ctx context.Context)
 	// guard protects flooded zones; nil when off.
 	guard *guard.Guard
-	stop  context.CancelFunc
+	// publish serves the published RPZ zones; nil when off.
+	publish func(ctx context.Context)
+	stop    context.CancelFunc
 	// lists owns the blocklists and their reloads.
 	lists *policyload.Manager
 	// blockPage serves the block page; nil when off.
@@ -437,6 +439,9 @@ func (n *node) start(cfg *config.Config) error {
 	}
 	if n.guard != nil {
 		go n.guard.Run(ctx)
+	}
+	if n.publish != nil {
+		go n.publish(ctx)
 	}
 	// These run without lists too, since SIGHUP may add some.
 	go n.lists.Watch(ctx, listCheckInterval)
@@ -625,6 +630,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		n.guard = newGuard(cfg.Guard, log, now)
 		res.SetGate(n.guard)
 		pipe.SetZoneObserver(n.guard)
+	}
+	if cfg.Share.Publish.Listen != "" {
+		if n.publish, err = newPublisher(cfg.Share.Publish, log); err != nil {
+			return nil, err
+		}
 	}
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {

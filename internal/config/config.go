@@ -37,6 +37,9 @@ type Config struct {
 	// Guard protects zones under random-subdomain floods and caps the
 	// queries in flight per zone.
 	Guard Guard `yaml:"guard"`
+	// Share publishes RPZ zones of threat indicators and reads indicators
+	// from CERTs and peers.
+	Share Share `yaml:"share"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 
