@@ -37,6 +37,8 @@ type Config struct {
 	// Guard protects zones under random-subdomain floods and caps the
 	// queries in flight per zone.
 	Guard Guard `yaml:"guard"`
+	// Intel analyses client queries for threats that show in traffic.
+	Intel Intel `yaml:"intel"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 

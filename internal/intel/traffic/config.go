@@ -3,6 +3,7 @@ package traffic
 import (
 	"time"
 
+	"bulwark/internal/config"
 	"bulwark/internal/intel/nod"
 )
 
@@ -116,5 +117,28 @@ func DefaultConfig() Config {
 		Spike:      SpikeConfig{Factor: 10, MinQueries: 100, MinWindows: 30, MaxDomains: 10_000},
 
 		TunnelMinQueries: 10,
+	}
+}
+
+// ConfigFrom returns the Config of a validated intel section.
+func ConfigFrom(in config.Intel) Config {
+	return Config{
+		Window: in.Window.D(), MaxDomains: in.MaxDomains, MaxFindings: in.MaxFindings,
+		SaveInterval: in.SaveInterval.D(),
+		NOD: nod.Config{
+			Path: in.NOD.StateFile, Expected: in.NOD.ExpectedDomains,
+			FalsePositiveRate: in.NOD.FalsePositiveRate, WarmUp: in.NOD.WarmUp.D(),
+			Windows: in.NOD.NODWindows(), MaxRecent: in.NOD.MaxRecent,
+		},
+		Popularity: PopularityConfig{
+			Path: in.Popularity.StateFile, Days: in.Popularity.Days, SteadyDays: in.Popularity.SteadyDays,
+			MinDailyQueries: in.Popularity.MinDailyQueries, MaxDomains: in.Popularity.MaxDomains,
+		},
+		NXDomain: NXDomainConfig(in.NXDomain),
+		Unique:   UniqueConfig(in.Unique),
+		Flux:     FluxConfig{MaxTTL: in.Flux.MaxTTL.D(), MinNetworks: in.Flux.MinNetworks},
+		Spike:    SpikeConfig(in.Spike),
+
+		TunnelMinQueries: in.Tunnel.MinQueries,
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"bulwark/internal/config"
 	"bulwark/internal/intel/events"
 )
 
@@ -368,5 +369,16 @@ func BenchmarkProcess(b *testing.B) {
 	for b.Loop() {
 		e.process(evs[i%len(evs)])
 		i++
+	}
+}
+
+func TestConfigFromDefaults(t *testing.T) {
+	cfg, err := config.Parse([]byte("intel:\n  enabled: true\n"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := ConfigFrom(cfg.Intel), DefaultConfig()
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Errorf("ConfigFrom(defaults) = %+v, want DefaultConfig() %+v", got, want)
 	}
 }
