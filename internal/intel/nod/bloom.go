@@ -21,8 +21,8 @@ const (
 )
 
 // NewBloom returns a filter sized for n keys at a false-positive rate of
-// p once it holds them: m = −n·ln p / (ln 2)² bits and k = m/n·ln 2 hash
-// functions (Bloom 1970; Broder and Mitzenmacher 2004, section 2.1).
+// p once it holds them, by the standard Bloom filter sizing: m = −n·ln p /
+// (ln 2)² bits and k = m/n·ln 2 hash functions.
 func NewBloom(n int, p float64) (*Bloom, error) {
 	if n < MinExpected || n > MaxExpected {
 		return nil, errors.New("invalid number of keys: use 1 to 2^30")
@@ -81,8 +81,9 @@ func (b *Bloom) FillRatio() float64 {
 	return float64(set) / float64(b.m)
 }
 
-// hashes returns the two hashes of double hashing (Kirsch and Mitzenmacher
-// 2006): FNV-1a 64 of key, and a second one mixed from it, made odd.
+// hashes returns the two hashes whose combinations h1 + i·h2 stand in for
+// k independent hashes: FNV-1a 64 of key, and a second one mixed from it,
+// made odd.
 func hashes(key string) (uint64, uint64) {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)

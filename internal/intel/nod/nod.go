@@ -165,9 +165,8 @@ func (s *Set) Windows() []time.Duration { return slices.Clone(s.cfg.Windows) }
 // before now, for a zone at origin (a fully qualified name): for each
 // domain, a CNAME to the root, which is the NXDOMAIN action of RPZ, on the
 // domain and on its wildcard, as a NOD zone blocks a domain with all its
-// names (draft-vixie-dnsop-dns-rpz section 3 and 4.1). The records carry
-// ttl in seconds. An empty result is an empty zone apart from its SOA and
-// NS, which the zone server adds.
+// names. The records carry ttl in seconds. An empty result is an empty
+// zone apart from its SOA and NS, which the zone server adds.
 func (s *Set) Records(window time.Duration, origin string, ttl uint32, now time.Time) []dns.RR {
 	recent := s.Recent(window, now)
 	rrs := make([]dns.RR, 0, 2*len(recent))

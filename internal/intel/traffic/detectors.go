@@ -60,8 +60,7 @@ func scoreNXDomain(cfg NXDomainConfig, d *DomainWindow, end time.Time) (Finding,
 
 // scoreFlux scores a domain for fast flux: answers with low TTLs whose
 // addresses spread over many networks, as botnets rotate compromised
-// hosts behind one name (Holz et al., "Measuring and Detecting Fast-Flux
-// Service Networks", NDSS 2008). It returns false for a domain without
+// hosts behind one name. It returns false for a domain without
 // answer addresses.
 func scoreFlux(cfg FluxConfig, d *DomainWindow, end time.Time) (Finding, bool) {
 	if len(d.addrs) == 0 {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -380,5 +382,24 @@ func TestConfigFromDefaults(t *testing.T) {
 	got, want := ConfigFrom(cfg.Intel), DefaultConfig()
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
 		t.Errorf("ConfigFrom(defaults) = %+v, want DefaultConfig() %+v", got, want)
+	}
+}
+
+func TestSketchError(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{30, 80, 1000} {
+		const trials = 200
+		sum := 0.0
+		for range trials {
+			var s sketch
+			for range n {
+				s.add(rng.Uint64())
+			}
+			e := float64(s.count()-n) / float64(n)
+			sum += e * e
+		}
+		if rmse := math.Sqrt(sum / trials); rmse > 0.10 {
+			t.Errorf("root-mean-square error at %d hashes = %.3f, want at most 0.10", n, rmse)
+		}
 	}
 }

@@ -5,14 +5,14 @@ import (
 	"math/bits"
 )
 
-// sketchRegisters is the register count of a sketch: a standard error of
-// 1.04/√128, about 9%, in 128 bytes (Flajolet et al., "HyperLogLog",
-// 2007).
+// sketchRegisters is the register count of a sketch: HyperLogLog's
+// standard error of 1.04/√m is about 9% for 128 registers of one byte.
+// TestSketchError measures the root-mean-square error at 30 to 1,000
+// hashes, about 7%, and fails above 10%.
 const sketchRegisters = 128
 
 // sketch estimates the number of distinct 64-bit hashes added to it in
-// bounded memory: HyperLogLog, with linear counting for small counts,
-// where it is close to exact.
+// bounded memory: HyperLogLog, with linear counting for small counts.
 type sketch [sketchRegisters]uint8
 
 func (s *sketch) add(h uint64) {
