@@ -76,7 +76,7 @@ func newWindow(max int, seed maphash.Seed) *window {
 	return &window{domains: make(map[string]*DomainWindow), max: max, seed: seed}
 }
 
-// add counts ev against domain; randomNX tells whether ev is an NXDOMAIN
+// add counts ev against domain. randomNX is set when ev is an NXDOMAIN
 // answer with a random-looking first label. It returns nil when the
 // window is full and the domain new to it.
 func (w *window) add(domain, qname string, ev *events.Event, randomNX bool) *DomainWindow {

@@ -33,7 +33,7 @@ func detectorIndex(name string) int {
 	return -1
 }
 
-// Finding is what one detector found about one registered domain.
+// Finding is the result of one detector about one registered domain.
 type Finding struct {
 	// Time is when the finding was made: the event's time for detectors
 	// of single events, the end of the window for those of a window.
