@@ -37,11 +37,14 @@ import (
 	"bulwark/internal/dnstap"
 	"bulwark/internal/exchange"
 	"bulwark/internal/guard"
+	"bulwark/internal/intel/events"
+	"bulwark/internal/intel/traffic"
 	"bulwark/internal/logging"
 	"bulwark/internal/metrics"
 	"bulwark/internal/observe"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
+	"bulwark/internal/privacy"
 	"bulwark/internal/proceed"
 	"bulwark/internal/querylog"
 	"bulwark/internal/resolver"
@@ -367,6 +370,10 @@ type node struct {
 	dnstap *dnstap.Tap
 	// queryLog writes the query log; nil when off.
 	queryLog *querylog.Logger
+	// intel analyses the traffic and intelEvents queues it; both nil
+	// when off.
+	intel       *traffic.Engine
+	intelEvents *events.Observer
 }
 
 // outputs returns the counters of the dnstap output and the query log that
@@ -406,7 +413,39 @@ func (n *node) observers(cfg *config.Config, log *slog.Logger) (observe.Multi, e
 		n.closers = append(n.closers, ql.Close)
 		n.queryLog = ql
 	}
+	if cfg.Intel.Enabled {
+		if err := n.startIntel(cfg.Intel, log); err != nil {
+			return nil, err
+		}
+		obs = append(obs, n.intelEvents)
+	}
 	return obs, nil
+}
+
+// startIntel starts the traffic analysis. It stops, saving its state,
+// in a closer, once the server no longer queues events.
+func (n *node) startIntel(cfg config.Intel, log *slog.Logger) error {
+	// Pseudonyms are counted, never written, so the mode only has to
+	// make them; the key changes every UTC day.
+	anon := privacy.New(privacy.Config{Mode: privacy.Hash}, nil)
+	n.intelEvents = events.NewObserver(cfg.QueueSize, anon)
+	engine, err := traffic.New(traffic.ConfigFrom(cfg), n.intelEvents.Events(), log, nil)
+	if err != nil {
+		return fmt.Errorf("intel: %w", err)
+	}
+	n.intel = engine
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		engine.Run(ctx)
+		close(done)
+	}()
+	n.closers = append(n.closers, func() error {
+		cancel()
+		<-done
+		return nil
+	})
+	return nil
 }
 
 // listCheckInterval is how often list files are checked for changes.
@@ -664,6 +703,11 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		if n.guard != nil {
 			src.Guard = n.guard.Stats
 		}
+		if n.intel != nil {
+			src.Intel = func() metrics.IntelStats {
+				return metrics.IntelStats{Queue: n.intelEvents.Stats(), Engine: n.intel.Stats()}
+			}
+		}
 		if limiter != nil {
 			src.RateLimited = limiter.Limited
 		}
@@ -702,6 +746,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		n.admin.SetTracer(pipe, defaultFlavour(cfg))
 		if n.guard != nil {
 			n.admin.SetGuard(n.guard)
+		}
+		if n.intel != nil {
+			n.admin.SetIntel(n.intel)
 		}
 		n.admin.SetLookup(admin.LookupConfig{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,

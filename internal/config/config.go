@@ -40,6 +40,8 @@ type Config struct {
 	// Share publishes RPZ zones of threat indicators and reads indicators
 	// from CERTs and peers.
 	Share Share `yaml:"share"`
+	// Intel analyses client queries for threats that show in traffic.
+	Intel Intel `yaml:"intel"`
 	// Testing holds settings for test suites only.
 	Testing Testing `yaml:"testing"`
 

@@ -65,6 +65,7 @@ func newDefault(file string) *Config {
 	c.Dnstap = defaultDnstap()
 	c.QueryLog = defaultQueryLog()
 	c.Guard = defaultGuard()
+	c.Intel = defaultIntel()
 	return c
 }
 
@@ -96,6 +97,10 @@ func (c *Config) restoreNullSections() {
 	if reflect.ValueOf(c.Guard).IsZero() {
 		c.Guard = def.Guard
 	}
+	if reflect.ValueOf(c.Intel).IsZero() {
+		c.Intel = def.Intel
+	}
+	c.Intel.restoreNullSections(def.Intel)
 	if reflect.ValueOf(c.QueryLog.Aggregates).IsZero() {
 		c.QueryLog.Aggregates = def.QueryLog.Aggregates
 	}

@@ -29,7 +29,7 @@ func (v *validator) validate() error {
 		v.listeners, v.serverLimits, v.rootHints, v.upstreams,
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
 		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.metrics, v.policy,
-		v.transports, v.dnstap, v.queryLog, v.guard, v.abuse, v.share,
+		v.transports, v.dnstap, v.queryLog, v.guard, v.abuse, v.share, v.intel,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

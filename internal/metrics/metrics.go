@@ -52,6 +52,8 @@ type Sources struct {
 	LogSuppressed func() uint64
 	// Guard returns the counters of the protection per target domain.
 	Guard func() guard.Stats
+	// Intel returns the counters of the traffic analysis.
+	Intel func() IntelStats
 	// Now is the clock for list ages; nil means time.Now.
 	Now func() time.Time
 }
@@ -225,6 +227,9 @@ func NewRegistry(src Sources) *prometheus.Registry {
 	}
 	if src.Guard != nil {
 		reg.MustRegister(guardCollector{src.Guard})
+	}
+	if src.Intel != nil {
+		reg.MustRegister(intelCollector{src.Intel})
 	}
 	return reg
 }

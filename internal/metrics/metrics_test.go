@@ -12,6 +12,9 @@ import (
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
 	"bulwark/internal/guard"
+	"bulwark/internal/intel/events"
+	"bulwark/internal/intel/nod"
+	"bulwark/internal/intel/traffic"
 	"bulwark/internal/policyload"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -36,6 +39,12 @@ func testSources() Sources {
 		LimitHits: func() map[string]uint64 { return map[string]uint64{"max_connections_per_client": 4} },
 		Guard: func() guard.Stats {
 			return guard.Stats{Protected: 1, LocalAnswers: 30, ShedProtected: 25, ShedInFlight: 5}
+		},
+		Intel: func() IntelStats {
+			return IntelStats{
+				Queue:  events.Stats{Queued: 90, Dropped: 4, Skipped: 1},
+				Engine: traffic.Stats{Findings: []uint64{3, 1, 0, 2, 0, 0, 1}, NOD: nod.Stats{Domains: 12, FillRatio: 0.01}},
+			}
 		},
 		RateLimited: func() (uint64, uint64) { return 3, 5 },
 		Lists: func() []policyload.ListState {
