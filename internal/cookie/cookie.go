@@ -16,6 +16,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+
+	"bulwark/internal/siphash"
 )
 
 // Sizes of cookies, in bytes (RFC 7873 section 4, RFC 9018 section 4).
@@ -82,7 +84,7 @@ func ParseSecret(text string) (Secret, error) {
 }
 
 func (s *Secret) hash(msg []byte) uint64 {
-	return sipHash24(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]), msg)
+	return siphash.Sum64(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]), msg)
 }
 
 // Server makes server cookies and checks those that clients send back.

@@ -98,3 +98,12 @@ func TestValidate(t *testing.T) {
 		t.Errorf("hash: %v", err)
 	}
 }
+
+func BenchmarkPseudonym(b *testing.B) {
+	a := New(Config{Mode: Truncate}, nil)
+	addr := netip.MustParseAddr("2001:db8::1")
+	b.ReportAllocs()
+	for b.Loop() {
+		a.Pseudonym(addr)
+	}
+}

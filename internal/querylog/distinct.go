@@ -12,8 +12,8 @@ const distinctExact = 64
 
 // distinct counts the distinct client pseudonyms of one row in bounded
 // memory. It keeps the smallest distinctExact pseudonyms seen, sorted
-// (a k-minimum-values sketch). Pseudonyms are the first 8 bytes of an HMAC
-// output, so they are spread uniformly over the uint64 range: when the
+// (a k-minimum-values sketch). Pseudonyms are SipHash-2-4 outputs, so
+// they are spread uniformly over the uint64 range: when the
 // k-th smallest of n uniform values is v, n is about (k-1)·2⁶⁴/v. The
 // relative standard error of that estimate is about 1/√(k-2), 13% at 64.
 type distinct struct {

@@ -1,15 +1,19 @@
-package cookie
+// Package siphash computes SipHash-2-4, the keyed hash of DNS server
+// cookies (RFC 9018) and of the daily client pseudonyms: a fast
+// pseudorandom function of short inputs under a 128-bit secret key.
+package siphash
 
 import (
 	"encoding/binary"
 	"math/bits"
 )
 
-// sipHash24 returns SipHash-2-4 of msg under the 128-bit key k0, k1, as
+// Sum64 returns SipHash-2-4 of msg under the 128-bit key k0, k1, as
 // defined by Aumasson and Bernstein in "SipHash: a fast short-input PRF"
 // (2012): two compression rounds per 8-byte word and four finalisation
-// rounds.
-func sipHash24(k0, k1 uint64, msg []byte) uint64 {
+// rounds. The key halves are the key's bytes 0-7 and 8-15 read as
+// little-endian integers.
+func Sum64(k0, k1 uint64, msg []byte) uint64 {
 	v0 := k0 ^ 0x736f6d6570736575
 	v1 := k1 ^ 0x646f72616e646f6d
 	v2 := k0 ^ 0x6c7967656e657261
