@@ -64,6 +64,7 @@ type Guard struct {
 
 	mu       sync.Mutex
 	table    *table
+	known    *knownNames
 	inflight map[string]int
 	// protected counts the zones protected now.
 	protected int
@@ -84,6 +85,7 @@ func New(cfg Config, log *slog.Logger, now func() time.Time) *Guard {
 		log:      log.With("component", "guard"),
 		exempt:   map[string]bool{},
 		table:    newTable(cfg.TableSize),
+		known:    newKnownNames(cfg.TableSize * knownPerZone),
 		inflight: map[string]int{},
 	}
 	for _, z := range cfg.Exempt {
@@ -92,26 +94,42 @@ func New(cfg Config, log *slog.Logger, now func() time.Time) *Guard {
 	return g
 }
 
-// Acquire admits a query to the servers of zone, or sheds it with the
-// reason for the client's EDE: when zone is protected and its probe budget
-// is spent, or when MaxInFlight queries to it are in flight already.
-func (g *Guard) Acquire(zone string) (ok bool, reason string) {
+// Acquire admits a query for qname to the servers of zone, or sheds it
+// with the reason for the client's EDE. A name known to exist (see
+// knownNames), or zone itself, is shed only when MaxInFlight queries to
+// zone are in flight already. Any other name is shed when zone is
+// protected and its probe budget is spent, or when the queries in flight
+// to zone fill all but the reserve of MaxInFlight (see unknownInFlight).
+func (g *Guard) Acquire(zone, qname string) (ok bool, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
-	if e := g.table.find(zone); e != nil {
-		g.expire(e, now)
-		if e.protected() && !e.takeProbe(now, g.cfg.ProbeRate) {
-			g.shedProtected.Add(1)
-			return false, "random-subdomain protection of " + zone
+	known := qname == zone || g.known.contains(qname)
+	limit := g.cfg.MaxInFlight
+	if !known {
+		limit = unknownInFlight(limit)
+		if e := g.table.find(zone); e != nil {
+			g.expire(e, now)
+			if e.protected() && !e.takeProbe(now, g.cfg.ProbeRate) {
+				g.shedProtected.Add(1)
+				return false, "random-subdomain protection of " + zone
+			}
 		}
 	}
-	if g.inflight[zone] >= g.cfg.MaxInFlight {
+	if g.inflight[zone] >= limit {
 		g.shedInFlight.Add(1)
-		return false, strconv.Itoa(g.cfg.MaxInFlight) + " queries to the servers of " + zone + " in flight already"
+		return false, strconv.Itoa(g.inflight[zone]) + " queries to the servers of " + zone + " in flight already"
 	}
 	g.inflight[zone]++
 	return true, ""
+}
+
+// unknownInFlight returns how many of limit queries in flight to one zone
+// may be for names not known to exist. The rest, a quarter rounded down,
+// is kept for known names, so a flood of random names cannot take every
+// place from the zone's normal traffic.
+func unknownInFlight(limit int) int {
+	return limit - limit/4
 }
 
 // Release ends a query admitted by Acquire.
@@ -125,10 +143,12 @@ func (g *Guard) Release(zone string) {
 	}
 }
 
-// Observe counts how one resolution that missed the answer cache ended,
-// and protects its zone when it crosses both thresholds. Results without
-// a zone, answered from cached records, are not counted.
-func (g *Guard) Observe(res resolver.Result) {
+// Observe counts how the resolution of qname, which missed the answer
+// cache, ended, and protects its zone when it crosses both thresholds.
+// Results without a zone, answered from cached records or validated NSEC
+// records, are not counted. A NOERROR result records qname as known to
+// exist.
+func (g *Guard) Observe(qname string, res resolver.Result) {
 	if res.Zone == "" {
 		return
 	}
@@ -137,6 +157,9 @@ func (g *Guard) Observe(res resolver.Result) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if !res.Limited && res.Rcode == dns.RcodeSuccess && res.Security != dnssec.Bogus {
+		g.known.add(qname, res.Zone)
+	}
 	now := g.now()
 	e := g.table.insert(res.Zone, now, g.cfg.Window)
 	if e == nil {

@@ -84,10 +84,10 @@ type Pipeline struct {
 	zones ZoneObserver
 }
 
-// ZoneObserver learns how each resolution that missed the answer cache
-// ended, and in which zone (see resolver.Result.Zone).
+// ZoneObserver learns how the resolution of each qname that missed the
+// answer cache ended, and in which zone (see resolver.Result.Zone).
 type ZoneObserver interface {
-	Observe(res resolver.Result)
+	Observe(qname string, res resolver.Result)
 }
 
 // SetZoneObserver reports every resolution to o. Call it before the
@@ -260,7 +260,7 @@ func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavo
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
 	if p.zones != nil {
-		p.zones.Observe(res)
+		p.zones.Observe(name, res)
 	}
 	tag := p.stats.actions.tag(decision)
 	if verdict == verdictDrop {

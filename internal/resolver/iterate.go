@@ -96,7 +96,7 @@ func (r *Resolver) askGated(req *request, zone string, nsset []dns.RR, qname str
 	if r.gate == nil {
 		return r.askZone(req, zone, nsset, qname, qtype)
 	}
-	ok, reason := r.gate.Acquire(zone)
+	ok, reason := r.gate.Acquire(zone, qname)
 	if !ok {
 		return nil, &shedError{zone: zone, reason: reason}
 	}

@@ -51,7 +51,8 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Resul
 			continue
 		}
 		if res, ok := r.fromNSEC(name, qtype); ok && !refresh {
-			cut, limited = res.Zone, false
+			// The proof was cached: no server was asked.
+			cut, limited = "", false
 			req.traceNSEC(name, qtype, res)
 			res.Answer = chain
 			state.add(res.Security, nil)

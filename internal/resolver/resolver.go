@@ -138,11 +138,12 @@ type Resolver struct {
 }
 
 // Gate decides, zone by zone, whether a query may go to the zone's
-// servers. Acquire must not block: it returns false, with the reason for
+// servers. Acquire gets the zone and the name sent, after QNAME
+// minimisation. It must not block: it returns false, with the reason for
 // the client's EDE, to shed the query. Every admitted query is followed by
 // one Release for the same zone.
 type Gate interface {
-	Acquire(zone string) (ok bool, reason string)
+	Acquire(zone, qname string) (ok bool, reason string)
 	Release(zone string)
 }
 
@@ -200,9 +201,10 @@ type Result struct {
 	// it is Bogus, Rcode and the records are what the servers sent, for
 	// clients that set CD.
 	Security dnssec.Security
-	// Zone is the zone cut whose servers, or whose validated NSEC
-	// records, gave the final step of the resolution. It is "" when the
-	// answer came from cached RRsets or negative entries alone.
+	// Zone is the zone cut whose servers gave the final step of the
+	// resolution. It is "" when the answer came from cached RRsets,
+	// negative entries or validated NSEC and NSEC3 records alone, which
+	// cost the zone's servers nothing.
 	Zone string
 	// Limited is set when the Gate shed the query to Zone's servers, so
 	// the SERVFAIL says nothing about the zone.
