@@ -27,21 +27,27 @@ const (
 )
 
 // nsecIndex holds validated NSEC and NSEC3 records by zone. It is safe for
-// concurrent use.
+// concurrent use. Answers only read it, under the read lock, so that a
+// flood of random names answered from it runs on every core instead of
+// queueing for one lock.
 type nsecIndex struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	zones map[string]*zoneNSEC
 }
 
 // zoneNSEC is the validated denial records of one zone and the zone's SOA
 // with its RRSIGs, for synthesised negative answers. NSEC records are
-// sorted by owner; NSEC3 records are keyed by owner and share params.
+// sorted by owner. NSEC3 records share params; nsec3 holds them with
+// their RRSIGs, nsec3RRs the same records in the same order for proofs,
+// and nsec3Index the position of each owner.
 type zoneNSEC struct {
-	soa     *dns.SOA
-	soaSigs []dns.RR
-	entries []proofEntry
-	nsec3   map[string]proofEntry
-	params  string
+	soa        *dns.SOA
+	soaSigs    []dns.RR
+	entries    []proofEntry
+	nsec3      []proofEntry
+	nsec3RRs   []*dns.NSEC3
+	nsec3Index map[string]int
+	params     string
 }
 
 // proofEntry is one NSEC or NSEC3 record with its RRSIGs.
@@ -122,7 +128,7 @@ func (x *nsecIndex) flush(name string) int {
 			continue
 		}
 		n += len(z.nsec3)
-		z.nsec3 = nil
+		z.nsec3, z.nsec3RRs, z.nsec3Index = nil, nil, nil
 		kept := z.entries[:0]
 		for _, e := range z.entries {
 			owner := dns.CanonicalName(e.rr.Header().Name)
@@ -142,13 +148,19 @@ func (x *nsecIndex) flush(name string) int {
 // replace them all, since proofs cannot mix parameters.
 func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {
 	params := fmt.Sprintf("%d/%d/%s", n.Hash, n.Iterations, strings.ToLower(n.Salt))
-	if z.nsec3 == nil || z.params != params {
-		z.nsec3, z.params = map[string]proofEntry{}, params
+	if z.nsec3Index == nil || z.params != params {
+		z.nsec3, z.nsec3RRs, z.nsec3Index, z.params = nil, nil, map[string]int{}, params
 	}
-	if _, ok := z.nsec3[owner]; !ok && len(z.nsec3) >= maxNSECPerZone {
+	if i, ok := z.nsec3Index[owner]; ok {
+		z.nsec3[i], z.nsec3RRs[i] = e, n
 		return
 	}
-	z.nsec3[owner] = e
+	if len(z.nsec3) >= maxNSECPerZone {
+		return
+	}
+	z.nsec3Index[owner] = len(z.nsec3)
+	z.nsec3 = append(z.nsec3, e)
+	z.nsec3RRs = append(z.nsec3RRs, n)
 }
 
 // insert adds e in canonical order, replacing an entry with the same owner.
@@ -188,8 +200,8 @@ func (z *zoneNSEC) span(name string, now time.Time) (proofEntry, bool) {
 // answer synthesises a negative answer for name and qtype from the denial
 // records of the deepest indexed zone above name, when they prove one.
 func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.Budget) (Result, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
 	var zone string
 	var z *zoneNSEC
 	for n := name; n != ""; n = parent(n) {
@@ -206,12 +218,10 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	d := &dnssec.Denial{Zone: zone}
 	entries := map[dns.RR]proofEntry{}
 	if len(z.nsec3) > 0 {
-		for _, e := range z.nsec3 {
-			if now.Before(e.expires) {
-				d.NSEC3 = append(d.NSEC3, e.rr.(*dns.NSEC3))
-				entries[e.rr] = e
-			}
-		}
+		// The proof may use any record of the zone, expired ones
+		// included: those it used are checked below, which saves
+		// copying the whole chain for each name.
+		d.NSEC3 = z.nsec3RRs
 	} else {
 		e, ok := z.span(name, now)
 		if !ok {
@@ -239,7 +249,13 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	var proof []dns.RR
 	for _, rr := range d.Used() {
-		e := entries[rr]
+		e, ok := entries[rr]
+		if n3, isNSEC3 := rr.(*dns.NSEC3); isNSEC3 {
+			e, ok = z.nsec3[z.nsec3Index[dns.CanonicalName(n3.Hdr.Name)]], true
+		}
+		if !ok || !now.Before(e.expires) {
+			return Result{}, false
+		}
 		ttl = min(ttl, uint32(e.expires.Sub(now)/time.Second))
 		proof = append(proof, e.rr)
 		proof = append(proof, e.sigs...)
