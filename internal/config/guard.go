@@ -21,8 +21,8 @@ type Guard struct {
 	// Default: 100.
 	MinMissRate float64 `yaml:"min_miss_rate"`
 	// FailureRatio is the share of those misses, answered by the zone's
-	// servers or NSEC records, that must end NXDOMAIN or SERVFAIL (timeouts
-	// included), above 0 and at most 1. Default: 0.8.
+	// servers, that must end NXDOMAIN or SERVFAIL (timeouts included),
+	// above 0 and at most 1. Default: 0.8.
 	FailureRatio float64 `yaml:"failure_ratio"`
 	// Hold is how long a zone stays protected after it last crossed both
 	// thresholds. Unit: duration. Default: 30s.
@@ -35,9 +35,10 @@ type Guard struct {
 	ProbeRate float64 `yaml:"probe_rate"`
 	// MaxInFlightPerZone caps the queries in flight to the servers of one
 	// zone; past it, resolutions that need the zone get SERVFAIL at once.
-	// Default: 200.
+	// A quarter of it is kept for names known to exist. Default: 200.
 	MaxInFlightPerZone int `yaml:"max_in_flight_per_zone"`
-	// TableSize is the number of zones tracked at once. Default: 4096.
+	// TableSize is the number of zones tracked at once. The guard also
+	// remembers 16 names known to exist per zone slot. Default: 4096.
 	TableSize int `yaml:"table_size"`
 	// ExemptZones lists zones that are never protected, such as DNS
 	// blocklists, whose answers are mostly NXDOMAIN by design. Default:

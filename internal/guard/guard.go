@@ -25,7 +25,7 @@ type Config struct {
 	// a zone must reach to be protected.
 	MinRate float64
 	// FailureRatio is the share of the misses answered by the zone's
-	// servers or NSEC records that must end NXDOMAIN or SERVFAIL, 0 to 1.
+	// servers that must end NXDOMAIN or SERVFAIL, 0 to 1.
 	FailureRatio float64
 	// Hold is how long a zone stays protected after it last crossed both
 	// thresholds. MaxHold caps the doubled hold of a zone protected again
@@ -34,7 +34,8 @@ type Config struct {
 	// ProbeRate is the queries per second still sent to the servers of a
 	// protected zone.
 	ProbeRate float64
-	// MaxInFlight caps the queries in flight to the servers of one zone.
+	// MaxInFlight caps the queries in flight to the servers of one zone,
+	// a quarter of them kept for names known to exist.
 	MaxInFlight int
 	// TableSize is the number of zones tracked at once.
 	TableSize int
@@ -145,8 +146,10 @@ func (g *Guard) Release(zone string) {
 
 // Observe counts how the resolution of qname, which missed the answer
 // cache, ended, and protects its zone when it crosses both thresholds.
-// Results without a zone, answered from cached records or validated NSEC
-// records, are not counted. A NOERROR result records qname as known to
+// Results without a zone, answered from cached records, are not counted.
+// Answers synthesised from the zone's NSEC records count as misses, which
+// makes the zone hot (see Suspect), but not as answered misses, since its
+// servers were not asked. A NOERROR result records qname as known to
 // exist.
 func (g *Guard) Observe(qname string, res resolver.Result) {
 	if res.Zone == "" {
@@ -168,13 +171,41 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 	g.expire(e, now)
 	e.roll(now, g.cfg.Window)
 	e.cur.misses++
-	if !res.Limited {
+	if !res.Limited && !res.Synthesised {
 		e.cur.outcomes++
 		if failed(res) {
 			e.cur.failures++
 		}
 	}
 	g.evaluate(e, now)
+}
+
+// Suspect reports whether qname looks like a name of a flood: it lies
+// under a hot zone, one that reaches MinRate misses a second over the
+// window or is protected, and it is not known to exist. The pipeline
+// resolves suspect names in a small pool of their own, so a flood that
+// outruns the CPU delays them rather than normal names.
+func (g *Guard) Suspect(qname string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.known.contains(qname) {
+		return false
+	}
+	now := g.now()
+	for n := qname; n != ""; n = parent(n) {
+		if e := g.table.find(n); e != nil && g.hot(e, now) {
+			return true
+		}
+	}
+	return false
+}
+
+// hot reports whether e is protected or misses at MinRate or more.
+func (g *Guard) hot(e *entry, now time.Time) bool {
+	if e.protected() {
+		return true
+	}
+	return e.estimate(now, g.cfg.Window).misses >= g.cfg.MinRate*g.cfg.Window.Seconds()
 }
 
 // failed reports whether res counts against its zone: NXDOMAIN, SERVFAIL,

@@ -40,18 +40,26 @@ func (k *knownNames) hash(name string) uint64 {
 // name when queries are minimised (RFC 9156). A name outside zone is
 // recorded alone.
 func (k *knownNames) add(name, zone string) {
-	for n := name; ; {
+	for n := name; n != ""; n = parent(n) {
 		h := k.hash(n)
 		k.slots[h%uint64(len(k.slots))] = h
-		if n == zone || n == "." || !dns.IsSubDomain(zone, n) {
+		if n == zone || !dns.IsSubDomain(zone, n) {
 			return
 		}
-		i, end := dns.NextLabel(n, 0)
-		if end {
-			return
-		}
-		n = n[i:]
 	}
+}
+
+// parent returns the name one label above name, "." for a top-level
+// name and "" for the root.
+func parent(name string) string {
+	if name == "." {
+		return ""
+	}
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return "."
+	}
+	return name[i:]
 }
 
 // contains reports whether name was recorded and not overwritten since.

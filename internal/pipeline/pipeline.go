@@ -71,7 +71,10 @@ type Pipeline struct {
 	log     *slog.Logger
 	now     func() time.Time
 	slots   chan struct{}
-	flights flights
+	// suspects holds the slots of resolutions of suspect names (see
+	// ZoneObserver), taken inside a slot of slots.
+	suspects chan struct{}
+	flights  flights
 	// policy is the current version of the flavours, and blockCfg the
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policyState]
@@ -86,8 +89,11 @@ type Pipeline struct {
 
 // ZoneObserver learns how the resolution of each qname that missed the
 // answer cache ended, and in which zone (see resolver.Result.Zone).
+// Suspect reports whether a name about to be resolved looks like part of
+// a random-subdomain flood.
 type ZoneObserver interface {
 	Observe(qname string, res resolver.Result)
+	Suspect(qname string) bool
 }
 
 // SetZoneObserver reports every resolution to o. Call it before the
@@ -102,8 +108,9 @@ func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() 
 	return &Pipeline{
 		cfg: cfg, cache: c, res: res, now: now,
 		log:     log.With("component", "pipeline"),
-		slots:   make(chan struct{}, cfg.MaxResolutions),
-		flights: flights{m: map[string]*flight{}},
+		slots:    make(chan struct{}, cfg.MaxResolutions),
+		suspects: make(chan struct{}, suspectSlots(cfg.MaxResolutions)),
+		flights:  flights{m: map[string]*flight{}},
 	}
 }
 
@@ -204,7 +211,14 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
+		suspect, admitted := p.admitSuspect(&q)
+		if !admitted {
+			return p.shedSuspect(pkt), 0
+		}
 		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
+		if suspect {
+			<-p.suspects
+		}
 		now = p.now()
 	}
 	if pk == nil {

@@ -266,6 +266,6 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 		proof[i] = dns.Copy(rr)
 		proof[i].Header().Ttl = ttl
 	}
-	res := Result{Rcode: rcode, Authority: append([]dns.RR{soa}, proof...), Security: dnssec.Secure}
+	res := Result{Rcode: rcode, Authority: append([]dns.RR{soa}, proof...), Security: dnssec.Secure, Zone: zone}
 	return res, true
 }

@@ -201,11 +201,13 @@ type Result struct {
 	// it is Bogus, Rcode and the records are what the servers sent, for
 	// clients that set CD.
 	Security dnssec.Security
-	// Zone is the zone cut whose servers gave the final step of the
-	// resolution. It is "" when the answer came from cached RRsets,
-	// negative entries or validated NSEC and NSEC3 records alone, which
-	// cost the zone's servers nothing.
+	// Zone is the zone cut whose servers, or whose validated NSEC and
+	// NSEC3 records, gave the final step of the resolution. It is "" when
+	// the answer came from cached RRsets or negative entries alone.
 	Zone string
+	// Synthesised is set when the answer came from the cached NSEC or
+	// NSEC3 records of Zone (RFC 8198), which cost its servers nothing.
+	Synthesised bool
 	// Limited is set when the Gate shed the query to Zone's servers, so
 	// the SERVFAIL says nothing about the zone.
 	Limited bool
