@@ -337,3 +337,42 @@ func TestWindowEstimate(t *testing.T) {
 		})
 	}
 }
+
+func TestSuspectUnderHotZone(t *testing.T) {
+	g, c := newTestGuard(testConfig())
+	g.Observe("www.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeSuccess})
+	if g.Suspect("x7f3k.victim.example.") {
+		t.Fatal("name under a quiet zone suspect, want not")
+	}
+	// Answers from cached NSEC records make the zone hot, but cannot get
+	// it protected, since its servers were not asked.
+	for i := range 300 {
+		g.Observe(fmt.Sprintf("r%d.victim.example.", i),
+			resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeNameError, Synthesised: true})
+		c.advance(10 * time.Second / 300)
+	}
+	if isProtected(g, "victim.example.") {
+		t.Error("victim.example. protected by answers from cached NSEC records")
+	}
+
+	tests := []struct {
+		qname string
+		want  bool
+	}{
+		{"x7f3k.victim.example.", true},
+		{"a.b.victim.example.", true},
+		{"www.victim.example.", false},
+		{"victim.example.", false},
+		{"www.other.example.", false},
+	}
+	for _, tt := range tests {
+		if got := g.Suspect(tt.qname); got != tt.want {
+			t.Errorf("Suspect(%s) = %v, want %v", tt.qname, got, tt.want)
+		}
+	}
+
+	c.advance(30 * time.Second)
+	if g.Suspect("x7f3k.victim.example.") {
+		t.Error("name suspect after the flood ended, want not")
+	}
+}
