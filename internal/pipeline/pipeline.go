@@ -213,7 +213,7 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	if !ok {
 		suspect, admitted := p.admitSuspect(&q)
 		if !admitted {
-			return p.shedSuspect(pkt), 0
+			return p.shedSuspect(pkt, &q), 0
 		}
 		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
 		if suspect {

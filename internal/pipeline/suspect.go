@@ -3,6 +3,8 @@ package pipeline
 import (
 	"strings"
 
+	"bulwark/internal/resolver"
+
 	"github.com/miekg/dns"
 )
 
@@ -39,25 +41,20 @@ func (p *Pipeline) admitSuspect(q *Query) (suspect, admitted bool) {
 	}
 }
 
-// shedSuspect returns the SERVFAIL for pkt, a query for a suspect name
-// shed because the suspect pool was full, with Extended DNS Error 0 when
-// the query has EDNS, and counts it in Stats.Busy.
-func (p *Pipeline) shedSuspect(pkt []byte) []byte {
-	m := new(dns.Msg)
-	if err := m.Unpack(pkt); err != nil || len(m.Question) != 1 {
-		return nil
-	}
-	r := new(dns.Msg)
-	r.SetRcode(m, dns.RcodeServerFailure)
-	r.RecursionAvailable = true
-	if opt := m.IsEdns0(); opt != nil {
-		r.SetEdns0(p.cfg.BufferSize, opt.Do())
-		r.IsEdns0().Option = append(r.IsEdns0().Option, &dns.EDNS0_EDE{
-			InfoCode:  dns.ExtendedErrorCodeOther,
-			ExtraText: "resolver busy with a random-subdomain flood under this zone",
-		})
+// edeFlood is the EDE option of the SERVFAIL sent for a suspect name shed
+// because the suspect pool was full.
+var edeFlood = edeOption(&resolver.EDE{Code: resolver.EDEOther,
+	Text: "resolver busy with a random-subdomain flood under this zone"})
+
+// shedSuspect returns the SERVFAIL for q, read from pkt, a query for a
+// suspect name shed because the suspect pool was full, and counts it in
+// Stats.Busy. It copies the question from pkt, which costs far less than
+// building a message, since a flood may send many such names a second.
+func (p *Pipeline) shedSuspect(pkt []byte, q *Query) []byte {
+	out := appendHeader(nil, pkt, q, dns.RcodeServerFailure, true)
+	if q.EDNS {
+		out = p.appendOPT(out, edeFlood, q, p.now())
 	}
 	p.stats.Busy.Add(1)
-	wire, _ := r.Pack()
-	return wire
+	return out
 }
