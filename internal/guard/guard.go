@@ -69,6 +69,9 @@ type Guard struct {
 	inflight map[string]int
 	// protected counts the zones protected now.
 	protected int
+	// hotZones is the set of hot zones (see Suspect), replaced whenever a zone
+	// becomes hot or cools, so that Suspect reads it without the lock.
+	hotZones atomic.Pointer[map[string]bool]
 	// logSecond, logged and suppressed limit the log lines per second.
 	logSecond          int64
 	logged, suppressed int
@@ -158,11 +161,11 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 	if res.Limited {
 		g.localAnswers.Add(1)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
 	if !res.Limited && res.Rcode == dns.RcodeSuccess && res.Security != dnssec.Bogus {
 		g.known.add(qname, res.Zone)
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	now := g.now()
 	e := g.table.insert(res.Zone, now, g.cfg.Window)
 	if e == nil {
@@ -178,6 +181,9 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 		}
 	}
 	g.evaluate(e, now)
+	if !g.isHot(e.zone) && g.hot(e, now) {
+		g.addHot(e.zone)
+	}
 }
 
 // Suspect reports whether qname looks like a name of a flood: it lies
@@ -185,19 +191,49 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 // window or is protected, and it is not known to exist. The pipeline
 // resolves suspect names in a small pool of their own, so a flood that
 // outruns the CPU delays them rather than normal names.
+//
+// Suspect takes no lock. Observe adds the zones that become hot to the
+// set it reads, and Sweep, once a second, removes those that cooled.
 func (g *Guard) Suspect(qname string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.known.contains(qname) {
+	hot := g.hotZones.Load()
+	if hot == nil || len(*hot) == 0 || g.known.contains(qname) {
 		return false
 	}
-	now := g.now()
 	for n := qname; n != ""; n = parent(n) {
-		if e := g.table.find(n); e != nil && g.hot(e, now) {
+		if (*hot)[n] {
 			return true
 		}
 	}
 	return false
+}
+
+func (g *Guard) isHot(zone string) bool {
+	hot := g.hotZones.Load()
+	return hot != nil && (*hot)[zone]
+}
+
+// addHot adds zone to the set of hot zones read by Suspect. The caller
+// holds g.mu.
+func (g *Guard) addHot(zone string) {
+	hot := map[string]bool{zone: true}
+	if old := g.hotZones.Load(); old != nil {
+		for z := range *old {
+			hot[z] = true
+		}
+	}
+	g.hotZones.Store(&hot)
+}
+
+// publishHot replaces the set of hot zones read by Suspect. The caller
+// holds g.mu.
+func (g *Guard) publishHot(now time.Time) {
+	hot := map[string]bool{}
+	for i := range g.table.entries {
+		if e := &g.table.entries[i]; e.zone != "" && g.hot(e, now) {
+			hot[e.zone] = true
+		}
+	}
+	g.hotZones.Store(&hot)
 }
 
 // hot reports whether e is protected or misses at MinRate or more.
@@ -284,6 +320,7 @@ func (g *Guard) Sweep() {
 	for i := range g.table.entries {
 		g.expire(&g.table.entries[i], now)
 	}
+	g.publishHot(now)
 }
 
 // Run calls Sweep every second until ctx is done.

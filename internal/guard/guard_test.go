@@ -372,6 +372,7 @@ func TestSuspectUnderHotZone(t *testing.T) {
 	}
 
 	c.advance(30 * time.Second)
+	g.Sweep()
 	if g.Suspect("x7f3k.victim.example.") {
 		t.Error("name suspect after the flood ended, want not")
 	}

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"hash/maphash"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 )
@@ -19,15 +20,15 @@ const knownPerZone = 16
 // The set is a direct-mapped array of 64-bit keyed hashes of fixed size.
 // A new name overwrites whatever shared its slot, so the set forgets the
 // names seen least recently on average, and two names are confused only
-// when their 64-bit hashes are equal. It is not safe for concurrent use:
-// the Guard locks it.
+// when their 64-bit hashes are equal. It is safe for concurrent use: each
+// slot is one atomic word.
 type knownNames struct {
 	seed  maphash.Seed
-	slots []uint64
+	slots []atomic.Uint64
 }
 
 func newKnownNames(size int) *knownNames {
-	return &knownNames{seed: maphash.MakeSeed(), slots: make([]uint64, max(1, size))}
+	return &knownNames{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, max(1, size))}
 }
 
 func (k *knownNames) hash(name string) uint64 {
@@ -42,7 +43,7 @@ func (k *knownNames) hash(name string) uint64 {
 func (k *knownNames) add(name, zone string) {
 	for n := name; n != ""; n = parent(n) {
 		h := k.hash(n)
-		k.slots[h%uint64(len(k.slots))] = h
+		k.slots[h%uint64(len(k.slots))].Store(h)
 		if n == zone || !dns.IsSubDomain(zone, n) {
 			return
 		}
@@ -65,5 +66,5 @@ func parent(name string) string {
 // contains reports whether name was recorded and not overwritten since.
 func (k *knownNames) contains(name string) bool {
 	h := k.hash(name)
-	return k.slots[h%uint64(len(k.slots))] == h
+	return k.slots[h%uint64(len(k.slots))].Load() == h
 }

@@ -65,12 +65,12 @@ type Resolver interface {
 
 // Pipeline answers client queries. It is safe for concurrent use.
 type Pipeline struct {
-	cfg     Config
-	cache   *cache.Cache
-	res     Resolver
-	log     *slog.Logger
-	now     func() time.Time
-	slots   chan struct{}
+	cfg   Config
+	cache *cache.Cache
+	res   Resolver
+	log   *slog.Logger
+	now   func() time.Time
+	slots chan struct{}
 	// suspects holds the slots of resolutions of suspect names (see
 	// ZoneObserver), taken inside a slot of slots.
 	suspects chan struct{}
@@ -107,7 +107,7 @@ func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() 
 	}
 	return &Pipeline{
 		cfg: cfg, cache: c, res: res, now: now,
-		log:     log.With("component", "pipeline"),
+		log:      log.With("component", "pipeline"),
 		slots:    make(chan struct{}, cfg.MaxResolutions),
 		suspects: make(chan struct{}, suspectSlots(cfg.MaxResolutions)),
 		flights:  flights{m: map[string]*flight{}},
