@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,16 +39,15 @@ type nsecIndex struct {
 // zoneNSEC is the validated denial records of one zone and the zone's SOA
 // with its RRSIGs, for synthesised negative answers. NSEC records are
 // sorted by owner. NSEC3 records share params; nsec3 holds them with
-// their RRSIGs, nsec3RRs the same records in the same order for proofs,
-// and nsec3Index the position of each owner.
+// their RRSIGs, sorted by owner hash, and nsec3Hashes the owner hashes in
+// upper case, in the same order.
 type zoneNSEC struct {
-	soa        *dns.SOA
-	soaSigs    []dns.RR
-	entries    []proofEntry
-	nsec3      []proofEntry
-	nsec3RRs   []*dns.NSEC3
-	nsec3Index map[string]int
-	params     string
+	soa         *dns.SOA
+	soaSigs     []dns.RR
+	entries     []proofEntry
+	nsec3       []proofEntry
+	nsec3Hashes []string
+	params      string
 }
 
 // proofEntry is one NSEC or NSEC3 record with its RRSIGs.
@@ -128,7 +128,7 @@ func (x *nsecIndex) flush(name string) int {
 			continue
 		}
 		n += len(z.nsec3)
-		z.nsec3, z.nsec3RRs, z.nsec3Index = nil, nil, nil
+		z.nsec3, z.nsec3Hashes = nil, nil
 		kept := z.entries[:0]
 		for _, e := range z.entries {
 			owner := dns.CanonicalName(e.rr.Header().Name)
@@ -148,19 +148,51 @@ func (x *nsecIndex) flush(name string) int {
 // replace them all, since proofs cannot mix parameters.
 func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {
 	params := fmt.Sprintf("%d/%d/%s", n.Hash, n.Iterations, strings.ToLower(n.Salt))
-	if z.nsec3Index == nil || z.params != params {
-		z.nsec3, z.nsec3RRs, z.nsec3Index, z.params = nil, nil, map[string]int{}, params
+	if z.params != params {
+		z.nsec3, z.nsec3Hashes, z.params = nil, nil, params
 	}
-	if i, ok := z.nsec3Index[owner]; ok {
-		z.nsec3[i], z.nsec3RRs[i] = e, n
+	h := strings.ToUpper(firstLabel(owner))
+	i, found := slices.BinarySearch(z.nsec3Hashes, h)
+	if found {
+		z.nsec3[i] = e
 		return
 	}
 	if len(z.nsec3) >= maxNSECPerZone {
 		return
 	}
-	z.nsec3Index[owner] = len(z.nsec3)
-	z.nsec3 = append(z.nsec3, e)
-	z.nsec3RRs = append(z.nsec3RRs, n)
+	z.nsec3 = slices.Insert(z.nsec3, i, e)
+	z.nsec3Hashes = slices.Insert(z.nsec3Hashes, i, h)
+}
+
+// nsec3Near returns the NSEC3 records that match or precede, and so may
+// cover, the hashes of name, of its ancestors down to zone and of their
+// wildcards: all a proof about name can use (RFC 5155 section 8). Handing
+// only these to the proof keeps its cost independent of the chain's
+// length.
+func (z *zoneNSEC) nsec3Near(name, zone string) []*dns.NSEC3 {
+	first := z.nsec3[0].rr.(*dns.NSEC3)
+	var out []*dns.NSEC3
+	add := func(n string) {
+		h := dns.HashName(n, first.Hash, first.Iterations, first.Salt)
+		i, found := slices.BinarySearch(z.nsec3Hashes, h)
+		if !found {
+			// The span that may cover h starts at the owner before it,
+			// or at the last owner for a span that wraps.
+			i = (i - 1 + len(z.nsec3)) % len(z.nsec3)
+		}
+		n3 := z.nsec3[i].rr.(*dns.NSEC3)
+		if !slices.Contains(out, n3) {
+			out = append(out, n3)
+		}
+	}
+	for n := name; n != ""; n = parent(n) {
+		add(n)
+		add("*." + n)
+		if n == zone {
+			break
+		}
+	}
+	return out
 }
 
 // insert adds e in canonical order, replacing an entry with the same owner.
@@ -218,10 +250,9 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	d := &dnssec.Denial{Zone: zone}
 	entries := map[dns.RR]proofEntry{}
 	if len(z.nsec3) > 0 {
-		// The proof may use any record of the zone, expired ones
-		// included: those it used are checked below, which saves
-		// copying the whole chain for each name.
-		d.NSEC3 = z.nsec3RRs
+		// The proof may use expired records: those it used are checked
+		// below.
+		d.NSEC3 = z.nsec3Near(name, zone)
 	} else {
 		e, ok := z.span(name, now)
 		if !ok {
@@ -251,7 +282,10 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	for _, rr := range d.Used() {
 		e, ok := entries[rr]
 		if n3, isNSEC3 := rr.(*dns.NSEC3); isNSEC3 {
-			e, ok = z.nsec3[z.nsec3Index[dns.CanonicalName(n3.Hdr.Name)]], true
+			var i int
+			if i, ok = slices.BinarySearch(z.nsec3Hashes, strings.ToUpper(firstLabel(n3.Hdr.Name))); ok {
+				e = z.nsec3[i]
+			}
 		}
 		if !ok || !now.Before(e.expires) {
 			return Result{}, false
@@ -268,4 +302,12 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	}
 	res := Result{Rcode: rcode, Authority: append([]dns.RR{soa}, proof...), Security: dnssec.Secure, Zone: zone}
 	return res, true
+}
+
+// firstLabel returns the first label of name, without its dot.
+func firstLabel(name string) string {
+	if i, end := dns.NextLabel(name, 0); !end {
+		return name[:i-1]
+	}
+	return strings.TrimSuffix(name, ".")
 }
