@@ -150,8 +150,8 @@ func (g *Guard) Release(zone string) {
 // Observe counts how the resolution of qname, which missed the answer
 // cache, ended, and protects its zone when it crosses both thresholds.
 // Results without a zone, answered from cached records, are not counted.
-// Answers synthesised from the zone's NSEC records count as misses, which
-// makes the zone hot (see Suspect), but not as answered misses, since its
+// Answers synthesised from the zone's NSEC records count towards making
+// the zone hot (see Suspect), but not towards protecting it, since its
 // servers were not asked. A NOERROR result records qname as known to
 // exist.
 func (g *Guard) Observe(qname string, res resolver.Result) {
@@ -174,7 +174,9 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 	g.expire(e, now)
 	e.roll(now, g.cfg.Window)
 	e.cur.misses++
-	if !res.Limited && !res.Synthesised {
+	if res.Synthesised {
+		e.cur.synthesised++
+	} else if !res.Limited {
 		e.cur.outcomes++
 		if failed(res) {
 			e.cur.failures++
@@ -252,10 +254,11 @@ func failed(res resolver.Result) bool {
 }
 
 // evaluate protects e, or extends its protection, when its window
-// crosses both thresholds.
+// crosses both thresholds. Misses answered from cached NSEC records do
+// not count towards the miss rate here.
 func (g *Guard) evaluate(e *entry, now time.Time) {
 	c := e.estimate(now, g.cfg.Window)
-	rate := c.misses / g.cfg.Window.Seconds()
+	rate := (c.misses - c.synthesised) / g.cfg.Window.Seconds()
 	if rate < g.cfg.MinRate || c.outcomes < minOutcomes || c.failures < g.cfg.FailureRatio*c.outcomes {
 		return
 	}
@@ -343,8 +346,9 @@ type Protection struct {
 	// Until is when the protection ends unless the zone crosses both
 	// thresholds again.
 	Until time.Time `json:"until"`
-	// MissRate is the cache misses per second in the window, and
-	// FailureRatio the share of the answered ones that failed.
+	// MissRate is the cache misses per second in the window that cached
+	// NSEC records did not answer, and FailureRatio the share of the
+	// answered ones that failed.
 	MissRate     float64 `json:"miss_rate"`
 	FailureRatio float64 `json:"failure_ratio"`
 }
@@ -362,7 +366,7 @@ func (g *Guard) Protected() []Protection {
 			continue
 		}
 		c := e.estimate(now, g.cfg.Window)
-		p := Protection{Zone: e.zone, Until: e.until, MissRate: c.misses / g.cfg.Window.Seconds()}
+		p := Protection{Zone: e.zone, Until: e.until, MissRate: (c.misses - c.synthesised) / g.cfg.Window.Seconds()}
 		if c.outcomes > 0 {
 			p.FailureRatio = c.failures / c.outcomes
 		}
