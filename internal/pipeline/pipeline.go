@@ -211,12 +211,13 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
-		suspect, admitted := p.admitSuspect(&q)
+		var admitted bool
+		q.suspect, admitted = p.admitSuspect(&q)
 		if !admitted {
 			return p.shedSuspect(pkt, &q), 0
 		}
 		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
-		if suspect {
+		if q.suspect {
 			<-p.suspects
 		}
 		now = p.now()
@@ -342,7 +343,8 @@ func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavo
 	if servableStale(res, verdict) {
 		pk.AllowStale()
 	}
-	if ttl > 0 {
+	if ttl > 0 && !q.suspect {
+		// A flood's random names would push useful answers out.
 		p.cache.StoreAnswer(key, pk)
 	}
 	return pk

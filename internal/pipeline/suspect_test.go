@@ -59,4 +59,13 @@ func TestSuspectPoolFullSheds(t *testing.T) {
 	if n := len(p.suspects); n != 0 {
 		t.Errorf("%d suspect slots held after the resolution ended, want 0", n)
 	}
+
+	// The answers of suspect names are not cached; those of other names
+	// are.
+	calls := fr.calls.Load()
+	handle(p, query(t, "x7f3k.victim.example.", dns.TypeA, true, 1232), true)
+	handle(p, query(t, "www.victim.example.", dns.TypeA, true, 1232), true)
+	if n := fr.calls.Load() - calls; n != 1 {
+		t.Errorf("resolver called %d times for a suspect name and a cached one, want 1", n)
+	}
 }
