@@ -504,6 +504,7 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 		ClientTimeout:  cfg.Server.ClientTimeout.D(),
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
+		SuspectRate:    cfg.Guard.SuspectRate,
 		Proceed:        policyload.ProceedRules(cfg),
 		Recursion: &pipeline.Access{
 			Allow:        cfg.Server.Recursion.AllowPrefixes,

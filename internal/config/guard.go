@@ -33,6 +33,10 @@ type Guard struct {
 	// ProbeRate is the queries per second still sent to the servers of a
 	// protected zone. Default: 5.
 	ProbeRate float64 `yaml:"probe_rate"`
+	// SuspectRate caps the resolutions started per second for names not
+	// known to exist under zones that miss the cache at min_miss_rate or
+	// more; past it they get SERVFAIL at once. Default: 1000.
+	SuspectRate int `yaml:"suspect_rate"`
 	// MaxInFlightPerZone caps the queries in flight to the servers of one
 	// zone; past it, resolutions that need the zone get SERVFAIL at once.
 	// A quarter of it is kept for names known to exist. Default: 200.
@@ -64,6 +68,7 @@ func defaultGuard() Guard {
 		Hold:               Duration(30 * time.Second),
 		MaxHold:            Duration(5 * time.Minute),
 		ProbeRate:          5,
+		SuspectRate:        1000,
 		MaxInFlightPerZone: 200,
 		TableSize:          4096,
 	}
@@ -85,6 +90,9 @@ func (v *validator) guard() error {
 	}
 	if g.MaxHold.D() < g.Hold.D() {
 		return v.errorf("guard.max_hold", "invalid max_hold %s: use at least guard.hold (%s)", g.MaxHold.D(), g.Hold.D())
+	}
+	if g.SuspectRate < 1 || g.SuspectRate > maxGuardInFlight {
+		return v.errorf("guard.suspect_rate", "invalid rate %d: use a number of resolutions per second from 1 to %d, such as 1000", g.SuspectRate, maxGuardInFlight)
 	}
 	if g.ProbeRate <= 0 {
 		return v.errorf("guard.probe_rate", "invalid probe rate %g: use a number of queries per second above 0, such as 5", g.ProbeRate)

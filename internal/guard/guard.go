@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"sort"
@@ -194,16 +195,27 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 // resolves suspect names in a small pool of their own, so a flood that
 // outruns the CPU delays them rather than normal names.
 //
-// Suspect takes no lock. Observe adds the zones that become hot to the
-// set it reads, and Sweep, once a second, removes those that cooled.
-func (g *Guard) Suspect(qname string) bool {
+// qname is in lower case, with the final dot, and without escapes.
+// Suspect takes no lock and does not allocate, so the pipeline may call it
+// on its fast path. Observe adds the zones that become hot to the set it
+// reads, and Sweep, once a second, removes those that cooled.
+func (g *Guard) Suspect(qname []byte) bool {
 	hot := g.hotZones.Load()
-	if hot == nil || len(*hot) == 0 || g.known.contains(qname) {
+	if hot == nil || len(*hot) == 0 || g.known.containsBytes(qname) {
 		return false
 	}
-	for n := qname; n != ""; n = parent(n) {
-		if (*hot)[n] {
+	for n := qname; len(n) > 0; {
+		if (*hot)[string(n)] {
 			return true
+		}
+		i := bytes.IndexByte(n, '.')
+		if i < 0 || len(n) == 1 {
+			return false
+		}
+		if i == len(n)-1 {
+			n = n[i:] // the root, "."
+		} else {
+			n = n[i+1:]
 		}
 	}
 	return false

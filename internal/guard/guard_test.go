@@ -341,7 +341,7 @@ func TestWindowEstimate(t *testing.T) {
 func TestSuspectUnderHotZone(t *testing.T) {
 	g, c := newTestGuard(testConfig())
 	g.Observe("www.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeSuccess})
-	if g.Suspect("x7f3k.victim.example.") {
+	if g.Suspect([]byte("x7f3k.victim.example.")) {
 		t.Fatal("name under a quiet zone suspect, want not")
 	}
 	// Answers from cached NSEC records make the zone hot, but cannot get
@@ -366,14 +366,14 @@ func TestSuspectUnderHotZone(t *testing.T) {
 		{"www.other.example.", false},
 	}
 	for _, tt := range tests {
-		if got := g.Suspect(tt.qname); got != tt.want {
+		if got := g.Suspect([]byte(tt.qname)); got != tt.want {
 			t.Errorf("Suspect(%s) = %v, want %v", tt.qname, got, tt.want)
 		}
 	}
 
 	c.advance(30 * time.Second)
 	g.Sweep()
-	if g.Suspect("x7f3k.victim.example.") {
+	if g.Suspect([]byte("x7f3k.victim.example.")) {
 		t.Error("name suspect after the flood ended, want not")
 	}
 }

@@ -68,3 +68,10 @@ func (k *knownNames) contains(name string) bool {
 	h := k.hash(name)
 	return k.slots[h%uint64(len(k.slots))].Load() == h
 }
+
+// containsBytes is contains for a name in a byte slice. maphash hashes
+// the same bytes alike whether they come as a string or a slice.
+func (k *knownNames) containsBytes(name []byte) bool {
+	h := max(1, maphash.Bytes(k.seed, name))
+	return k.slots[h%uint64(len(k.slots))].Load() == h
+}

@@ -45,6 +45,9 @@ type Config struct {
 	Prefetch bool
 	// MaxResolutions caps resolutions in progress.
 	MaxResolutions int
+	// SuspectRate caps the resolutions of suspect names (see
+	// ZoneObserver) started per second.
+	SuspectRate int
 	// Exemptions holds the proceed anyway exemptions of clients; nil
 	// turns exemptions off.
 	Exemptions *proceed.Exemptions
@@ -73,8 +76,9 @@ type Pipeline struct {
 	slots chan struct{}
 	// suspects holds the slots of resolutions of suspect names (see
 	// ZoneObserver), taken inside a slot of slots.
-	suspects chan struct{}
-	flights  flights
+	suspects    chan struct{}
+	suspectRate rateWindow
+	flights     flights
 	// policy is the current version of the flavours, and blockCfg the
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policyState]
@@ -89,11 +93,12 @@ type Pipeline struct {
 
 // ZoneObserver learns how the resolution of each qname that missed the
 // answer cache ended, and in which zone (see resolver.Result.Zone).
-// Suspect reports whether a name about to be resolved looks like part of
-// a random-subdomain flood.
+// Suspect reports whether a name about to be resolved, in lower case
+// with the final dot, looks like part of a random-subdomain flood; it is
+// called on the fast path and must not allocate.
 type ZoneObserver interface {
 	Observe(qname string, res resolver.Result)
-	Suspect(qname string) bool
+	Suspect(qname []byte) bool
 }
 
 // SetZoneObserver reports every resolution to o. Call it before the
@@ -154,6 +159,11 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
 	if !ok {
+		if p.shedFast(&q, now) {
+			resp = p.shedSuspect(out[:0], pkt, &q, now)
+			p.stats.count(resp)
+			return resp, Answered, 0
+		}
 		return nil, Slow, 0
 	}
 	resp = p.write(out[:0], pk, &q, udp, now)
@@ -212,9 +222,9 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
 		var admitted bool
-		q.suspect, admitted = p.admitSuspect(&q)
+		q.suspect, admitted = p.admitSuspect(&q, now)
 		if !admitted {
-			return p.shedSuspect(pkt, &q), 0
+			return p.shedSuspect(nil, pkt, &q, now), 0
 		}
 		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
 		if q.suspect {
