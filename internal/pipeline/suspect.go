@@ -47,8 +47,8 @@ func (w *rateWindow) take(now time.Time, rate int) bool {
 
 // appendLowerName appends the name in wire format wire to dst in lower
 // case presentation format, with the final dot. ok is false for a name
-// with a byte other than a letter, digit, '-', '_' or '*', which would
-// need an escape; such names are never found suspect.
+// with a byte other than a letter, digit, '-', '_' or '*', because such a
+// byte would need an escape. Such names are never found suspect.
 func appendLowerName(dst, wire []byte) (out []byte, ok bool) {
 	for i := 0; i < len(wire) && wire[i] != 0; {
 		n := int(wire[i])
