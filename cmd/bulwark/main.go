@@ -156,9 +156,12 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 
 func serve(args []string, stderr io.Writer) int {
 	var handover bool
+	var pprofAddr string
 	cfg, code := loadConfig("serve", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&handover, "handover", false,
 			"take the listening sockets over from the Bulwark serving on server.handover_socket, then stop it")
+		fs.StringVar(&pprofAddr, "pprof", "",
+			"serve Go runtime profiles (net/http/pprof) on this loopback `address:port`; empty serves none")
 	})
 	if cfg == nil {
 		return code
@@ -173,6 +176,12 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	log.Info("starting", "version", version, "config", source, "handover", handover)
+	if pprofAddr != "" {
+		if err := startPprof(pprofAddr, log); err != nil {
+			log.Error("cannot start", "error", err)
+			return 1
+		}
+	}
 	n, err := build(cfg, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
@@ -584,6 +593,7 @@ func pipelineConfig(cfg *config.Config) pipeline.Config {
 		ClientTimeout:  cfg.Server.ClientTimeout.D(),
 		FailureTTL:     cfg.Resolver.FailureTTL.D(),
 		MaxResolutions: cfg.Server.MaxResolutions,
+		SuspectRate:    cfg.Guard.SuspectRate,
 		Proceed:        policyload.ProceedRules(cfg),
 		Recursion: &pipeline.Access{
 			Allow:        cfg.Server.Recursion.AllowPrefixes,

@@ -21,8 +21,8 @@ type Guard struct {
 	// Default: 100.
 	MinMissRate float64 `yaml:"min_miss_rate"`
 	// FailureRatio is the share of those misses, answered by the zone's
-	// servers or NSEC records, that must end NXDOMAIN or SERVFAIL (timeouts
-	// included), above 0 and at most 1. Default: 0.8.
+	// servers, that must end NXDOMAIN or SERVFAIL (timeouts included),
+	// above 0 and at most 1. Default: 0.8.
 	FailureRatio float64 `yaml:"failure_ratio"`
 	// Hold is how long a zone stays protected after it last crossed both
 	// thresholds. Unit: duration. Default: 30s.
@@ -33,11 +33,16 @@ type Guard struct {
 	// ProbeRate is the queries per second still sent to the servers of a
 	// protected zone. Default: 5.
 	ProbeRate float64 `yaml:"probe_rate"`
+	// SuspectRate caps the resolutions started per second for names not
+	// known to exist under zones that miss the cache at min_miss_rate or
+	// more; past it they get SERVFAIL at once. Default: 1000.
+	SuspectRate int `yaml:"suspect_rate"`
 	// MaxInFlightPerZone caps the queries in flight to the servers of one
 	// zone; past it, resolutions that need the zone get SERVFAIL at once.
-	// Default: 200.
+	// A quarter of it is kept for names known to exist. Default: 200.
 	MaxInFlightPerZone int `yaml:"max_in_flight_per_zone"`
-	// TableSize is the number of zones tracked at once. Default: 4096.
+	// TableSize is the number of zones tracked at once. The guard also
+	// remembers 16 names known to exist per zone slot. Default: 4096.
 	TableSize int `yaml:"table_size"`
 	// ExemptZones lists zones that are never protected, such as DNS
 	// blocklists, whose answers are mostly NXDOMAIN by design. Default:
@@ -63,6 +68,7 @@ func defaultGuard() Guard {
 		Hold:               Duration(30 * time.Second),
 		MaxHold:            Duration(5 * time.Minute),
 		ProbeRate:          5,
+		SuspectRate:        1000,
 		MaxInFlightPerZone: 200,
 		TableSize:          4096,
 	}
@@ -84,6 +90,9 @@ func (v *validator) guard() error {
 	}
 	if g.MaxHold.D() < g.Hold.D() {
 		return v.errorf("guard.max_hold", "invalid max_hold %s: use at least guard.hold (%s)", g.MaxHold.D(), g.Hold.D())
+	}
+	if g.SuspectRate < 1 || g.SuspectRate > maxGuardInFlight {
+		return v.errorf("guard.suspect_rate", "invalid rate %d: use a number of resolutions per second from 1 to %d, such as 1000", g.SuspectRate, maxGuardInFlight)
 	}
 	if g.ProbeRate <= 0 {
 		return v.errorf("guard.probe_rate", "invalid probe rate %g: use a number of queries per second above 0, such as 5", g.ProbeRate)

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"sort"
@@ -25,7 +26,7 @@ type Config struct {
 	// a zone must reach to be protected.
 	MinRate float64
 	// FailureRatio is the share of the misses answered by the zone's
-	// servers or NSEC records that must end NXDOMAIN or SERVFAIL, 0 to 1.
+	// servers that must end NXDOMAIN or SERVFAIL, 0 to 1.
 	FailureRatio float64
 	// Hold is how long a zone stays protected after it last crossed both
 	// thresholds. MaxHold caps the doubled hold of a zone protected again
@@ -34,7 +35,8 @@ type Config struct {
 	// ProbeRate is the queries per second still sent to the servers of a
 	// protected zone.
 	ProbeRate float64
-	// MaxInFlight caps the queries in flight to the servers of one zone.
+	// MaxInFlight caps the queries in flight to the servers of one zone,
+	// a quarter of them kept for names known to exist.
 	MaxInFlight int
 	// TableSize is the number of zones tracked at once.
 	TableSize int
@@ -64,9 +66,13 @@ type Guard struct {
 
 	mu       sync.Mutex
 	table    *table
+	known    *knownNames
 	inflight map[string]int
 	// protected counts the zones protected now.
 	protected int
+	// hotZones is the set of hot zones (see Suspect), replaced whenever a zone
+	// becomes hot or cools, so that Suspect reads it without the lock.
+	hotZones atomic.Pointer[map[string]bool]
 	// logSecond, logged and suppressed limit the log lines per second.
 	logSecond          int64
 	logged, suppressed int
@@ -84,6 +90,7 @@ func New(cfg Config, log *slog.Logger, now func() time.Time) *Guard {
 		log:      log.With("component", "guard"),
 		exempt:   map[string]bool{},
 		table:    newTable(cfg.TableSize),
+		known:    newKnownNames(cfg.TableSize * knownPerZone),
 		inflight: map[string]int{},
 	}
 	for _, z := range cfg.Exempt {
@@ -92,26 +99,42 @@ func New(cfg Config, log *slog.Logger, now func() time.Time) *Guard {
 	return g
 }
 
-// Acquire admits a query to the servers of zone, or sheds it with the
-// reason for the client's EDE: when zone is protected and its probe budget
-// is spent, or when MaxInFlight queries to it are in flight already.
-func (g *Guard) Acquire(zone string) (ok bool, reason string) {
+// Acquire admits a query for qname to the servers of zone, or sheds it
+// with the reason for the client's EDE. A name known to exist (see
+// knownNames), or zone itself, is shed only when MaxInFlight queries to
+// zone are in flight already. Any other name is shed when zone is
+// protected and its probe budget is spent, or when the queries in flight
+// to zone fill all but the reserve of MaxInFlight (see unknownInFlight).
+func (g *Guard) Acquire(zone, qname string) (ok bool, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
-	if e := g.table.find(zone); e != nil {
-		g.expire(e, now)
-		if e.protected() && !e.takeProbe(now, g.cfg.ProbeRate) {
-			g.shedProtected.Add(1)
-			return false, "random-subdomain protection of " + zone
+	known := qname == zone || g.known.contains(qname)
+	limit := g.cfg.MaxInFlight
+	if !known {
+		limit = unknownInFlight(limit)
+		if e := g.table.find(zone); e != nil {
+			g.expire(e, now)
+			if e.protected() && !e.takeProbe(now, g.cfg.ProbeRate) {
+				g.shedProtected.Add(1)
+				return false, "random-subdomain protection of " + zone
+			}
 		}
 	}
-	if g.inflight[zone] >= g.cfg.MaxInFlight {
+	if g.inflight[zone] >= limit {
 		g.shedInFlight.Add(1)
-		return false, strconv.Itoa(g.cfg.MaxInFlight) + " queries to the servers of " + zone + " in flight already"
+		return false, strconv.Itoa(g.inflight[zone]) + " queries to the servers of " + zone + " in flight already"
 	}
 	g.inflight[zone]++
 	return true, ""
+}
+
+// unknownInFlight returns how many of limit queries in flight to one zone
+// may be for names not known to exist. The rest, a quarter rounded down,
+// is kept for known names, so a flood of random names cannot take every
+// place from the zone's normal traffic.
+func unknownInFlight(limit int) int {
+	return limit - limit/4
 }
 
 // Release ends a query admitted by Acquire.
@@ -125,15 +148,22 @@ func (g *Guard) Release(zone string) {
 	}
 }
 
-// Observe counts how one resolution that missed the answer cache ended,
-// and protects its zone when it crosses both thresholds. Results without
-// a zone, answered from cached records, are not counted.
-func (g *Guard) Observe(res resolver.Result) {
+// Observe counts how the resolution of qname, which missed the answer
+// cache, ended, and protects its zone when it crosses both thresholds.
+// Results without a zone, answered from cached records, are not counted.
+// Answers synthesised from the zone's NSEC records count towards making
+// the zone hot (see Suspect), but not towards protecting it, since its
+// servers were not asked. A NOERROR result records qname as known to
+// exist.
+func (g *Guard) Observe(qname string, res resolver.Result) {
 	if res.Zone == "" {
 		return
 	}
 	if res.Limited {
 		g.localAnswers.Add(1)
+	}
+	if !res.Limited && res.Rcode == dns.RcodeSuccess && res.Security != dnssec.Bogus {
+		g.known.add(qname, res.Zone)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -145,13 +175,87 @@ func (g *Guard) Observe(res resolver.Result) {
 	g.expire(e, now)
 	e.roll(now, g.cfg.Window)
 	e.cur.misses++
-	if !res.Limited {
+	if res.Synthesised {
+		e.cur.synthesised++
+	} else if !res.Limited {
 		e.cur.outcomes++
 		if failed(res) {
 			e.cur.failures++
 		}
 	}
 	g.evaluate(e, now)
+	if !g.isHot(e.zone) && g.hot(e, now) {
+		g.addHot(e.zone)
+	}
+}
+
+// Suspect reports whether qname looks like a name of a flood: it lies
+// under a hot zone, one that reaches MinRate misses a second over the
+// window or is protected, and it is not known to exist. The pipeline
+// resolves suspect names in a small pool of their own, so a flood that
+// outruns the CPU delays them rather than normal names.
+//
+// qname is in lower case, with the final dot, and without escapes.
+// Suspect takes no lock and does not allocate, so the pipeline may call it
+// on its fast path. Observe adds the zones that become hot to the set it
+// reads, and Sweep, once a second, removes those that cooled.
+func (g *Guard) Suspect(qname []byte) bool {
+	hot := g.hotZones.Load()
+	if hot == nil || len(*hot) == 0 || g.known.containsBytes(qname) {
+		return false
+	}
+	for n := qname; len(n) > 0; {
+		if (*hot)[string(n)] {
+			return true
+		}
+		i := bytes.IndexByte(n, '.')
+		if i < 0 || len(n) == 1 {
+			return false
+		}
+		if i == len(n)-1 {
+			n = n[i:] // the root, "."
+		} else {
+			n = n[i+1:]
+		}
+	}
+	return false
+}
+
+func (g *Guard) isHot(zone string) bool {
+	hot := g.hotZones.Load()
+	return hot != nil && (*hot)[zone]
+}
+
+// addHot adds zone to the set of hot zones read by Suspect. The caller
+// holds g.mu.
+func (g *Guard) addHot(zone string) {
+	hot := map[string]bool{zone: true}
+	if old := g.hotZones.Load(); old != nil {
+		for z := range *old {
+			hot[z] = true
+		}
+	}
+	g.hotZones.Store(&hot)
+}
+
+// publishHot replaces the set of hot zones read by Suspect. The caller
+// holds g.mu.
+func (g *Guard) publishHot(now time.Time) {
+	hot := map[string]bool{}
+	for i := range g.table.entries {
+		if e := &g.table.entries[i]; e.zone != "" && g.hot(e, now) {
+			hot[e.zone] = true
+		}
+	}
+	g.hotZones.Store(&hot)
+}
+
+// hot reports whether e is protected or misses at MinRate or more.
+func (g *Guard) hot(e *entry, now time.Time) bool {
+	if e.protected() {
+		return true
+	}
+	return e.estimate(now, g.cfg.Window).misses >= g.cfg.MinRate*g.cfg.Window.Seconds()
 }
 
 // failed reports whether res counts against its zone: NXDOMAIN, SERVFAIL,
@@ -162,10 +266,11 @@ func failed(res resolver.Result) bool {
 }
 
 // evaluate protects e, or extends its protection, when its window
-// crosses both thresholds.
+// crosses both thresholds. Misses answered from cached NSEC records do
+// not count towards the miss rate here.
 func (g *Guard) evaluate(e *entry, now time.Time) {
 	c := e.estimate(now, g.cfg.Window)
-	rate := c.misses / g.cfg.Window.Seconds()
+	rate := (c.misses - c.synthesised) / g.cfg.Window.Seconds()
 	if rate < g.cfg.MinRate || c.outcomes < minOutcomes || c.failures < g.cfg.FailureRatio*c.outcomes {
 		return
 	}
@@ -230,6 +335,7 @@ func (g *Guard) Sweep() {
 	for i := range g.table.entries {
 		g.expire(&g.table.entries[i], now)
 	}
+	g.publishHot(now)
 }
 
 // Run calls Sweep every second until ctx is done.
@@ -252,8 +358,9 @@ type Protection struct {
 	// Until is when the protection ends unless the zone crosses both
 	// thresholds again.
 	Until time.Time `json:"until"`
-	// MissRate is the cache misses per second in the window, and
-	// FailureRatio the share of the answered ones that failed.
+	// MissRate is the cache misses per second in the window that cached
+	// NSEC records did not answer, and FailureRatio the share of the
+	// answered ones that failed.
 	MissRate     float64 `json:"miss_rate"`
 	FailureRatio float64 `json:"failure_ratio"`
 }
@@ -271,7 +378,7 @@ func (g *Guard) Protected() []Protection {
 			continue
 		}
 		c := e.estimate(now, g.cfg.Window)
-		p := Protection{Zone: e.zone, Until: e.until, MissRate: c.misses / g.cfg.Window.Seconds()}
+		p := Protection{Zone: e.zone, Until: e.until, MissRate: (c.misses - c.synthesised) / g.cfg.Window.Seconds()}
 		if c.outcomes > 0 {
 			p.FailureRatio = c.failures / c.outcomes
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"bulwark/internal/dnssec"
 	"bulwark/internal/resolver"
 
 	"github.com/miekg/dns"
@@ -35,8 +36,8 @@ func newTestGuard(cfg Config) (*Guard, *clock) {
 
 // flood reports n resolutions in zone with rcode, spread evenly over d.
 func flood(g *Guard, c *clock, zone string, rcode, n int, d time.Duration) {
-	for range n {
-		g.Observe(resolver.Result{Zone: zone, Rcode: rcode})
+	for i := range n {
+		g.Observe(fmt.Sprintf("r%d.%s", i, zone), resolver.Result{Zone: zone, Rcode: rcode})
 		c.advance(d / time.Duration(n))
 	}
 }
@@ -87,7 +88,7 @@ func TestFailureRatioMixed(t *testing.T) {
 		if i%5 < 2 {
 			rcode = dns.RcodeNameError
 		}
-		g.Observe(resolver.Result{Zone: "mixed.example.", Rcode: rcode})
+		g.Observe("www.mixed.example.", resolver.Result{Zone: "mixed.example.", Rcode: rcode})
 		c.advance(30 * time.Millisecond)
 	}
 	if isProtected(g, "mixed.example.") {
@@ -105,7 +106,7 @@ func TestProtectionShedsAndProbes(t *testing.T) {
 	// The probe budget starts at one second's worth and refills at 2/s.
 	admitted := 0
 	for range 100 {
-		if ok, reason := g.Acquire("victim.example."); ok {
+		if ok, reason := g.Acquire("victim.example.", "random.victim.example."); ok {
 			admitted++
 			g.Release("victim.example.")
 		} else if !strings.Contains(reason, "victim.example.") {
@@ -116,7 +117,7 @@ func TestProtectionShedsAndProbes(t *testing.T) {
 		t.Errorf("admitted %d of 100 queries at once, want the burst of 2", admitted)
 	}
 	c.advance(time.Second)
-	if ok, _ := g.Acquire("victim.example."); !ok {
+	if ok, _ := g.Acquire("victim.example.", "random.victim.example."); !ok {
 		t.Error("Acquire after a second of refill = false, want a probe")
 	}
 	g.Release("victim.example.")
@@ -125,7 +126,7 @@ func TestProtectionShedsAndProbes(t *testing.T) {
 	}
 
 	// Other zones are not affected.
-	if ok, reason := g.Acquire("other.example."); !ok {
+	if ok, reason := g.Acquire("other.example.", "random.other.example."); !ok {
 		t.Errorf("Acquire(other.example.) = false (%s), want true", reason)
 	}
 }
@@ -137,8 +138,8 @@ func TestProtectionEndsAfterFlood(t *testing.T) {
 	// While the flood goes on, shed queries keep the miss rate up and the
 	// probes keep the failure ratio up: protection is extended.
 	for range 600 {
-		ok, _ := g.Acquire("victim.example.")
-		g.Observe(resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeServerFailure, Limited: !ok})
+		ok, _ := g.Acquire("victim.example.", "random.victim.example.")
+		g.Observe("random.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeServerFailure, Limited: !ok})
 		if ok {
 			g.Release("victim.example.")
 		}
@@ -162,7 +163,7 @@ func TestProtectionEndsAfterFlood(t *testing.T) {
 	if got := g.Stats().Protected; got != 0 {
 		t.Errorf("Stats().Protected = %d, want 0", got)
 	}
-	if ok, _ := g.Acquire("victim.example."); !ok {
+	if ok, _ := g.Acquire("victim.example.", "random.victim.example."); !ok {
 		t.Error("Acquire after protection ended = false, want true")
 	}
 }
@@ -194,27 +195,94 @@ func TestRepeatedAttackDoublesHold(t *testing.T) {
 
 func TestMaxInFlight(t *testing.T) {
 	g, _ := newTestGuard(testConfig())
-	for i := range 4 {
-		if ok, reason := g.Acquire("slow.example."); !ok {
-			t.Fatalf("Acquire %d = false (%s), want true below the cap of 4", i+1, reason)
+	// A cap of 4 admits 3 queries for unknown names and keeps 1 place
+	// for known ones.
+	for i := range 3 {
+		if ok, reason := g.Acquire("slow.example.", fmt.Sprintf("r%d.slow.example.", i)); !ok {
+			t.Fatalf("Acquire %d = false (%s), want true below the cap of 3 unknown names", i+1, reason)
 		}
 	}
-	ok, reason := g.Acquire("slow.example.")
+	ok, reason := g.Acquire("slow.example.", "r3.slow.example.")
 	if ok {
-		t.Fatal("fifth Acquire = true, want the cap of 4 to shed it")
+		t.Fatal("fourth Acquire of an unknown name = true, want the reserve to shed it")
 	}
 	if !strings.Contains(reason, "slow.example.") {
 		t.Errorf("reason %q does not name the zone", reason)
 	}
-	if ok, _ := g.Acquire("fast.example."); !ok {
+	if ok, reason := g.Acquire("slow.example.", "slow.example."); !ok {
+		t.Fatalf("Acquire of the zone's own name = false (%s), want the reserve to admit it", reason)
+	}
+	if ok, _ := g.Acquire("slow.example.", "slow.example."); ok {
+		t.Fatal("fifth Acquire = true, want the cap of 4 to shed it")
+	}
+	if ok, _ := g.Acquire("fast.example.", "www.fast.example."); !ok {
 		t.Error("Acquire(fast.example.) = false, want another zone unaffected")
 	}
 	g.Release("slow.example.")
-	if ok, _ := g.Acquire("slow.example."); !ok {
+	if ok, _ := g.Acquire("slow.example.", "slow.example."); !ok {
 		t.Error("Acquire after a Release = false, want true")
 	}
-	if got := g.Stats().ShedInFlight; got != 1 {
-		t.Errorf("ShedInFlight = %d, want 1", got)
+	if got := g.Stats().ShedInFlight; got != 2 {
+		t.Errorf("ShedInFlight = %d, want 2", got)
+	}
+}
+
+func TestKnownNamesPassProtection(t *testing.T) {
+	g, c := newTestGuard(testConfig())
+	ok := resolver.Result{Zone: "shop.victim.example.", Rcode: dns.RcodeSuccess}
+	g.Observe("www.shop.victim.example.", ok)
+	g.Observe("mail.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeSuccess})
+	g.Observe("gone.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeNameError})
+	flood(g, c, "victim.example.", dns.RcodeNameError, 300, 10*time.Second)
+	if !isProtected(g, "victim.example.") {
+		t.Fatal("victim.example. not protected after the flood")
+	}
+	// Spend the probe budget.
+	for range 10 {
+		if ok, _ := g.Acquire("victim.example.", "random.victim.example."); ok {
+			g.Release("victim.example.")
+		}
+	}
+
+	tests := []struct {
+		qname string
+		want  bool
+	}{
+		{"mail.victim.example.", true},
+		// An ancestor of a name that resolved, as sent after QNAME
+		// minimisation on the way to it.
+		{"shop.victim.example.", true},
+		{"www.shop.victim.example.", true},
+		{"victim.example.", true},
+		{"gone.victim.example.", false},
+		{"x7f3k.victim.example.", false},
+		{"x7f3k.mail.victim.example.", false},
+	}
+	for _, tt := range tests {
+		got, reason := g.Acquire("victim.example.", tt.qname)
+		if got {
+			g.Release("victim.example.")
+		}
+		if got != tt.want {
+			t.Errorf("Acquire(%s) = %v (%s), want %v", tt.qname, got, reason, tt.want)
+		}
+	}
+}
+
+func TestKnownNamesSkipFailures(t *testing.T) {
+	g, _ := newTestGuard(testConfig())
+	results := map[string]resolver.Result{
+		"limited.example.": {Zone: "example.", Rcode: dns.RcodeSuccess, Limited: true},
+		"bogus.example.":   {Zone: "example.", Rcode: dns.RcodeSuccess, Security: dnssec.Bogus},
+		"fail.example.":    {Zone: "example.", Rcode: dns.RcodeServerFailure},
+		"cached.example.":  {Rcode: dns.RcodeSuccess},
+	}
+	for name, res := range results {
+		g.Observe(name, res)
+		if g.known.contains(name) {
+			t.Errorf("%s recorded as known after rcode %s, limited %v, security %v",
+				name, dns.RcodeToString[res.Rcode], res.Limited, res.Security)
+		}
 	}
 }
 
@@ -227,7 +295,8 @@ func TestTableBounded(t *testing.T) {
 	// A flood of random zones fills the table but cannot grow it, nor
 	// push out the protected zone.
 	for i := range 100000 {
-		g.Observe(resolver.Result{Zone: fmt.Sprintf("z%d.example.", i), Rcode: dns.RcodeNameError})
+		zone := fmt.Sprintf("z%d.example.", i)
+		g.Observe(zone, resolver.Result{Zone: zone, Rcode: dns.RcodeNameError})
 	}
 	if n := len(g.table.entries); n != 64 {
 		t.Errorf("table has %d entries after 100000 zones, want 64", n)
@@ -239,8 +308,8 @@ func TestTableBounded(t *testing.T) {
 
 func TestLocalAnswersCounted(t *testing.T) {
 	g, _ := newTestGuard(testConfig())
-	g.Observe(resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeServerFailure, Limited: true})
-	g.Observe(resolver.Result{Rcode: dns.RcodeSuccess})
+	g.Observe("random.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeServerFailure, Limited: true})
+	g.Observe("www.example.", resolver.Result{Rcode: dns.RcodeSuccess})
 	if got := g.Stats().LocalAnswers; got != 1 {
 		t.Errorf("LocalAnswers = %d, want 1", got)
 	}
@@ -266,5 +335,45 @@ func TestWindowEstimate(t *testing.T) {
 				t.Errorf("estimate at +%v = %v misses, want %v", tt.at, got, tt.want)
 			}
 		})
+	}
+}
+
+func TestSuspectUnderHotZone(t *testing.T) {
+	g, c := newTestGuard(testConfig())
+	g.Observe("www.victim.example.", resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeSuccess})
+	if g.Suspect([]byte("x7f3k.victim.example.")) {
+		t.Fatal("name under a quiet zone suspect, want not")
+	}
+	// Answers from cached NSEC records make the zone hot, but cannot get
+	// it protected, since its servers were not asked.
+	for i := range 300 {
+		g.Observe(fmt.Sprintf("r%d.victim.example.", i),
+			resolver.Result{Zone: "victim.example.", Rcode: dns.RcodeNameError, Synthesised: true})
+		c.advance(10 * time.Second / 300)
+	}
+	if isProtected(g, "victim.example.") {
+		t.Error("victim.example. protected by answers from cached NSEC records")
+	}
+
+	tests := []struct {
+		qname string
+		want  bool
+	}{
+		{"x7f3k.victim.example.", true},
+		{"a.b.victim.example.", true},
+		{"www.victim.example.", false},
+		{"victim.example.", false},
+		{"www.other.example.", false},
+	}
+	for _, tt := range tests {
+		if got := g.Suspect([]byte(tt.qname)); got != tt.want {
+			t.Errorf("Suspect(%s) = %v, want %v", tt.qname, got, tt.want)
+		}
+	}
+
+	c.advance(30 * time.Second)
+	g.Sweep()
+	if g.Suspect([]byte("x7f3k.victim.example.")) {
+		t.Error("name suspect after the flood ended, want not")
 	}
 }

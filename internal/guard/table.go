@@ -74,10 +74,11 @@ func (t *table) insert(zone string, now time.Time, window time.Duration) *entry 
 
 // counts are the events of one bucket of the sliding window.
 type counts struct {
-	// misses are the cache misses that ended in the zone. outcomes are
-	// those that reached its servers or its NSEC records, and failures
-	// those of them that ended NXDOMAIN or SERVFAIL.
-	misses, outcomes, failures float64
+	// misses are the cache misses that ended in the zone, and
+	// synthesised those of them that its cached NSEC records answered.
+	// outcomes are those that reached its servers, and failures those of
+	// them that ended NXDOMAIN or SERVFAIL.
+	misses, synthesised, outcomes, failures float64
 }
 
 // entry is the state of one zone: two buckets of the sliding window and
@@ -129,14 +130,18 @@ func (e *entry) estimate(now time.Time, window time.Duration) counts {
 	}
 	c := e.prev.scaled(1 - float64(elapsed)/float64(window))
 	return counts{
-		misses:   e.cur.misses + c.misses,
-		outcomes: e.cur.outcomes + c.outcomes,
-		failures: e.cur.failures + c.failures,
+		misses:      e.cur.misses + c.misses,
+		synthesised: e.cur.synthesised + c.synthesised,
+		outcomes:    e.cur.outcomes + c.outcomes,
+		failures:    e.cur.failures + c.failures,
 	}
 }
 
 func (c counts) scaled(f float64) counts {
-	return counts{misses: c.misses * f, outcomes: c.outcomes * f, failures: c.failures * f}
+	return counts{
+		misses: c.misses * f, synthesised: c.synthesised * f,
+		outcomes: c.outcomes * f, failures: c.failures * f,
+	}
 }
 
 // takeProbe spends one query of the probe budget, refilled at rate per

@@ -30,6 +30,9 @@ type Query struct {
 	// client is the client's address, for the server cookie of the
 	// response.
 	client netip.Addr
+	// suspect is set when the name looks like part of a random-subdomain
+	// flood (see ZoneObserver); its response is not cached.
+	suspect bool
 }
 
 // Header flag bits, in the 16-bit flags word.

@@ -45,6 +45,9 @@ type Config struct {
 	Prefetch bool
 	// MaxResolutions caps resolutions in progress.
 	MaxResolutions int
+	// SuspectRate caps the resolutions of suspect names (see
+	// ZoneObserver) started per second.
+	SuspectRate int
 	// Exemptions holds the proceed anyway exemptions of clients; nil
 	// turns exemptions off.
 	Exemptions *proceed.Exemptions
@@ -65,13 +68,17 @@ type Resolver interface {
 
 // Pipeline answers client queries. It is safe for concurrent use.
 type Pipeline struct {
-	cfg     Config
-	cache   *cache.Cache
-	res     Resolver
-	log     *slog.Logger
-	now     func() time.Time
-	slots   chan struct{}
-	flights flights
+	cfg   Config
+	cache *cache.Cache
+	res   Resolver
+	log   *slog.Logger
+	now   func() time.Time
+	slots chan struct{}
+	// suspects holds the slots of resolutions of suspect names (see
+	// ZoneObserver), taken inside a slot of slots.
+	suspects    chan struct{}
+	suspectRate rateWindow
+	flights     flights
 	// policy is the current version of the flavours, and blockCfg the
 	// data that blocked answers carry.
 	policy   atomic.Pointer[policyState]
@@ -84,10 +91,14 @@ type Pipeline struct {
 	zones ZoneObserver
 }
 
-// ZoneObserver learns how each resolution that missed the answer cache
-// ended, and in which zone (see resolver.Result.Zone).
+// ZoneObserver learns how the resolution of each qname that missed the
+// answer cache ended, and in which zone (see resolver.Result.Zone).
+// Suspect reports whether a name about to be resolved, in lower case
+// with the final dot, looks like part of a random-subdomain flood; it is
+// called on the fast path and must not allocate.
 type ZoneObserver interface {
-	Observe(res resolver.Result)
+	Observe(qname string, res resolver.Result)
+	Suspect(qname []byte) bool
 }
 
 // SetZoneObserver reports every resolution to o. Call it before the
@@ -101,9 +112,10 @@ func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() 
 	}
 	return &Pipeline{
 		cfg: cfg, cache: c, res: res, now: now,
-		log:     log.With("component", "pipeline"),
-		slots:   make(chan struct{}, cfg.MaxResolutions),
-		flights: flights{m: map[string]*flight{}},
+		log:      log.With("component", "pipeline"),
+		slots:    make(chan struct{}, cfg.MaxResolutions),
+		suspects: make(chan struct{}, suspectSlots(cfg.MaxResolutions)),
+		flights:  flights{m: map[string]*flight{}},
 	}
 }
 
@@ -147,6 +159,11 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
 	if !ok {
+		if p.shedFast(&q, now) {
+			resp = p.shedSuspect(out[:0], pkt, &q, now)
+			p.stats.count(resp)
+			return resp, Answered, 0
+		}
 		return nil, Slow, 0
 	}
 	resp = p.write(out[:0], pk, &q, udp, now)
@@ -204,7 +221,15 @@ func (p *Pipeline) handleSlow(pkt []byte, udp bool, flavour uint8, client netip.
 	key = p.appendClientKey(key, flavour, client, exempt)
 	pk, ok := p.cache.Answer(key, now)
 	if !ok {
+		var admitted bool
+		q.suspect, admitted = p.admitSuspect(&q, now)
+		if !admitted {
+			return p.shedSuspect(nil, pkt, &q, now), 0
+		}
 		pk = p.resolveOrStale(&q, key, flavour, client, exempt, udp)
+		if q.suspect {
+			<-p.suspects
+		}
 		now = p.now()
 	}
 	if pk == nil {
@@ -260,7 +285,7 @@ func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavo
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
 	if p.zones != nil {
-		p.zones.Observe(res)
+		p.zones.Observe(name, res)
 	}
 	tag := p.stats.actions.tag(decision)
 	if verdict == verdictDrop {
@@ -328,7 +353,8 @@ func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavo
 	if servableStale(res, verdict) {
 		pk.AllowStale()
 	}
-	if ttl > 0 {
+	if ttl > 0 && !q.suspect {
+		// A flood's random names would push useful answers out.
 		p.cache.StoreAnswer(key, pk)
 	}
 	return pk

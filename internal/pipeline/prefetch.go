@@ -39,5 +39,6 @@ func (q *Query) clone() Query {
 	return Query{
 		ID: q.ID, Flags: q.Flags, QName: append([]byte(nil), q.QName...),
 		QType: q.QType, QClass: q.QClass, EDNS: q.EDNS, UDPSize: q.UDPSize, DO: q.DO,
+		suspect: q.suspect,
 	}
 }

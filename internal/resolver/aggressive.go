@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,28 +28,35 @@ const (
 )
 
 // nsecIndex holds validated NSEC and NSEC3 records by zone. It is safe for
-// concurrent use.
+// concurrent use. Answers only read it, under the read lock, so that a
+// flood of random names answered from it runs on every core instead of
+// queueing for one lock.
 type nsecIndex struct {
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	zones map[string]*zoneNSEC
 }
 
 // zoneNSEC is the validated denial records of one zone and the zone's SOA
 // with its RRSIGs, for synthesised negative answers. NSEC records are
-// sorted by owner; NSEC3 records are keyed by owner and share params.
+// sorted by owner. NSEC3 records share params; nsec3 holds them with
+// their RRSIGs, sorted by owner hash, and nsec3Hashes the owner hashes in
+// upper case, in the same order.
 type zoneNSEC struct {
-	soa     *dns.SOA
-	soaSigs []dns.RR
-	entries []proofEntry
-	nsec3   map[string]proofEntry
-	params  string
+	soa         *dns.SOA
+	soaSigs     []dns.RR
+	entries     []proofEntry
+	nsec3       []proofEntry
+	nsec3Hashes []string
+	params      string
 }
 
-// proofEntry is one NSEC or NSEC3 record with its RRSIGs.
+// proofEntry is one NSEC or NSEC3 record with its RRSIGs. key is the
+// canonicalKey of an NSEC record's owner.
 type proofEntry struct {
 	rr      dns.RR
 	sigs    []dns.RR
 	expires time.Time
+	key     string
 }
 
 func (e proofEntry) nsec() *dns.NSEC { return e.rr.(*dns.NSEC) }
@@ -122,7 +130,7 @@ func (x *nsecIndex) flush(name string) int {
 			continue
 		}
 		n += len(z.nsec3)
-		z.nsec3 = nil
+		z.nsec3, z.nsec3Hashes = nil, nil
 		kept := z.entries[:0]
 		for _, e := range z.entries {
 			owner := dns.CanonicalName(e.rr.Header().Name)
@@ -142,22 +150,60 @@ func (x *nsecIndex) flush(name string) int {
 // replace them all, since proofs cannot mix parameters.
 func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {
 	params := fmt.Sprintf("%d/%d/%s", n.Hash, n.Iterations, strings.ToLower(n.Salt))
-	if z.nsec3 == nil || z.params != params {
-		z.nsec3, z.params = map[string]proofEntry{}, params
+	if z.params != params {
+		z.nsec3, z.nsec3Hashes, z.params = nil, nil, params
 	}
-	if _, ok := z.nsec3[owner]; !ok && len(z.nsec3) >= maxNSECPerZone {
+	h := strings.ToUpper(firstLabel(owner))
+	i, found := slices.BinarySearch(z.nsec3Hashes, h)
+	if found {
+		z.nsec3[i] = e
 		return
 	}
-	z.nsec3[owner] = e
+	if len(z.nsec3) >= maxNSECPerZone {
+		return
+	}
+	z.nsec3 = slices.Insert(z.nsec3, i, e)
+	z.nsec3Hashes = slices.Insert(z.nsec3Hashes, i, h)
+}
+
+// nsec3Near returns the NSEC3 records that match or precede, and so may
+// cover, the hashes of name, of its ancestors down to zone and of their
+// wildcards: all a proof about name can use (RFC 5155 section 8). Handing
+// only these to the proof keeps its cost independent of the chain's
+// length.
+func (z *zoneNSEC) nsec3Near(name, zone string) []*dns.NSEC3 {
+	first := z.nsec3[0].rr.(*dns.NSEC3)
+	var out []*dns.NSEC3
+	add := func(n string) {
+		h := dns.HashName(n, first.Hash, first.Iterations, first.Salt)
+		i, found := slices.BinarySearch(z.nsec3Hashes, h)
+		if !found {
+			// The span that may cover h starts at the owner before it,
+			// or at the last owner for a span that wraps.
+			i = (i - 1 + len(z.nsec3)) % len(z.nsec3)
+		}
+		n3 := z.nsec3[i].rr.(*dns.NSEC3)
+		if !slices.Contains(out, n3) {
+			out = append(out, n3)
+		}
+	}
+	for n := name; n != ""; n = parent(n) {
+		add(n)
+		add("*." + n)
+		if n == zone {
+			break
+		}
+	}
+	return out
 }
 
 // insert adds e in canonical order, replacing an entry with the same owner.
 func (z *zoneNSEC) insert(e proofEntry) {
-	owner := e.rr.Header().Name
+	e.key = canonicalKey(e.rr.Header().Name)
 	i := sort.Search(len(z.entries), func(i int) bool {
-		return dnssec.Compare(z.entries[i].rr.Header().Name, owner) >= 0
+		return z.entries[i].key >= e.key
 	})
-	if i < len(z.entries) && dnssec.Compare(z.entries[i].rr.Header().Name, owner) == 0 {
+	if i < len(z.entries) && z.entries[i].key == e.key {
 		z.entries[i] = e
 		return
 	}
@@ -175,8 +221,9 @@ func (z *zoneNSEC) span(name string, now time.Time) (proofEntry, bool) {
 	if len(z.entries) == 0 {
 		return proofEntry{}, false
 	}
+	key := canonicalKey(name)
 	i := sort.Search(len(z.entries), func(i int) bool {
-		return dnssec.Compare(z.entries[i].rr.Header().Name, name) > 0
+		return z.entries[i].key > key
 	})
 	e := z.entries[(i-1+len(z.entries))%len(z.entries)]
 	if !now.Before(e.expires) {
@@ -188,8 +235,8 @@ func (z *zoneNSEC) span(name string, now time.Time) (proofEntry, bool) {
 // answer synthesises a negative answer for name and qtype from the denial
 // records of the deepest indexed zone above name, when they prove one.
 func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.Budget) (Result, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
 	var zone string
 	var z *zoneNSEC
 	for n := name; n != ""; n = parent(n) {
@@ -206,12 +253,9 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	d := &dnssec.Denial{Zone: zone}
 	entries := map[dns.RR]proofEntry{}
 	if len(z.nsec3) > 0 {
-		for _, e := range z.nsec3 {
-			if now.Before(e.expires) {
-				d.NSEC3 = append(d.NSEC3, e.rr.(*dns.NSEC3))
-				entries[e.rr] = e
-			}
-		}
+		// The proof may use expired records: those it used are checked
+		// below.
+		d.NSEC3 = z.nsec3Near(name, zone)
 	} else {
 		e, ok := z.span(name, now)
 		if !ok {
@@ -239,7 +283,16 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	ttl := min(soa.Hdr.Ttl, soa.Minttl)
 	var proof []dns.RR
 	for _, rr := range d.Used() {
-		e := entries[rr]
+		e, ok := entries[rr]
+		if n3, isNSEC3 := rr.(*dns.NSEC3); isNSEC3 {
+			var i int
+			if i, ok = slices.BinarySearch(z.nsec3Hashes, strings.ToUpper(firstLabel(n3.Hdr.Name))); ok {
+				e = z.nsec3[i]
+			}
+		}
+		if !ok || !now.Before(e.expires) {
+			return Result{}, false
+		}
 		ttl = min(ttl, uint32(e.expires.Sub(now)/time.Second))
 		proof = append(proof, e.rr)
 		proof = append(proof, e.sigs...)
@@ -252,4 +305,40 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	}
 	res := Result{Rcode: rcode, Authority: append([]dns.RR{soa}, proof...), Security: dnssec.Secure, Zone: zone}
 	return res, true
+}
+
+// firstLabel returns the first label of name, without its dot.
+func firstLabel(name string) string {
+	if i, end := dns.NextLabel(name, 0); !end {
+		return name[:i-1]
+	}
+	return strings.TrimSuffix(name, ".")
+}
+
+// canonicalKey returns a string whose byte order is the canonical order
+// of names (RFC 4034 section 6.1): the labels from the root down, in lower
+// case, each followed by a zero byte. Comparing keys costs far less than
+// comparing names label by label, which matters when a flood of random
+// names is answered from the index. A label with an escape keeps its
+// presentation bytes, so its order may differ from the canonical one; the
+// proof checks each span it is given, so a misplaced span only sends the
+// query to the servers.
+func canonicalKey(name string) string {
+	labels := dns.SplitDomainName(name)
+	n := 0
+	for _, l := range labels {
+		n += len(l) + 1
+	}
+	b := make([]byte, 0, n)
+	for i := len(labels) - 1; i >= 0; i-- {
+		for j := 0; j < len(labels[i]); j++ {
+			c := labels[i][j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b = append(b, c)
+		}
+		b = append(b, 0)
+	}
+	return string(b)
 }

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -93,15 +94,20 @@ func (e *shedError) Error() string {
 // askGated asks the servers of zone as askZone does, once the Gate admits
 // the query. A shed query returns a *shedError.
 func (r *Resolver) askGated(req *request, zone string, nsset []dns.RR, qname string, qtype uint16) (*dns.Msg, error) {
-	if r.gate == nil {
-		return r.askZone(req, zone, nsset, qname, qtype)
+	if r.gate != nil {
+		ok, reason := r.gate.Acquire(zone, qname)
+		if !ok {
+			return nil, &shedError{zone: zone, reason: reason}
+		}
+		defer r.gate.Release(zone)
 	}
-	ok, reason := r.gate.Acquire(zone)
-	if !ok {
-		return nil, &shedError{zone: zone, reason: reason}
+	resp, err := r.askZone(req, zone, nsset, qname, qtype)
+	if resp == nil && err == nil {
+		// NOTE: askZone returns neither when the request's context ends
+		// just as a server responds; the caller needs one of them.
+		err = fmt.Errorf("servers of %s: %w", zone, context.Cause(req.ctx))
 	}
-	defer r.gate.Release(zone)
-	return r.askZone(req, zone, nsset, qname, qtype)
+	return resp, err
 }
 
 // unreachable logs why no server of zone gave a usable response and returns

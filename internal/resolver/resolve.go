@@ -16,10 +16,11 @@ import (
 // section the proofs, for clients that request DNSSEC records. The result
 // is secure only when every step is.
 func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Result) {
-	// The zone and the shedding of the last step that left the cache.
+	// The zone and the shedding of the last step that left the cache,
+	// and whether cached NSEC records answered it.
 	var cut string
-	var limited bool
-	defer func() { final.Zone, final.Limited = cut, limited }()
+	var limited, synthesised bool
+	defer func() { final.Zone, final.Limited, final.Synthesised = cut, limited, synthesised }()
 	var chain []dns.RR
 	seen := map[string]bool{}
 	state := validation{sec: dnssec.Secure}
@@ -51,14 +52,14 @@ func (r *Resolver) resolve(req *request, name string, qtype uint16) (final Resul
 			continue
 		}
 		if res, ok := r.fromNSEC(name, qtype); ok && !refresh {
-			cut, limited = res.Zone, false
+			cut, limited, synthesised = res.Zone, false, true
 			req.traceNSEC(name, qtype, res)
 			res.Answer = chain
 			state.add(res.Security, nil)
 			return state.apply(res)
 		}
 		out := r.iterate(req, name, qtype)
-		cut, limited = out.cut, out.limited
+		cut, limited, synthesised = out.cut, out.limited, false
 		state.add(out.sec, out.secErr)
 		req.traceAliases(out.rrs)
 		switch out.kind {

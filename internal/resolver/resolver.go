@@ -147,11 +147,12 @@ type Resolver struct {
 }
 
 // Gate decides, zone by zone, whether a query may go to the zone's
-// servers. Acquire must not block: it returns false, with the reason for
+// servers. Acquire gets the zone and the name sent, after QNAME
+// minimisation. It must not block: it returns false, with the reason for
 // the client's EDE, to shed the query. Every admitted query is followed by
 // one Release for the same zone.
 type Gate interface {
-	Acquire(zone string) (ok bool, reason string)
+	Acquire(zone, qname string) (ok bool, reason string)
 	Release(zone string)
 }
 
@@ -209,10 +210,13 @@ type Result struct {
 	// it is Bogus, Rcode and the records are what the servers sent, for
 	// clients that set CD.
 	Security dnssec.Security
-	// Zone is the zone cut whose servers, or whose validated NSEC
-	// records, gave the final step of the resolution. It is "" when the
-	// answer came from cached RRsets or negative entries alone.
+	// Zone is the zone cut whose servers, or whose validated NSEC and
+	// NSEC3 records, gave the final step of the resolution. It is "" when
+	// the answer came from cached RRsets or negative entries alone.
 	Zone string
+	// Synthesised is set when the answer came from the cached NSEC or
+	// NSEC3 records of Zone (RFC 8198), which cost its servers nothing.
+	Synthesised bool
 	// Limited is set when the Gate shed the query to Zone's servers, so
 	// the SERVFAIL says nothing about the zone.
 	Limited bool

@@ -615,6 +615,9 @@ b.c.hashed. A 192.0.2.51
 					if res.Security != dnssec.Secure {
 						t.Errorf("synthesised NXDOMAIN for n%d.hashed.: %v, want secure", i, res.Security)
 					}
+					if !res.Synthesised || res.Zone != "hashed." {
+						t.Errorf("synthesised NXDOMAIN for n%d.hashed.: Synthesised %v in zone %q, want true in hashed.", i, res.Synthesised, res.Zone)
+					}
 				}
 			}
 			if optOut && synthesised > 0 {

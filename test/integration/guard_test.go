@@ -184,7 +184,8 @@ func TestGuardRandomSubdomainFlood(t *testing.T) {
 		zone string
 		// other is a name of another zone, never queried before the flood.
 		other string
-		// signed zones answer random names NXDOMAIN from NSEC records.
+		// signed zones answer random names NXDOMAIN from NSEC records,
+		// so they are never protected.
 		signed bool
 	}{
 		{"unsigned", lab.Info.NegativeTTLZone, "x.com.", false},
@@ -217,9 +218,14 @@ func signedNXDomainZone(t *testing.T, n guardNode) string {
 }
 
 func checkFlood(t *testing.T, n guardNode, zone, other string, signed bool) {
-	// The zone's SOA is cached before the flood.
+	// The zone's SOA is cached before the flood, and www resolves, so
+	// the guard knows that it exists.
 	if r := guardQuery(t, n.dns, zone, dns.TypeSOA); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Fatalf("%s SOA before the flood: rcode %s, %d answers, want NOERROR with the SOA", zone, dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	known := "www." + zone
+	if r := guardQuery(t, n.dns, known, dns.TypeA); r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("%s A before the flood: rcode %s, want NOERROR", known, dns.RcodeToString[r.Rcode])
 	}
 
 	// First half of the flood: the zone becomes protected.
@@ -230,11 +236,19 @@ func checkFlood(t *testing.T, n guardNode, zone, other string, signed bool) {
 		sent.Add(int64(guardFlood(t, n.dns, zone, 400, 3*time.Second)))
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	if zones := protectedZones(t, n); !slices.Contains(zones, zone) {
+	zones := protectedZones(t, n)
+	switch {
+	case !signed && !slices.Contains(zones, zone):
 		t.Errorf("protected zones during the flood = %v, want %s", zones, zone)
+	case signed && len(zones) > 0:
+		t.Errorf("protected zones during the flood = %v, want none: NSEC records answer it", zones)
 	}
-	if v := guardScrapeSum(t, n.metrics, "bulwark_guard_zones_protected"); v != 1 {
-		t.Errorf("bulwark_guard_zones_protected = %v during the flood, want 1", v)
+	want := 1.0
+	if signed {
+		want = 0
+	}
+	if v := guardScrapeSum(t, n.metrics, "bulwark_guard_zones_protected"); v != want {
+		t.Errorf("bulwark_guard_zones_protected = %v during the flood, want %v", v, want)
 	}
 
 	// Second half: upstream queries stay near the probe budget while the
@@ -246,6 +260,11 @@ func checkFlood(t *testing.T, n guardNode, zone, other string, signed bool) {
 	}
 	if r := guardQuery(t, n.dns, other, dns.TypeSOA); r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		t.Errorf("%s SOA of another zone during the flood: rcode %s, %d answers, want NOERROR", other, dns.RcodeToString[r.Rcode], len(r.Answer))
+	}
+	// A type of the known name that is not cached goes to the servers,
+	// protected or not.
+	if r := guardQuery(t, n.dns, known, dns.TypeTXT); r.Rcode != dns.RcodeSuccess {
+		t.Errorf("%s TXT during the flood: rcode %s, EDE %q, want NOERROR: the name is known to exist", known, dns.RcodeToString[r.Rcode], guardEDEText(r))
 	}
 	random := "guard-check." + zone
 	r := guardQuery(t, n.dns, random, dns.TypeA)
@@ -273,6 +292,9 @@ func checkFlood(t *testing.T, n guardNode, zone, other string, signed bool) {
 		}
 	}
 
+	if signed {
+		return
+	}
 	// Protection ends after the window and the hold, with the sweep.
 	deadline := time.Now().Add(12 * time.Second)
 	for slices.Contains(protectedZones(t, n), zone) {

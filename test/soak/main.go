@@ -131,8 +131,10 @@ func run(labDir, bulwark, proxy, workDir string) (int, error) {
 			continue
 		}
 		res := s.runRow(ctx, r)
-		fmt.Printf("soak: %-14s attack %.0f/s, normal %.2f%% correct, %d lost, crashes %d\n",
-			res.Name, res.Attack.Rate(), 100*res.Load.CorrectShare(), res.Load.TimedOut, res.Crashes)
+		// The peak so far shows which row grew the resolver's memory.
+		fmt.Printf("soak: %-14s attack %.0f/s, normal %.2f%% correct, %d lost, crashes %d, peak RSS so far %.1f MiB\n",
+			res.Name, res.Attack.Rate(), 100*res.Load.CorrectShare(), res.Load.TimedOut, res.Crashes,
+			float64(s.resolver.peak())/(1<<20))
 		results = append(results, res)
 	}
 	if ctx.Err() == nil && (only == nil || only["restart"]) {

@@ -34,7 +34,12 @@ func (p *resolverProcess) start() error {
 		return fmt.Errorf("open resolver log: %w", err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(p.bin, "serve", "-config", p.config)
+	args := []string{"serve", "-config", p.config}
+	if addr := os.Getenv("SOAK_PPROF"); addr != "" {
+		// Runtime profiles, to fetch inside the namespace while a row runs.
+		args = append(args, "-pprof", addr)
+	}
+	cmd := exec.Command(p.bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Bulwark dies with the runner, even when the runner is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
