@@ -38,6 +38,7 @@ import (
 	"bulwark/internal/exchange"
 	"bulwark/internal/guard"
 	"bulwark/internal/intel/events"
+	"bulwark/internal/intel/store"
 	"bulwark/internal/intel/traffic"
 	"bulwark/internal/logging"
 	"bulwark/internal/metrics"
@@ -383,6 +384,8 @@ type node struct {
 	// when off.
 	intel       *traffic.Engine
 	intelEvents *events.Observer
+	// intelStore keeps the candidates and their blocks; nil when off.
+	intelStore *store.Store
 }
 
 // outputs returns the counters of the dnstap output and the query log that
@@ -680,14 +683,26 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		res.SetGate(n.guard)
 		pipe.SetZoneObserver(n.guard)
 	}
+	if cfg.Intel.Store.Enabled {
+		if err := n.newIntelStore(cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Share.Publish.Listen != "" {
-		if n.publish, err = newPublisher(cfg.Share.Publish, log); err != nil {
+		generated, err := n.zoneSources(cfg.Share.Publish)
+		if err != nil {
+			return nil, err
+		}
+		if n.publish, err = newPublisher(cfg.Share.Publish, generated, log); err != nil {
 			return nil, err
 		}
 	}
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
+	}
+	if n.intelStore != nil {
+		n.runIntelStore(cfg, lists)
 	}
 	if h := lists.NotifyHandler(); h != nil {
 		pipe.SetNotifyHandler(h)
@@ -733,7 +748,7 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 	if bp.Listen != "" {
 		page := blockpage.New(blockpage.Config{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact,
-			Reviews: reviews, Exemptions: exemptions,
+			Reviews: reviews, Exemptions: exemptions, Reported: n.reportToStore,
 		}, lists, log, now)
 		n.blockPage = &http.Server{
 			Addr: bp.ListenAddr.String(), Handler: page.Handler(), ReadHeaderTimeout: 5 * time.Second,
@@ -759,6 +774,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		}
 		if n.intel != nil {
 			n.admin.SetIntel(n.intel)
+		}
+		if n.intelStore != nil {
+			n.admin.SetIntelStore(n.intelStore)
 		}
 		n.admin.SetLookup(admin.LookupConfig{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,

@@ -15,8 +15,9 @@ import (
 const indicatorCheckInterval = time.Second
 
 // newPublisher returns the function that serves the published RPZ zones
-// of p and reloads their indicator files until its context ends.
-func newPublisher(p config.Publish, log *slog.Logger) (func(ctx context.Context), error) {
+// of p and reloads their indicator files until its context ends. Zones
+// with a from key take their records from generated, by that key.
+func newPublisher(p config.Publish, generated map[string]xfr.Source, log *slog.Logger) (func(ctx context.Context), error) {
 	cfg := xfr.PrimaryConfig{
 		Listen: p.AddrPort, AllowTransfer: p.TransferPrefixes, Notify: p.NotifyAddrs,
 		RequireTSIG: p.RequireTSIG != nil && *p.RequireTSIG,
@@ -31,6 +32,10 @@ func newPublisher(p config.Publish, log *slog.Logger) (func(ctx context.Context)
 	var watchers []*indicator.CSVWatcher
 	for _, z := range p.Zones {
 		ttl := uint32(z.TTL.D() / time.Second)
+		if src := generated[z.From]; z.From != "" && src != nil {
+			cfg.Zones = append(cfg.Zones, xfr.PublishedZone{Name: z.Name, Source: src, TTL: ttl})
+			continue
+		}
 		set := indicator.NewSet(z.Name, ttl)
 		watchers = append(watchers, indicator.NewCSVWatcher(z.Indicators, set, log.With("component", "publish")))
 		cfg.Zones = append(cfg.Zones, xfr.PublishedZone{Name: z.Name, Source: set, TTL: ttl})

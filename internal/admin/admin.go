@@ -17,10 +17,16 @@
 //	GET    /v1/policy/lists                           the state of every list
 //	POST   /v1/policy/reload                          read every list again
 //	GET    /v1/policy/check?name=N&flavour=F          what flavour F (default protective) does with N
+//	GET    /v1/intel/entries?state=S                  the candidate store's entries, of one state when given
+//	GET    /v1/intel/entries/{name}                   one entry with its history
+//	POST   /v1/intel/confirm                          {"name": "...", "by": "...", "note": "..."}: block the entry
+//	POST   /v1/intel/reject                           the same body: the entry never blocks
+//	GET    /v1/intel/source-scores                    each source's reports and false positives
 //
 // Public lookup:
 //
 //	GET    /v1/policy/lookup?name=N                   which public flavours block N, and through which lists
+//	GET    /v1/intel/stats                            blocks of the candidate store by category and day
 //	GET    /lookup?name=N                             the same as an HTML page with a form
 //	POST   /lookup/report                             "report a mistake" from that page, into the review queue
 //	GET    /v1/policy/notify                          NOTIFY messages accepted and refused for transferred lists
@@ -98,6 +104,8 @@ type Server struct {
 	guard ProtectedZones
 	// intel lists the findings of the traffic analysis; nil when off.
 	intel IntelFindings
+	// intelStore is the candidate store; nil when off.
+	intelStore IntelStore
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -118,6 +126,7 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	r.handle("GET /v1/trace", s.trace)
 	r.handle("GET /v1/guard/protected", s.guardProtected)
 	r.handle("GET /v1/intel/findings", s.intelFindings)
+	s.intelStoreRoutes(&r)
 	r.handle("GET /v1/policy/lists", s.policyLists)
 	r.handle("POST /v1/policy/reload", s.policyReload)
 	r.handle("GET /v1/policy/check", s.policyCheck)

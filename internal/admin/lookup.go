@@ -49,6 +49,9 @@ type lookupJSON struct {
 	// NotBlockedIn names the public flavours that let the name through.
 	NotBlockedIn []string `json:"not_blocked_in"`
 	Note         string   `json:"note"`
+	// Intel is the candidate store's entry of the name or its nearest
+	// ancestor, with its history; absent when there is none.
+	Intel *intelLookupJSON `json:"intel,omitempty"`
 }
 
 // flavourBlockJSON is the block of a name in one flavour.
@@ -95,6 +98,7 @@ func (s *Server) lookup(name string) lookupJSON {
 		out.Flavours = append(out.Flavours, flavourBlock(f, d, name, since))
 	}
 	out.Blocked = len(out.Flavours) > 0
+	out.Intel = s.intelLookup(name)
 	return out
 }
 

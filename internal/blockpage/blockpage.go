@@ -37,6 +37,10 @@ type Config struct {
 	// Exemptions receives the proceed anyway exemptions; nil turns
 	// proceed anyway off.
 	Exemptions *proceed.Exemptions
+	// Reported is called with the name and comment of each report once
+	// it is queued, such as to send a block of the intel store back to
+	// review; nil for none.
+	Reported func(name, comment string)
 }
 
 // Server is the block page. It is safe for concurrent use.
@@ -68,6 +72,8 @@ func (s *Server) Handler() http.Handler {
 // pageData fills the page template.
 type pageData struct {
 	Name, List, Category, Since, Trigger string
+	// Reason is the block's own reason, for lists that give one.
+	Reason string
 	Blocked, Lawful, Reports             bool
 	Organization, Contact                string
 	// ProceedFor is how long proceed anyway lasts, such as "10 minutes",
@@ -81,7 +87,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 {{if .Blocked}}
 <h1>{{.Name}} is blocked</h1>
 {{if .Lawful}}<p>Access to this name is blocked by law, under the list <b>{{.List}}</b>. This notice is shown as the law requires.</p>
-{{else}}<p>This name was blocked because it is listed as <b>{{.Category}}</b> in the list <b>{{.List}}</b>{{if ne .Trigger .Name}} (through {{.Trigger}}){{end}}, loaded {{.Since}}.</p>{{end}}
+{{else}}<p>This name was blocked because it is listed as <b>{{.Category}}</b> in the list <b>{{.List}}</b>{{if ne .Trigger .Name}} (through {{.Trigger}}){{end}}, loaded {{.Since}}.</p>
+{{if .Reason}}<p>Reason: {{.Reason}}</p>{{end}}{{end}}
 {{else}}
 <h1>{{.Name}} is not blocked</h1>
 <p>No list of this resolver blocks this name for you now.</p>
@@ -125,6 +132,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if matched && d.Blocked() {
 		data.Blocked = true
 		data.List, data.Category, data.Trigger = d.List.Name, d.List.Category, strings.TrimSuffix(d.Trigger, ".")
+		data.Reason = d.Verdict.Reason
 		data.Lawful = d.List.Category == policy.CategoryLawful
 		data.Since = d.List.Loaded.UTC().Format("2006-01-02 15:04 UTC")
 		if rule := s.check.ProceedRule(client); s.cfg.Exemptions != nil && rule.Allows(d) {

@@ -111,6 +111,9 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("block reported", "name", name, "list", rep.List)
+	if s.cfg.Reported != nil {
+		s.cfg.Reported(name, rep.Comment)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	fmt.Fprintf(w, "<!DOCTYPE html><html><body><p>Thank you: the report for %s is queued for review.</p></body></html>\n", template.HTMLEscapeString(strings.TrimSuffix(name, ".")))
 }

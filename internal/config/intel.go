@@ -39,6 +39,8 @@ type Intel struct {
 	Flux       IntelFlux       `yaml:"flux"`
 	Spike      IntelSpike      `yaml:"spike"`
 	Tunnel     IntelTunnel     `yaml:"tunnel"`
+	// Store sets the candidate store of findings and feed indicators.
+	Store IntelStore `yaml:"store"`
 }
 
 // IntelNOD sets the seen-set of newly observed domains.
@@ -166,6 +168,7 @@ func defaultIntel() Intel {
 		Flux:       IntelFlux{MaxTTL: Duration(5 * time.Minute), MinNetworks: 5},
 		Spike:      IntelSpike{Factor: 10, MinQueries: 100, MinWindows: 30, MaxDomains: 10_000},
 		Tunnel:     IntelTunnel{MinQueries: 10},
+		Store:      defaultIntelStore(),
 	}
 }
 
@@ -184,10 +187,11 @@ func (in *Intel) restoreNullSections(def Intel) {
 	restore(&in.Flux, def.Flux)
 	restore(&in.Spike, def.Spike)
 	restore(&in.Tunnel, def.Tunnel)
+	restore(&in.Store, def.Store)
 }
 
 func (v *validator) intel() error {
-	steps := []func(*Intel) error{v.intelLimits, v.intelNOD, v.intelPopularity, v.intelDetectors}
+	steps := []func(*Intel) error{v.intelLimits, v.intelNOD, v.intelPopularity, v.intelDetectors, v.intelStore}
 	for _, step := range steps {
 		if err := step(&v.cfg.Intel); err != nil {
 			return err

@@ -55,6 +55,10 @@ type PublishZone struct {
 	// again within a second of each change. Relative to the config
 	// file's directory.
 	Indicators string `yaml:"indicators"`
+	// From names a generated source instead of a file: "store" for the
+	// blocking entries of the intel store, "nod:WINDOW" for the domains
+	// first seen within one of intel.nod.windows, such as "nod:10m".
+	From string `yaml:"from"`
 	// TTL is the TTL of the zone's records. Unit: duration. Default: 60s.
 	TTL Duration `yaml:"ttl"`
 }
@@ -240,12 +244,8 @@ func (v *validator) publishZones(p *Publish) error {
 			return v.errorf(key+".name", "zone %s is published twice", name)
 		}
 		seen[name], z.Name = true, name
-		if z.Indicators == "" {
-			return v.errorf(key+".indicators", "missing indicators: give the path of the CSV file of indicators")
-		}
-		z.Indicators = v.cfg.resolvePath(z.Indicators)
-		if info, err := os.Stat(filepath.Dir(z.Indicators)); err != nil || !info.IsDir() {
-			return v.errorf(key+".indicators", "invalid directory %s: create it", filepath.Dir(z.Indicators))
+		if err := v.publishZoneSource(key, z); err != nil {
+			return err
 		}
 		if z.TTL == 0 {
 			z.TTL = Duration(defaultPublishTTL)
@@ -253,6 +253,28 @@ func (v *validator) publishZones(p *Publish) error {
 		if z.TTL.D() < time.Second || z.TTL.D() > 24*time.Hour {
 			return v.errorf(key+".ttl", "invalid ttl %s: use 1s to 24h", z.TTL.D())
 		}
+	}
+	return nil
+}
+
+// publishZoneSource checks what a published zone is made from: a file of
+// indicators, or a generated source named by from.
+func (v *validator) publishZoneSource(key string, z *PublishZone) error {
+	if z.From != "" {
+		if z.Indicators != "" {
+			return v.errorf(key+".from", "both from and indicators are set: keep one")
+		}
+		if _, _, err := StoreZoneSource(z.From); err != nil {
+			return v.errorf(key+".from", "%v", err)
+		}
+		return nil
+	}
+	if z.Indicators == "" {
+		return v.errorf(key+".indicators", "missing indicators: give the path of the CSV file of indicators, or from: store")
+	}
+	z.Indicators = v.cfg.resolvePath(z.Indicators)
+	if info, err := os.Stat(filepath.Dir(z.Indicators)); err != nil || !info.IsDir() {
+		return v.errorf(key+".indicators", "invalid directory %s: create it", filepath.Dir(z.Indicators))
 	}
 	return nil
 }

@@ -433,7 +433,8 @@ func header(name string, t uint16) dns.RR_Header {
 // lists, Filtered for content the client's flavour filters, Blocked for
 // threats. Its text is JSON in the shape of the IETF draft on structured
 // DNS errors: a justification, the operator's contact and name, and the
-// list, category and trigger.
+// list, category and trigger. A rule with a reason of its own gives the
+// justification.
 func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
 	code := BlockEDECode(d.List.Category)
 	b := p.blockCfg.Load()
@@ -450,6 +451,9 @@ func (p *Pipeline) blockEDE(d policy.Decision) *resolver.EDE {
 		List:          d.List.Name,
 		Category:      d.List.Category,
 		Trigger:       d.Trigger,
+	}
+	if d.Verdict.Reason != "" {
+		text.Justification = d.Verdict.Reason
 	}
 	if b.Contact != "" {
 		text.Contact = []string{b.Contact}

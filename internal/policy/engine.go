@@ -70,6 +70,10 @@ var Categories = []string{
 type Verdict struct {
 	Action Action
 	Data   []dns.RR
+	// Reason says why the rule blocks, for lists that explain each rule,
+	// such as the intel store's; block answers and the block page show
+	// it. Empty for other lists.
+	Reason string
 }
 
 // List is one compiled list with its verdicts and origin.

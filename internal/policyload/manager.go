@@ -79,6 +79,8 @@ type Manager struct {
 	notify      *xfr.NotifyHandler
 	// downloads is set by Download, for Reconfigure to restart them.
 	downloads *downloads
+	// memory holds the lists fed from memory; guarded by mu.
+	memory memoryLists
 }
 
 // NewManager loads every list of cfg and installs the first version in
@@ -185,7 +187,7 @@ func (m *Manager) loadOne(l config.PolicyList) error {
 func (m *Manager) install() {
 	m.mu.Lock()
 	m.generation++
-	m.snapshot = newSnapshot(m.cfg, m.generation, m.lists)
+	m.snapshot = newSnapshot(m.cfg, m.generation, m.lists, m.memory)
 	snapshot := m.snapshot
 	m.mu.Unlock()
 	m.target.SetPolicy(snapshot, blockConfig(m.cfg))

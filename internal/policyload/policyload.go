@@ -64,13 +64,13 @@ func Load(cfg *config.Config, generation uint32, log *slog.Logger) (*policy.Snap
 		lists[l.Name] = compiled
 		reports = append(reports, report)
 	}
-	return newSnapshot(cfg, generation, lists), blockConfig(cfg), reports, nil
+	return newSnapshot(cfg, generation, lists, memoryLists{}), blockConfig(cfg), reports, nil
 }
 
 // newSnapshot assembles the flavours and client rules of cfg over the
-// compiled lists.
-func newSnapshot(cfg *config.Config, generation uint32, lists map[string]*policy.List) *policy.Snapshot {
-	s := policy.NewSnapshot(generation, flavours(cfg, lists))
+// compiled lists and the lists fed from memory.
+func newSnapshot(cfg *config.Config, generation uint32, lists map[string]*policy.List, memory memoryLists) *policy.Snapshot {
+	s := policy.NewSnapshot(generation, flavours(cfg, lists, memory))
 	s.SetClients(clientRules(cfg))
 	return s
 }
@@ -88,7 +88,7 @@ func blockConfig(cfg *config.Config) pipeline.BlockConfig {
 // then the other built-in ones and the configured ones by name. A
 // configured flavour replaces a built-in one of the same name. Each applies
 // the lists of its categories, then its named lists, in config order.
-func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavour {
+func flavours(cfg *config.Config, lists map[string]*policy.List, memory memoryLists) []*policy.Flavour {
 	type def struct {
 		categories   []string
 		lists        []string
@@ -120,6 +120,7 @@ func flavours(cfg *config.Config, lists map[string]*policy.List) []*policy.Flavo
 				applied = append(applied, lists[l.Name])
 			}
 		}
+		applied = append(applied, memory.of(name, d.categories)...)
 		f := policy.NewFlavour(name, applied)
 		f.NoValidation = d.noValidation
 		out = append(out, f)
