@@ -98,6 +98,8 @@ type Server struct {
 	guard ProtectedZones
 	// intel lists the findings of the traffic analysis; nil when off.
 	intel IntelFindings
+	// sources reports the indicator sources; nil without any.
+	sources IntelSources
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -118,6 +120,7 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	r.handle("GET /v1/trace", s.trace)
 	r.handle("GET /v1/guard/protected", s.guardProtected)
 	r.handle("GET /v1/intel/findings", s.intelFindings)
+	r.handle("GET /v1/intel/sources", s.intelSources)
 	r.handle("GET /v1/policy/lists", s.policyLists)
 	r.handle("POST /v1/policy/reload", s.policyReload)
 	r.handle("GET /v1/policy/check", s.policyCheck)
