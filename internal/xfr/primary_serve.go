@@ -69,14 +69,16 @@ type PrimaryStats struct {
 // Stats returns the counters.
 func (p *Primary) Stats() PrimaryStats {
 	c := &p.stats
+	// The failures are read first: a transfer is counted before it can
+	// fail, so no kind shows more failures than transfers.
 	st := PrimaryStats{
-		Serials: c.serials.Load(), SOA: c.soa.Load(), AXFR: c.axfr.Load(), IXFR: c.ixfr.Load(),
-		IXFRFallback: c.ixfrFallback.Load(), Refused: c.refused.Load(),
 		AXFRFailed: c.axfrFailed.Load(), IXFRFailed: c.ixfrFailed.Load(),
 		IXFRFallbackFailed: c.ixfrFallbackFailed.Load(),
-		NotifyAcked:        c.notifyAcked.Load(), NotifyFailed: c.notifyFailed.Load(),
-		RefusedBy: make(map[string]uint64, len(RefusalReasons)),
 	}
+	st.Serials, st.SOA, st.AXFR, st.IXFR = c.serials.Load(), c.soa.Load(), c.axfr.Load(), c.ixfr.Load()
+	st.IXFRFallback, st.Refused = c.ixfrFallback.Load(), c.refused.Load()
+	st.NotifyAcked, st.NotifyFailed = c.notifyAcked.Load(), c.notifyFailed.Load()
+	st.RefusedBy = make(map[string]uint64, len(RefusalReasons))
 	for i, reason := range RefusalReasons {
 		st.RefusedBy[reason] = c.refusedBy[i].Load()
 	}
