@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -263,5 +264,46 @@ func TestIntelSourcesImportTAXIIAndMISP(t *testing.T) {
 	wantAfter := "added_after=" + strings.ReplaceAll(added.Add(2*time.Second).Format(time.RFC3339), ":", "%3A")
 	if !strings.Contains(last, wantAfter) {
 		t.Errorf("TAXII request after the restart = %s, want %s", last, wantAfter)
+	}
+}
+
+func TestPublishListenFailureStopsStart(t *testing.T) {
+	// The feed server's port, free between tests, is taken here.
+	taken := "127.0.0.1:" + strconv.Itoa(port+166)
+	ln, err := net.Listen("tcp", taken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "publish-taken.yaml")
+	writeDerivedConfig(t, cfg, port+163, fmt.Sprintf(`share:
+  publish:
+    listen: %s
+    allow_transfer: [127.0.0.0/8]
+    zones:
+      - name: rpz.replay.example
+        indicators: %s
+`, taken, filepath.Join(dir, "indicators.csv")))
+	cmd := exec.Command(binary, "serve", "-config", cfg)
+	done := make(chan error, 1)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatalf("bulwark serve with share.publish.listen on a taken port exited 0; output:\n%s", out.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("bulwark serve with share.publish.listen on a taken port still ran after 20s; output:\n%s", out.String())
+	}
+	if s := out.String(); !strings.Contains(s, "cannot start") || !strings.Contains(s, "share.publish.listen") || !strings.Contains(s, taken) {
+		t.Errorf("output = %s, want a cannot start line naming share.publish.listen and %s", s, taken)
 	}
 }
