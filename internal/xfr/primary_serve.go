@@ -18,12 +18,12 @@ type primaryCounters struct {
 	refusedBy                                       [refusalReasonCount]atomic.Uint64
 }
 
-// RefusalReasons name why a request was refused or rejected, the keys of
-// PrimaryStats.RefusedBy: an opcode, class or question count the primary
-// does not serve (unsupported), a zone it does not serve (zone), a client
-// outside allow_transfer (address), a missing or bad TSIG signature
-// (tsig), an AXFR over UDP (transport), an IXFR without the client's SOA
-// (format), or another query type (qtype).
+// RefusalReasons name why a request was refused or rejected, and are the
+// keys of PrimaryStats.RefusedBy. They are: an opcode, class or question
+// count the primary does not serve (unsupported), a zone it does not
+// serve (zone), a client outside allow_transfer (address), a missing or
+// bad TSIG signature (tsig), an AXFR over UDP (transport), an IXFR
+// without the client's SOA (format), and another query type (qtype).
 var RefusalReasons = []string{"unsupported", "zone", "address", "tsig", "transport", "format", "qtype"}
 
 // Indexes of RefusalReasons.
@@ -139,10 +139,11 @@ func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 	}
 }
 
-// check returns NOERROR for a request Bulwark serves, or the rcode to
-// reject it with and the index of the reason in RefusalReasons: REFUSED
-// for an unknown zone, an address outside AllowTransfer or a missing
-// signature, NOTAUTH for a bad signature (RFC 8945 section 5.2).
+// check returns NOERROR for a request Bulwark serves. Otherwise it
+// returns the rcode to reject it with and the index of the reason in
+// RefusalReasons: REFUSED for an unknown zone, an address outside
+// AllowTransfer or a missing signature, and NOTAUTH for a bad signature
+// (RFC 8945 section 5.2).
 func (p *Primary) check(w dns.ResponseWriter, req *dns.Msg) (rcode, reason int) {
 	if p.zones[dns.CanonicalName(req.Question[0].Name)] == nil {
 		return dns.RcodeRefused, refusedZone

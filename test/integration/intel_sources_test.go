@@ -29,8 +29,8 @@ type sourcesNode struct {
 	cfg, dir                   string
 }
 
-// sourcesStub is the feed server: a TAXII 2.1 API root under /api1/ and
-// a MISP feed directory under /misp/.
+// startFeedServer serves, on addr until the test ends, a TAXII 2.1 API
+// root under /api1/ and a MISP feed directory under /misp/.
 func startFeedServer(t *testing.T, addr string, taxiiSrv *taxiitest.Server, mispDir string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)

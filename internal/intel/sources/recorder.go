@@ -19,8 +19,9 @@ type Batch struct {
 }
 
 // Recorder is a Sink that logs and counts each import and keeps the last
-// batch of each source, for the admin API. It applies nothing: it stands
-// in until a store that decides what the indicators block takes its place.
+// batch of each source, for the admin API. It applies nothing, and is the
+// sink only until a store that decides what the indicators block
+// replaces it.
 type Recorder struct {
 	log *slog.Logger
 

@@ -125,12 +125,15 @@ func (s *Server) objects(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		after = t
 	}
+
 	var matched []entry
 	for _, e := range all {
 		if e.added.After(after) {
 			matched = append(matched, e)
 		}
 	}
+
+	// next is the offset of the page in the matched objects.
 	start, _ := strconv.Atoi(q.Get("next"))
 	start = min(max(start, 0), len(matched))
 	size := s.PageSize
@@ -139,6 +142,7 @@ func (s *Server) objects(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	end := min(start+size, len(matched))
 	page := matched[start:end]
+
 	env := struct {
 		More    bool              `json:"more"`
 		Next    string            `json:"next,omitempty"`
