@@ -38,6 +38,7 @@ import (
 	"bulwark/internal/exchange"
 	"bulwark/internal/guard"
 	"bulwark/internal/intel/events"
+	"bulwark/internal/intel/sources"
 	"bulwark/internal/intel/store"
 	"bulwark/internal/intel/traffic"
 	"bulwark/internal/logging"
@@ -362,7 +363,9 @@ type node struct {
 	// guard protects flooded zones; nil when off.
 	guard *guard.Guard
 	// publish serves the published RPZ zones; nil when off.
-	publish func(ctx context.Context)
+	publish *publisher
+	// sources pulls the indicator sources; nil without any.
+	sources *indicatorSources
 	stop    context.CancelFunc
 	// lists owns the blocklists and their reloads.
 	lists *policyload.Manager
@@ -492,7 +495,10 @@ func (n *node) start(cfg *config.Config) error {
 		go n.guard.Run(ctx)
 	}
 	if n.publish != nil {
-		go n.publish(ctx)
+		go n.publish.run(ctx, lns.xfrTCP, lns.xfrUDP)
+	}
+	if n.sources != nil {
+		go n.sources.Run(ctx)
 	}
 	// These run without lists too, since SIGHUP may add some.
 	go n.lists.Watch(ctx, listCheckInterval)
@@ -501,10 +507,12 @@ func (n *node) start(cfg *config.Config) error {
 	return nil
 }
 
-// httpListeners are the listeners of the HTTP services; nil for a service
-// that is off.
+// httpListeners are the listeners of the HTTP services and the sockets of
+// the RPZ primary; nil for a service that is off.
 type httpListeners struct {
 	admin, metrics, blockPage net.Listener
+	xfrTCP                    net.Listener
+	xfrUDP                    net.PacketConn
 }
 
 // listenHTTP opens the listeners of the HTTP services that cfg turns on,
@@ -533,15 +541,27 @@ func (n *node) listenHTTP(cfg *config.Config) (*httpListeners, error) {
 		}
 		*svc.ln = ln
 	}
+	if n.publish != nil {
+		addr := cfg.Share.Publish.AddrPort
+		tcp, udp, err := n.server.ListenPrimary(addr)
+		if err != nil {
+			lns.close()
+			return nil, fmt.Errorf("share.publish.listen: %w: free the port or change the address", err)
+		}
+		lns.xfrTCP, lns.xfrUDP = tcp, udp
+	}
 	return lns, nil
 }
 
 // close closes the listeners that are open.
 func (lns *httpListeners) close() {
-	for _, ln := range []net.Listener{lns.admin, lns.metrics, lns.blockPage} {
+	for _, ln := range []net.Listener{lns.admin, lns.metrics, lns.blockPage, lns.xfrTCP} {
 		if ln != nil {
 			ln.Close()
 		}
+	}
+	if lns.xfrUDP != nil {
+		lns.xfrUDP.Close()
 	}
 }
 
@@ -697,6 +717,15 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 			return nil, err
 		}
 	}
+	if len(cfg.Share.Sources) > 0 {
+		var store sources.Sink
+		if n.intelStore != nil {
+			store = n.intelStore
+		}
+		if n.sources, err = newIndicatorSources(cfg.Share, store, log); err != nil {
+			return nil, fmt.Errorf("share.sources: %w", err)
+		}
+	}
 	lists, err := policyload.NewManager(cfg, pipe, log)
 	if err != nil {
 		return nil, err
@@ -735,6 +764,12 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		}
 		if limiter != nil {
 			src.RateLimited = limiter.Limited
+		}
+		if n.publish != nil {
+			src.Primary = n.publish.stats
+		}
+		if n.sources != nil {
+			src.IntelSources = n.sources.Statuses
 		}
 		if limiter, ok := log.Handler().(*logging.RepeatLimiter); ok {
 			src.LogSuppressed = limiter.Suppressed
@@ -777,6 +812,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		}
 		if n.intelStore != nil {
 			n.admin.SetIntelStore(n.intelStore)
+		}
+		if n.sources != nil {
+			n.admin.SetIntelSources(n.sources)
 		}
 		n.admin.SetLookup(admin.LookupConfig{
 			Organization: cfg.Policy.Organization, Contact: cfg.Policy.Contact, Reviews: reviews,

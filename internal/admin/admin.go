@@ -106,6 +106,8 @@ type Server struct {
 	intel IntelFindings
 	// intelStore is the candidate store; nil when off.
 	intelStore IntelStore
+	// sources reports the indicator sources; nil without any.
+	sources IntelSources
 }
 
 // New returns a Server for res, whose cached data cache flushes. now may be
@@ -127,6 +129,7 @@ func New(res Resolver, cache Flusher, log *slog.Logger, now func() time.Time) *S
 	r.handle("GET /v1/guard/protected", s.guardProtected)
 	r.handle("GET /v1/intel/findings", s.intelFindings)
 	s.intelStoreRoutes(&r)
+	r.handle("GET /v1/intel/sources", s.intelSources)
 	r.handle("GET /v1/policy/lists", s.policyLists)
 	r.handle("POST /v1/policy/reload", s.policyReload)
 	r.handle("GET /v1/policy/check", s.policyCheck)

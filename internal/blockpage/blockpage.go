@@ -73,9 +73,9 @@ func (s *Server) Handler() http.Handler {
 type pageData struct {
 	Name, List, Category, Since, Trigger string
 	// Reason is the block's own reason, for lists that give one.
-	Reason string
-	Blocked, Lawful, Reports             bool
-	Organization, Contact                string
+	Reason                   string
+	Blocked, Lawful, Reports bool
+	Organization, Contact    string
 	// ProceedFor is how long proceed anyway lasts, such as "10 minutes",
 	// or "" when the client's flavour does not allow it for this block.
 	ProceedFor string

@@ -18,6 +18,11 @@ type Share struct {
 	// Sources are the feeds of indicators from CERTs and peers. Default:
 	// none.
 	Sources []ShareSource `yaml:"sources"`
+	// TAXIIStateFile stores where the last pull of each TAXII collection
+	// ended, so that a restart asks only for newer objects. Relative to
+	// the config file's directory. Default "": kept in memory, and each
+	// start pulls every collection in full.
+	TAXIIStateFile string `yaml:"taxii_state_file"`
 }
 
 // Publish sets the RPZ primary.
@@ -103,6 +108,13 @@ var shareTypes = map[string]bool{"taxii": true, "misp": true, "stix": true, "csv
 func (v *validator) share() error {
 	if err := v.publish(); err != nil {
 		return err
+	}
+	if p := v.cfg.Share.TAXIIStateFile; p != "" {
+		v.cfg.Share.TAXIIStateFile = v.cfg.resolvePath(p)
+		dir := filepath.Dir(v.cfg.Share.TAXIIStateFile)
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return v.errorf("share.taxii_state_file", "invalid directory %s: create it", dir)
+		}
 	}
 	seen := map[string]bool{}
 	for i := range v.cfg.Share.Sources {

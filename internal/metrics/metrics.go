@@ -19,6 +19,7 @@ import (
 	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
 	"bulwark/internal/guard"
+	"bulwark/internal/intel/sources"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 
@@ -54,6 +55,10 @@ type Sources struct {
 	Guard func() guard.Stats
 	// Intel returns the counters of the traffic analysis.
 	Intel func() IntelStats
+	// Primary returns the counters and zones of the RPZ primary.
+	Primary func() PrimaryStats
+	// IntelSources returns the state of the indicator sources.
+	IntelSources func() []sources.Status
 	// Now is the clock for list ages; nil means time.Now.
 	Now func() time.Time
 }
@@ -230,6 +235,12 @@ func NewRegistry(src Sources) *prometheus.Registry {
 	}
 	if src.Intel != nil {
 		reg.MustRegister(intelCollector{src.Intel})
+	}
+	if src.Primary != nil {
+		reg.MustRegister(primaryCollector{src.Primary})
+	}
+	if src.IntelSources != nil {
+		reg.MustRegister(sourcesCollector{src.IntelSources})
 	}
 	return reg
 }

@@ -14,8 +14,10 @@ import (
 	"bulwark/internal/guard"
 	"bulwark/internal/intel/events"
 	"bulwark/internal/intel/nod"
+	"bulwark/internal/intel/sources"
 	"bulwark/internal/intel/traffic"
 	"bulwark/internal/policyload"
+	"bulwark/internal/xfr"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -45,6 +47,15 @@ func testSources() Sources {
 				Queue:  events.Stats{Queued: 90, Dropped: 4, Skipped: 1},
 				Engine: traffic.Stats{Findings: []uint64{3, 1, 0, 2, 0, 0, 1}, NOD: nod.Stats{Domains: 12, FillRatio: 0.01}},
 			}
+		},
+		Primary: func() PrimaryStats {
+			return PrimaryStats{
+				Counters: xfr.PrimaryStats{SOA: 4, AXFR: 2, AXFRFailed: 1, IXFR: 3, RefusedBy: map[string]uint64{"tsig": 2}, NotifyAcked: 5},
+				Zones:    []xfr.ZoneStats{{Name: "rpz.example.", Serial: 1767225600, Records: 42}},
+			}
+		},
+		IntelSources: func() []sources.Status {
+			return []sources.Status{{Name: "cert-eu", Pulls: 3, Failures: 1, Items: 20, ItemsTotal: 45, LastSuccess: loaded}}
 		},
 		RateLimited: func() (uint64, uint64) { return 3, 5 },
 		Lists: func() []policyload.ListState {

@@ -45,8 +45,9 @@ const maxHandoverSockets = 253
 type Socket struct {
 	// Network is "udp" for a plain DNS UDP socket, "tcp" for a TCP
 	// listener (TCP, DoT or DoH), "quic" for the UDP socket of DoQ or
-	// HTTP/3, and "http" for the listener of the metrics, the
-	// administration API or the block page.
+	// HTTP/3, "http" for the listener of the metrics, the
+	// administration API or the block page, and "xfr-tcp" and "xfr-udp"
+	// for the sockets of the RPZ primary.
 	Network string `json:"network"`
 	// Address is the bound IP:port.
 	Address netip.AddrPort `json:"address"`

@@ -2,7 +2,6 @@ package xfr
 
 import (
 	"context"
-
 	"fmt"
 	"log/slog"
 	"net"
@@ -147,10 +146,9 @@ func (p *Primary) Addr() netip.AddrPort {
 	return p.addr
 }
 
-// Run loads the zones, opens the listeners and serves until ctx ends. It
-// returns an error when a listener cannot be opened.
+// Run opens the listeners at PrimaryConfig.Listen and serves on them, as
+// Serve does. It returns an error when a listener cannot be opened.
 func (p *Primary) Run(ctx context.Context) error {
-	p.Refresh(ctx)
 	// TCP first, so that with port 0 UDP takes the port TCP got.
 	tcp, err := net.Listen("tcp", p.cfg.Listen.String())
 	if err != nil {
@@ -161,11 +159,23 @@ func (p *Primary) Run(ctx context.Context) error {
 		tcp.Close()
 		return fmt.Errorf("publish: listen on UDP %s: %w", p.cfg.Listen, err)
 	}
+	p.Serve(ctx, tcp, udp)
+	return nil
+}
+
+// Serve loads the zones and serves on tcp and udp, which the caller
+// opened, until ctx ends; then it closes them. Opening them apart lets
+// the caller report a listen failure at start and pass the sockets on in
+// a handover.
+func (p *Primary) Serve(ctx context.Context, tcp net.Listener, udp net.PacketConn) {
+	p.Refresh(ctx)
 	p.mu.Lock()
-	p.addr = tcp.Addr().(*net.TCPAddr).AddrPort()
+	if a, ok := tcp.Addr().(*net.TCPAddr); ok {
+		p.addr = a.AddrPort()
+	}
 	p.mu.Unlock()
 	p.serve(&dns.Server{PacketConn: udp}, &dns.Server{Listener: tcp})
-	p.log.Info("primary listening", "listener", p.cfg.Listen.String(), "zones", len(p.zones))
+	p.log.Info("primary listening", "listener", tcp.Addr().String(), "zones", len(p.zones))
 
 	t := time.NewTicker(p.cfg.CheckInterval)
 	defer t.Stop()
@@ -173,7 +183,7 @@ func (p *Primary) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			p.shutdown()
-			return nil
+			return
 		case <-t.C:
 			p.Refresh(ctx)
 		}

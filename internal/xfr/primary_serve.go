@@ -3,6 +3,8 @@ package xfr
 import (
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/miekg/dns"
@@ -11,8 +13,30 @@ import (
 // primaryCounters count what a Primary did since the start.
 type primaryCounters struct {
 	serials, soa, axfr, ixfr, ixfrFallback, refused atomic.Uint64
+	axfrFailed, ixfrFailed, ixfrFallbackFailed      atomic.Uint64
 	notifyAcked, notifyFailed                       atomic.Uint64
+	refusedBy                                       [refusalReasonCount]atomic.Uint64
 }
+
+// RefusalReasons name why a request was refused or rejected, and are the
+// keys of PrimaryStats.RefusedBy. They are: an opcode, class or question
+// count the primary does not serve (unsupported), a zone it does not
+// serve (zone), a client outside allow_transfer (address), a missing or
+// bad TSIG signature (tsig), an AXFR over UDP (transport), an IXFR
+// without the client's SOA (format), and another query type (qtype).
+var RefusalReasons = []string{"unsupported", "zone", "address", "tsig", "transport", "format", "qtype"}
+
+// Indexes of RefusalReasons.
+const (
+	refusedUnsupported = iota
+	refusedZone
+	refusedAddress
+	refusedTSIG
+	refusedTransport
+	refusedFormat
+	refusedQtype
+	refusalReasonCount
+)
 
 // PrimaryStats counts what a Primary did since the start.
 type PrimaryStats struct {
@@ -25,9 +49,17 @@ type PrimaryStats struct {
 	AXFR         uint64 `json:"axfr"`
 	IXFR         uint64 `json:"ixfr"`
 	IXFRFallback uint64 `json:"ixfr_fallback"`
+	// AXFRFailed, IXFRFailed and IXFRFallbackFailed count the transfers
+	// among those that broke off because a message could not be written,
+	// such as when the client closed the connection.
+	AXFRFailed         uint64 `json:"axfr_failed"`
+	IXFRFailed         uint64 `json:"ixfr_failed"`
+	IXFRFallbackFailed uint64 `json:"ixfr_fallback_failed"`
 	// Refused counts requests refused or rejected: by address, TSIG,
-	// unknown zone, query type or transport.
-	Refused uint64 `json:"refused"`
+	// unknown zone, query type or transport. RefusedBy splits it by the
+	// reasons of RefusalReasons.
+	Refused   uint64            `json:"refused"`
+	RefusedBy map[string]uint64 `json:"refused_by"`
 	// NotifyAcked and NotifyFailed count NOTIFY messages acknowledged by
 	// a secondary and those that got no NOERROR after every retry.
 	NotifyAcked  uint64 `json:"notify_acked"`
@@ -37,22 +69,50 @@ type PrimaryStats struct {
 // Stats returns the counters.
 func (p *Primary) Stats() PrimaryStats {
 	c := &p.stats
-	return PrimaryStats{
-		Serials: c.serials.Load(), SOA: c.soa.Load(), AXFR: c.axfr.Load(), IXFR: c.ixfr.Load(),
-		IXFRFallback: c.ixfrFallback.Load(), Refused: c.refused.Load(),
-		NotifyAcked: c.notifyAcked.Load(), NotifyFailed: c.notifyFailed.Load(),
+	// The failures are read first: a transfer is counted before it can
+	// fail, so no kind shows more failures than transfers.
+	st := PrimaryStats{
+		AXFRFailed: c.axfrFailed.Load(), IXFRFailed: c.ixfrFailed.Load(),
+		IXFRFallbackFailed: c.ixfrFallbackFailed.Load(),
 	}
+	st.Serials, st.SOA, st.AXFR, st.IXFR = c.serials.Load(), c.soa.Load(), c.axfr.Load(), c.ixfr.Load()
+	st.IXFRFallback, st.Refused = c.ixfrFallback.Load(), c.refused.Load()
+	st.NotifyAcked, st.NotifyFailed = c.notifyAcked.Load(), c.notifyFailed.Load()
+	st.RefusedBy = make(map[string]uint64, len(RefusalReasons))
+	for i, reason := range RefusalReasons {
+		st.RefusedBy[reason] = c.refusedBy[i].Load()
+	}
+	return st
+}
+
+// ZoneStats is the state of one published zone.
+type ZoneStats struct {
+	Name   string `json:"name"`
+	Serial uint32 `json:"serial"`
+	// Records counts the zone's records without the SOA and NS.
+	Records int `json:"records"`
+}
+
+// Zones returns the state of each published zone, sorted by name.
+func (p *Primary) Zones() []ZoneStats {
+	out := make([]ZoneStats, 0, len(p.zones))
+	for _, z := range p.zones {
+		serial, records, _, _ := z.snapshot(0)
+		out = append(out, ZoneStats{Name: z.name, Serial: serial, Records: len(records)})
+	}
+	slices.SortFunc(out, func(a, b ZoneStats) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // handle responds to one request: SOA, AXFR or IXFR for a served zone, from
 // an allowed address, signed when TSIG is required.
 func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 	if req.Opcode != dns.OpcodeQuery || len(req.Question) != 1 || req.Question[0].Qclass != dns.ClassINET {
-		p.reject(w, req, dns.RcodeNotImplemented)
+		p.reject(w, req, dns.RcodeNotImplemented, refusedUnsupported)
 		return
 	}
-	if rcode := p.check(w, req); rcode != dns.RcodeSuccess {
-		p.reject(w, req, rcode)
+	if rcode, reason := p.check(w, req); rcode != dns.RcodeSuccess {
+		p.reject(w, req, rcode, reason)
 		return
 	}
 	z := p.zones[dns.CanonicalName(req.Question[0].Name)]
@@ -66,36 +126,39 @@ func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 	case dns.TypeAXFR:
 		if udp {
 			// RFC 5936 section 4.2: AXFR runs over TCP only.
-			p.reject(w, req, dns.RcodeFormatError)
+			p.reject(w, req, dns.RcodeFormatError, refusedTransport)
 			return
 		}
 		p.stats.axfr.Add(1)
 		p.log.Info("zone transferred", "zone", z.name, "type", "AXFR", "serial", z.currentSerial())
-		p.transfer(w, req, z, axfrRecords(z))
+		if !p.transfer(w, req, z, axfrRecords(z)) {
+			p.stats.axfrFailed.Add(1)
+		}
 	default:
-		p.reject(w, req, dns.RcodeRefused)
+		p.reject(w, req, dns.RcodeRefused, refusedQtype)
 	}
 }
 
-// check returns NOERROR for a request Bulwark serves, or the rcode to
-// reject it with: REFUSED for an unknown zone, an address outside
-// AllowTransfer or a missing signature, NOTAUTH for a bad signature
+// check returns NOERROR for a request Bulwark serves. Otherwise it
+// returns the rcode to reject it with and the index of the reason in
+// RefusalReasons: REFUSED for an unknown zone, an address outside
+// AllowTransfer or a missing signature, and NOTAUTH for a bad signature
 // (RFC 8945 section 5.2).
-func (p *Primary) check(w dns.ResponseWriter, req *dns.Msg) int {
+func (p *Primary) check(w dns.ResponseWriter, req *dns.Msg) (rcode, reason int) {
 	if p.zones[dns.CanonicalName(req.Question[0].Name)] == nil {
-		return dns.RcodeRefused
+		return dns.RcodeRefused, refusedZone
 	}
 	if !p.allowed(w.RemoteAddr()) {
-		return dns.RcodeRefused
+		return dns.RcodeRefused, refusedAddress
 	}
 	t := req.IsTsig()
 	switch {
 	case t != nil && w.TsigStatus() != nil:
-		return dns.RcodeNotAuth
+		return dns.RcodeNotAuth, refusedTSIG
 	case t == nil && p.cfg.RequireTSIG:
-		return dns.RcodeRefused
+		return dns.RcodeRefused, refusedTSIG
 	}
-	return dns.RcodeSuccess
+	return dns.RcodeSuccess, 0
 }
 
 func (p *Primary) allowed(addr net.Addr) bool {
@@ -116,8 +179,9 @@ func (p *Primary) allowed(addr net.Addr) bool {
 	return false
 }
 
-func (p *Primary) reject(w dns.ResponseWriter, req *dns.Msg, rcode int) {
+func (p *Primary) reject(w dns.ResponseWriter, req *dns.Msg, rcode, reason int) {
 	p.stats.refused.Add(1)
+	p.stats.refusedBy[reason].Add(1)
 	m := new(dns.Msg)
 	m.SetRcode(req, rcode)
 	// An unverified request gets an unsigned response (RFC 8945 section
@@ -163,7 +227,7 @@ func (p *Primary) ixfr(w dns.ResponseWriter, req *dns.Msg, z *servedZone, udp bo
 	}
 	if client == nil {
 		// RFC 1995 section 3: the authority section holds the client's SOA.
-		p.reject(w, req, dns.RcodeFormatError)
+		p.reject(w, req, dns.RcodeFormatError, refusedFormat)
 		return
 	}
 	serial, _, diffs, ok := z.snapshot(client.Serial)
@@ -176,11 +240,15 @@ func (p *Primary) ixfr(w dns.ResponseWriter, req *dns.Msg, z *servedZone, udp bo
 	case ok:
 		p.stats.ixfr.Add(1)
 		p.log.Info("zone transferred", "zone", z.name, "type", "IXFR", "from_serial", client.Serial, "serial", serial)
-		p.transfer(w, req, z, ixfrRecords(z, serial, diffs))
+		if !p.transfer(w, req, z, ixfrRecords(z, serial, diffs)) {
+			p.stats.ixfrFailed.Add(1)
+		}
 	default:
 		p.stats.ixfrFallback.Add(1)
 		p.log.Info("zone transferred", "zone", z.name, "type", "AXFR", "from_serial", client.Serial, "serial", serial, "reason", "journal does not reach back")
-		p.transfer(w, req, z, axfrRecords(z))
+		if !p.transfer(w, req, z, axfrRecords(z)) {
+			p.stats.ixfrFallbackFailed.Add(1)
+		}
 	}
 }
 
@@ -200,8 +268,8 @@ func ixfrRecords(z *servedZone, serial uint32, diffs []journalEntry) []dns.RR {
 
 // transfer writes records in messages of at most recordsPerMessage
 // records, each signed when the request was: the server chains the MACs
-// (RFC 8945 section 5.3.1).
-func (p *Primary) transfer(w dns.ResponseWriter, req *dns.Msg, z *servedZone, records []dns.RR) {
+// (RFC 8945 section 5.3.1). It reports whether every message was written.
+func (p *Primary) transfer(w dns.ResponseWriter, req *dns.Msg, z *servedZone, records []dns.RR) bool {
 	for start := 0; start < len(records); start += recordsPerMessage {
 		end := min(start+recordsPerMessage, len(records))
 		m := new(dns.Msg)
@@ -211,8 +279,9 @@ func (p *Primary) transfer(w dns.ResponseWriter, req *dns.Msg, z *servedZone, re
 		m.Answer = records[start:end]
 		if err := p.writeSigned(w, req, m); err != nil {
 			p.log.Warn("zone transfer failed", "zone", z.name, "err", err)
-			return
+			return false
 		}
 		w.TsigTimersOnly(true)
 	}
+	return true
 }

@@ -232,12 +232,18 @@ func TestPrimaryAccess(t *testing.T) {
 		if _, err := transferIn(t, p, dns.TypeAXFR, 0, other); err == nil {
 			t.Error("AXFR signed with a wrong secret = nil error, want NOTAUTH")
 		}
+		if st := p.Stats(); st.RefusedBy["tsig"] != 2 || st.Refused != 2 || st.AXFR != 1 {
+			t.Errorf("stats = %+v, want 2 refused for tsig and 1 AXFR", st)
+		}
 	})
 	t.Run("address", func(t *testing.T) {
 		cfg := PrimaryConfig{AllowTransfer: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 		p := startPrimary(t, cfg, src)
 		if _, err := transferIn(t, p, dns.TypeAXFR, 0, nil); err == nil {
 			t.Error("AXFR from an address not allowed = nil error, want REFUSED")
+		}
+		if got := p.Stats().RefusedBy["address"]; got != 1 {
+			t.Errorf("refused for address = %d, want 1", got)
 		}
 	})
 	t.Run("udp", func(t *testing.T) {
@@ -257,6 +263,14 @@ func TestPrimaryAccess(t *testing.T) {
 		r, err = dns.Exchange(m, p.Addr().String())
 		if err != nil || r.Rcode != dns.RcodeRefused {
 			t.Errorf("SOA of a zone not served = %v, %v; want REFUSED", r, err)
+		}
+		st := p.Stats()
+		if st.RefusedBy["transport"] != 1 || st.RefusedBy["zone"] != 1 || st.SOA != 1 {
+			t.Errorf("stats = %+v, want 1 refused for transport, 1 for zone and 1 SOA", st)
+		}
+		zones := p.Zones()
+		if len(zones) != 1 || zones[0].Name != pubZone || zones[0].Records != 1 || zones[0].Serial == 0 {
+			t.Errorf("Zones() = %+v, want %s with the 1 record of the source and a serial", zones, pubZone)
 		}
 	})
 }

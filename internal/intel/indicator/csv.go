@@ -35,10 +35,12 @@ func ReadCSV(r io.Reader, source string) ([]Indicator, []error) {
 		if errors.Is(err, io.EOF) {
 			return out, errs
 		}
-		line, _ := cr.FieldPos(0)
 		if err != nil {
+			// A syntax error, such as an unterminated quote, leaves the
+			// reader unable to find the next row.
 			return out, append(errs, fmt.Errorf("CSV %s: %w", source, err))
 		}
+		line, _ := cr.FieldPos(0)
 		if cols == nil {
 			cols = csvHeader(row)
 			if _, header := cols["domain"]; header {
@@ -84,7 +86,8 @@ func csvRow(row []string, cols map[string]int, source string) (Indicator, error)
 	}
 	in := Indicator{Name: name, Source: source, Category: get("category"), Reason: get("reason")}
 	if v := get("score"); v != "" {
-		if in.Score, err = strconv.ParseFloat(v, 64); err != nil || in.Score < 0 || in.Score > 1 {
+		// The negated range check also rejects NaN.
+		if in.Score, err = strconv.ParseFloat(v, 64); err != nil || !(in.Score >= 0 && in.Score <= 1) {
 			return in, fmt.Errorf("invalid score %q: use a number from 0 to 1", v)
 		}
 	}

@@ -88,10 +88,26 @@ func Canonical(name string) (string, error) {
 	if _, ok := dns.IsDomainName(n); !ok || n == "." || dns.CountLabel(n) < 2 {
 		return "", fmt.Errorf("invalid domain name %q: give a name such as bad.example.com", name)
 	}
-	if strings.ContainsAny(n, " \t*\\\"") {
-		return "", fmt.Errorf("invalid domain name %q: only letters, digits, hyphens and dots are allowed", name)
+	for i := 0; i < len(n); i++ {
+		if !hostByte(n[i]) {
+			return "", fmt.Errorf("invalid domain name %q: only letters, digits, hyphens, underscores and dots are allowed", name)
+		}
 	}
 	return n, nil
+}
+
+// hostByte reports whether c may appear in an indicator's name: the
+// letters, digits and hyphen of host names (RFC 952, RFC 1123 section
+// 2.1), the underscore of service labels, and the dot. Other bytes, such
+// as spaces, control characters, wildcards or bytes of other encodings,
+// name no host that a feed could mean, and the CSV, STIX and RPZ forms
+// would not carry them unchanged.
+func hostByte(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_', c == '.':
+		return true
+	}
+	return false
 }
 
 // Expired reports whether the indicator's validity has ended at now.

@@ -18,6 +18,9 @@ func TestCanonical(t *testing.T) {
 		{"a..b", "", false},
 		{"*.example.com", "", false},
 		{"a b.example", "", false},
+		{"0.\xaf\r.", "", false},
+		{"caf\xc3\xa9.example", "", false},
+		{"_dmarc.example.com", "_dmarc.example.com.", true},
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {

@@ -73,7 +73,6 @@ func (s *Store) saveLogged() {
 	}
 }
 
-
 // NODZone is the RPZ content of one window of newly observed domains,
 // for the RPZ primary: it implements the Source interface of
 // internal/xfr.
