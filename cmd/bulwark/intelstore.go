@@ -38,8 +38,8 @@ func (n *node) newIntelStore(cfg *config.Config, log *slog.Logger) error {
 }
 
 // runIntelStore guards the store with the popularity history and the
-// policy allowlists, and hands its blocks to lists until the node stops;
-// a closer stops it and saves the entries.
+// policy allowlists, and hands its blocks to lists until the node stops.
+// A closer added to the node stops it and saves the entries.
 func (n *node) runIntelStore(cfg *config.Config, lists *policyload.Manager) {
 	var guard store.Guard
 	if n.intel != nil {
