@@ -771,6 +771,9 @@ func build(cfg *config.Config, log *slog.Logger) (*node, error) {
 		if n.sources != nil {
 			src.IntelSources = n.sources.Statuses
 		}
+		if n.intelStore != nil {
+			src.IntelStore = n.intelStore.Counters
+		}
 		if limiter, ok := log.Handler().(*logging.RepeatLimiter); ok {
 			src.LogSuppressed = limiter.Suppressed
 		}

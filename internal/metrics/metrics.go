@@ -20,6 +20,7 @@ import (
 	"bulwark/internal/dnssec"
 	"bulwark/internal/guard"
 	"bulwark/internal/intel/sources"
+	"bulwark/internal/intel/store"
 	"bulwark/internal/pipeline"
 	"bulwark/internal/policyload"
 
@@ -59,6 +60,8 @@ type Sources struct {
 	Primary func() PrimaryStats
 	// IntelSources returns the state of the indicator sources.
 	IntelSources func() []sources.Status
+	// IntelStore returns the counters of the candidate store.
+	IntelStore func() store.Counters
 	// Now is the clock for list ages; nil means time.Now.
 	Now func() time.Time
 }
@@ -241,6 +244,9 @@ func NewRegistry(src Sources) *prometheus.Registry {
 	}
 	if src.IntelSources != nil {
 		reg.MustRegister(sourcesCollector{src.IntelSources})
+	}
+	if src.IntelStore != nil {
+		reg.MustRegister(storeCollector{src.IntelStore})
 	}
 	return reg
 }

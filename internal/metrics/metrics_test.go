@@ -14,7 +14,9 @@ import (
 	"bulwark/internal/guard"
 	"bulwark/internal/intel/events"
 	"bulwark/internal/intel/nod"
+	"bulwark/internal/intel/indicator"
 	"bulwark/internal/intel/sources"
+	"bulwark/internal/intel/store"
 	"bulwark/internal/intel/traffic"
 	"bulwark/internal/policyload"
 	"bulwark/internal/xfr"
@@ -56,6 +58,9 @@ func testSources() Sources {
 		},
 		IntelSources: func() []sources.Status {
 			return []sources.Status{{Name: "cert-eu", Pulls: 3, Failures: 1, Items: 20, ItemsTotal: 45, LastSuccess: loaded}}
+		},
+		IntelStore: func() store.Counters {
+			return store.Counters{States: map[indicator.State]int{indicator.AutoBlocked: 2, indicator.Review: 1}, Evicted: 4}
 		},
 		RateLimited: func() (uint64, uint64) { return 3, 5 },
 		Lists: func() []policyload.ListState {

@@ -184,17 +184,21 @@ func sortedCounts(m map[string]int) []CategoryCount {
 
 // Counters are the store's totals for metrics.
 type Counters struct {
-	// Entries counts the entries; Evicted those dropped to make room and
-	// Dropped the evidence about new names lost because no entry could
-	// be dropped.
-	Entries          int
+	// States counts the entries in each state. Evicted counts the entries
+	// dropped to make room, and Dropped the evidence about new names lost
+	// because no entry could be dropped.
+	States           map[indicator.State]int
 	Evicted, Dropped uint64
 }
 
-// Counters returns the totals.
+// Counters returns the totals. It walks every entry, so call it at the
+// pace of metric scrapes, not per query.
 func (s *Store) Counters() Counters {
+	states := map[indicator.State]int{}
 	s.mu.Lock()
-	n := len(s.entries)
+	for _, e := range s.entries {
+		states[e.State]++
+	}
 	s.mu.Unlock()
-	return Counters{Entries: n, Evicted: s.evicted.Load(), Dropped: s.dropped.Load()}
+	return Counters{States: states, Evicted: s.evicted.Load(), Dropped: s.dropped.Load()}
 }
