@@ -24,7 +24,7 @@ func (n *node) newIntelStore(cfg *config.Config, log *slog.Logger) error {
 	st, err := store.New(store.Config{
 		Path: sc.StateFile, MaxEntries: sc.MaxEntries, MaxHistory: sc.MaxHistory,
 		SuspiciousScore: sc.SuspiciousScore, AutoBlockScore: sc.AutoBlockScore,
-		MinFindings: sc.MinFindings, FeedBlockTrust: sc.FeedBlockTrust,
+		MinFindings: sc.MinFindings, FeedBlockTrust: sc.FeedBlockTrust, BlockingDetectors: sc.BlockingDetectors,
 		Expiry: sc.Expiry.D(), DecisionExpiry: sc.DecisionExpiry.D(), Allowlist: sc.Allowlist,
 	}, log, nil)
 	if err != nil {

@@ -30,9 +30,12 @@ type IntelStore struct {
 	// without review, unless its domain is steadily popular or
 	// allowlisted. Default: 0.95.
 	AutoBlockScore float64 `yaml:"auto_block_score"`
-	// MinFindings is the malicious findings or feed reports an entry
-	// needs before it blocks without review. Default: 2.
+	// MinFindings is the malicious findings of BlockingDetectors or feed
+	// reports an entry needs before it blocks without review. Default: 2.
 	MinFindings int `yaml:"min_findings"`
+	// BlockingDetectors names the detectors whose findings may block
+	// without review. Default: dga and tunnel.
+	BlockingDetectors []string `yaml:"blocking_detectors"`
 	// FeedBlockTrust is the trust, 1 to 100, from which one report of an
 	// enforce-mode source blocks without review, after the source's
 	// false positives lower its trust. Default: 80.
@@ -59,10 +62,14 @@ type IntelStore struct {
 	PublishInterval Duration `yaml:"publish_interval"`
 }
 
+// storeDetectors are the detectors of the traffic analysis, by the names
+// of their findings.
+var storeDetectors = []string{"nod", "dga", "tunnel", "nxdomain", "unique", "flux", "spike"}
+
 func defaultIntelStore() IntelStore {
 	return IntelStore{
 		MaxEntries: 100_000, MaxHistory: 50, SuspiciousScore: 0.6, AutoBlockScore: 0.95,
-		MinFindings: 2, FeedBlockTrust: 80,
+		MinFindings: 2, FeedBlockTrust: 80, BlockingDetectors: []string{"dga", "tunnel"},
 		Expiry: Duration(7 * 24 * time.Hour), DecisionExpiry: Duration(90 * 24 * time.Hour),
 		Flavours:        []string{"protective", "protective-ads", "protective-child", "protective-child-ads"},
 		Action:          "redirect",
@@ -103,6 +110,11 @@ func (v *validator) intelStoreNumbers(st *IntelStore) error {
 	}
 	if err := v.intRange("intel.store.min_findings", st.MinFindings, 1, 1000, "findings"); err != nil {
 		return err
+	}
+	for _, d := range st.BlockingDetectors {
+		if !slices.Contains(storeDetectors, d) {
+			return v.errorf("intel.store.blocking_detectors", "unknown detector %q: use some of %s", d, strings.Join(storeDetectors, ", "))
+		}
 	}
 	if err := v.intRange("intel.store.feed_block_trust", st.FeedBlockTrust, 1, 100, "(trust level)"); err != nil {
 		return err

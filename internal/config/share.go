@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -276,8 +278,20 @@ func (v *validator) publishZoneSource(key string, z *PublishZone) error {
 		if z.Indicators != "" {
 			return v.errorf(key+".from", "both from and indicators are set: keep one")
 		}
-		if _, _, err := StoreZoneSource(z.From); err != nil {
+		isStore, window, err := StoreZoneSource(z.From)
+		switch {
+		case err != nil:
 			return v.errorf(key+".from", "%v", err)
+		case isStore && !v.cfg.Intel.Store.Enabled:
+			return v.errorf(key+".from", "from store needs the candidate store: set intel.store.enabled: true")
+		case !isStore && !v.cfg.Intel.Enabled:
+			return v.errorf(key+".from", "from %s needs the traffic analysis: set intel.enabled: true", z.From)
+		case !isStore && !slices.Contains(v.cfg.Intel.NOD.Windows, Duration(window)):
+			var names []string
+			for _, w := range v.cfg.Intel.NOD.Windows {
+				names = append(names, "nod:"+shortDuration(w.D()))
+			}
+			return v.errorf(key+".from", "%s is not one of intel.nod.windows: use one of %s, or add the window there", z.From, strings.Join(names, ", "))
 		}
 		return nil
 	}
@@ -289,4 +303,16 @@ func (v *validator) publishZoneSource(key string, z *PublishZone) error {
 		return v.errorf(key+".indicators", "invalid directory %s: create it", filepath.Dir(z.Indicators))
 	}
 	return nil
+}
+
+// shortDuration formats d without trailing zero units: 10m, not 10m0s.
+func shortDuration(d time.Duration) string {
+	text := d.String()
+	if strings.HasSuffix(text, "m0s") {
+		text = strings.TrimSuffix(text, "0s")
+	}
+	if strings.HasSuffix(text, "h0m") {
+		text = strings.TrimSuffix(text, "0m")
+	}
+	return text
 }

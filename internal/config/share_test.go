@@ -59,6 +59,9 @@ func TestShareInvalid(t *testing.T) {
 		{"bad url", "share:\n  sources: [{name: a, type: csv, url: ftp://a.example/x.csv}]\n", "share.sources[0].url"},
 		{"short interval", "share:\n  sources: [{name: a, type: csv, url: https://a.example/x.csv, interval: 10s}]\n", "share.sources[0].interval"},
 		{"twice", "share:\n  sources: [{name: a, type: csv, url: https://a.example/x.csv}, {name: a, type: csv, url: https://a.example/y.csv}]\n", "share.sources[1].name"},
+		{"store zone without store", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, from: store}]\n", "intel.store.enabled"},
+		{"nod zone without intel", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:10m}]\n", "intel.enabled"},
+		{"nod zone of another window", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:5m}]\nintel:\n  enabled: true\n", "use one of nod:10m, nod:1h, nod:24h"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -362,7 +362,7 @@ type Handover struct {
 func TakeOver(path string) (*Handover, error) {
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("handover: connect to the running Bulwark on %s: %w", path, err)
+		return nil, fmt.Errorf("handover: connect to the running Bulwark on %s: %w; if no Bulwark runs, start without -handover", path, err)
 	}
 	c.SetDeadline(time.Now().Add(handoverTimeout))
 	if _, err := c.Write([]byte(handoverGreeting)); err != nil {

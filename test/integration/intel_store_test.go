@@ -34,7 +34,7 @@ func newStoreNode(t *testing.T) storeNode {
 	}, page: "127.0.0.1:" + strconv.Itoa(port+156), protective: "127.0.0.2:" + strconv.Itoa(port+153)}
 	n.cfg = filepath.Join(n.dir, "store.yaml")
 	storeCfg := intelConfig(n.dir) + "  store:\n    enabled: true\n    state_file: " + filepath.Join(n.dir, "store.json") +
-		"\n    auto_block_score: 0.9\n    min_findings: 1\n    action: nxdomain\n    publish_interval: 500ms\n"
+		"\n    auto_block_score: 0.9\n    min_findings: 1\n    blocking_detectors: [nxdomain, tunnel]\n    action: nxdomain\n    publish_interval: 500ms\n"
 	writeDerivedConfig(t, n.cfg, port+153, "admin:\n  listen: "+n.admin+"\n"+storeCfg)
 	replaceInFile(t, n.cfg, "  listen: 127.0.0.1:0\n", "  listen: "+n.metrics+"\n")
 	replaceInFile(t, n.cfg, "  block_page:\n", "  block_page:\n    listen: "+n.page+"\n    review_file: "+filepath.Join(n.dir, "reviews.jsonl")+"\n")

@@ -11,16 +11,25 @@ import (
 
 // Confirm makes the entry of name block until DecisionExpiry passes
 // without new evidence, whatever its score and the popularity guard: the
-// operator by decided so. It returns the entry after the change.
+// operator by decided so. It returns the entry after the change, which
+// is saved at once so that a restart cannot lose it.
 func (s *Store) Confirm(name, by, note string) (Entry, error) {
-	return s.decide(name, by, note, indicator.Confirmed)
+	e, err := s.decide(name, by, note, indicator.Confirmed)
+	if err == nil {
+		s.saveLogged()
+	}
+	return e, err
 }
 
 // Reject stops the entry of name from blocking until DecisionExpiry
 // passes without new evidence, and counts a false positive against every
-// source that raised its score.
+// source that raised its score. The decision is saved at once.
 func (s *Store) Reject(name, by, note string) (Entry, error) {
-	return s.decide(name, by, note, indicator.Rejected)
+	e, err := s.decide(name, by, note, indicator.Rejected)
+	if err == nil {
+		s.saveLogged()
+	}
+	return e, err
 }
 
 func (s *Store) decide(raw, by, note string, state indicator.State) (Entry, error) {
@@ -56,9 +65,17 @@ func (s *Store) decide(raw, by, note string, state indicator.State) (Entry, erro
 
 // ReportMistake records a "report a mistake" submission for name, which
 // may be below an entry's domain. A report on a blocking entry moves it
-// back to review and counts a report against its sources. It returns the
-// name of the entry and whether it was moved.
+// back to review, counts a report against its sources and is saved at
+// once. It returns the name of the entry and whether it was moved.
 func (s *Store) ReportMistake(name, comment string) (entry string, moved bool) {
+	entry, moved = s.reportMistake(name, comment)
+	if moved {
+		s.saveLogged()
+	}
+	return entry, moved
+}
+
+func (s *Store) reportMistake(name, comment string) (entry string, moved bool) {
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -59,6 +59,13 @@ type Entry struct {
 	Reason string `json:"reason"`
 	// Findings counts the malicious evidence that added weight.
 	Findings int `json:"findings"`
+	// BlockingFindings counts the findings of blocking detectors and the
+	// enforce-mode feed reports that carried weight.
+	BlockingFindings int `json:"blocking_findings,omitempty"`
+	// FloodTarget is set once an NXDOMAIN flood finding named the
+	// domain while nxdomain is not a blocking detector: it is then never
+	// blocked without review.
+	FloodTarget bool `json:"flood_target,omitempty"`
 	// Weights holds the best weight of each source.
 	Weights map[string]float64 `json:"weights"`
 	// FirstSeen and LastSeen bound the evidence; Changed is when the
@@ -81,8 +88,9 @@ func (e *Entry) blocking() bool {
 	return e.State == indicator.AutoBlocked || e.State == indicator.Confirmed
 }
 
-// addEvidence records ev with the weight its trust gives it.
-func (e *Entry) addEvidence(ev evidence, trust float64, maxHistory int) {
+// addEvidence records ev with the weight its trust gives it, and reports
+// whether that weight is above zero.
+func (e *Entry) addEvidence(ev evidence, trust float64, maxHistory int) bool {
 	weight := 0.0
 	if ev.malicious {
 		weight = ev.score * trust / 100
@@ -109,6 +117,7 @@ func (e *Entry) addEvidence(ev evidence, trust float64, maxHistory int) {
 		Time: ev.at, Kind: ev.kind, Source: ev.source, Ref: ev.ref, URL: ev.url,
 		Score: ev.score, Malicious: ev.malicious, Weight: weight, Mode: ev.mode, Reason: ev.reason,
 	}, maxHistory)
+	return weight > 0
 }
 
 // combine returns 1 − Π(1 − w) over the weights.

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,7 @@ import (
 // Errors of the operator's decisions.
 var (
 	ErrNotFound  = errors.New("no entry for this name")
-	ErrMissingBy = errors.New("missing operator name: say who decides, such as by=alice")
+	ErrMissingBy = errors.New(`missing operator name: set "by" to who decides, such as {"name": "bad.example", "by": "alice"}`)
 )
 
 // Config sets up a Store.
@@ -42,9 +43,14 @@ type Config struct {
 	// SuspiciousScore and AutoBlockScore are the entry scores from which
 	// an entry is suspicious and blocked automatically.
 	SuspiciousScore, AutoBlockScore float64
-	// MinFindings is the malicious findings or enforce-mode reports an
-	// entry needs before it is blocked automatically.
+	// MinFindings is the malicious findings of blocking detectors or
+	// enforce-mode reports an entry needs before it is blocked
+	// automatically.
 	MinFindings int
+	// BlockingDetectors names the detectors whose findings count towards
+	// MinFindings, such as "dga" and "tunnel". Findings of the others
+	// raise an entry's score and can make it suspicious, never blocked.
+	BlockingDetectors []string
 	// FeedBlockTrust is the effective trust, 0 to 100, from which one
 	// report of an enforce-mode source blocks automatically.
 	FeedBlockTrust int
@@ -207,13 +213,33 @@ func (s *Store) add(ev evidence) {
 	if ev.mode == indicator.Audit {
 		src.Audited++
 	}
-	e.addEvidence(ev, s.effectiveTrust(ev), s.cfg.MaxHistory)
+	if e.addEvidence(ev, s.effectiveTrust(ev), s.cfg.MaxHistory) && s.blockingEvidence(ev) {
+		e.BlockingFindings++
+	}
+	if ev.kind == KindFinding && ev.malicious && ev.source == floodDetector && !s.blockingEvidence(ev) {
+		e.FloodTarget = true
+	}
 	e.Expires = later(e.Expires, ev.at.Add(s.expiryOf(e)))
 	if !ev.validUntil.IsZero() && ev.validUntil.Before(e.Expires) && e.State != indicator.Confirmed {
 		e.Expires = later(ev.validUntil, e.LastSeen)
 	}
 	s.dirty = true
 	s.advance(e, ev)
+}
+
+// floodDetector is the source of NXDOMAIN flood findings. Their domain is
+// usually the target of the flood, so unless nxdomain is one of the
+// blocking detectors, such a finding keeps the domain from being blocked
+// without review.
+const floodDetector = "detector:nxdomain"
+
+// blockingEvidence reports whether ev may count towards blocking its
+// entry: an enforce-mode feed report, or a finding of a blocking detector.
+func (s *Store) blockingEvidence(ev evidence) bool {
+	if ev.kind != KindFinding {
+		return ev.mode == indicator.Enforce
+	}
+	return slices.Contains(s.cfg.BlockingDetectors, strings.TrimPrefix(ev.source, "detector:"))
 }
 
 // effectiveTrust is the trust of ev's source lowered by its false-positive
@@ -249,7 +275,7 @@ func (s *Store) advance(e *Entry, ev evidence) {
 	}
 	blockByTrust := ev.kind == KindFeed && ev.mode == indicator.Enforce &&
 		s.effectiveTrust(ev) >= float64(s.cfg.FeedBlockTrust)
-	blockByScore := e.Score >= s.cfg.AutoBlockScore && e.Findings >= s.cfg.MinFindings
+	blockByScore := e.Score >= s.cfg.AutoBlockScore && e.BlockingFindings >= s.cfg.MinFindings
 	switch {
 	case blockByTrust || blockByScore:
 		if veto := s.veto(e.Name); veto != "" {
@@ -272,6 +298,9 @@ func blockReason(byTrust bool, e *Entry, ev evidence) string {
 
 // veto returns why name must not be blocked automatically, or "".
 func (s *Store) veto(name string) string {
+	if e := s.entries[name]; e != nil && e.FloodTarget {
+		return "the domain is the target of an NXDOMAIN or random-subdomain flood, and blocking it would finish the attack's work"
+	}
 	for n := name; n != "" && n != "."; n = parent(n) {
 		if s.allow[n] {
 			return "on the intel allowlist (" + strings.TrimSuffix(n, ".") + ")"

@@ -31,6 +31,7 @@ func testConfig() Config {
 	return Config{
 		MaxEntries: 100, MaxHistory: 10, SuspiciousScore: 0.5, AutoBlockScore: 0.9, MinFindings: 2,
 		FeedBlockTrust: 80, Expiry: 24 * time.Hour, DecisionExpiry: 72 * time.Hour,
+		BlockingDetectors: []string{"dga", "tunnel"},
 	}
 }
 
@@ -87,7 +88,7 @@ func TestEvidenceMakesSuspiciousThenBlocked(t *testing.T) {
 		t.Error("version changed without a change of the blocking entries")
 	}
 	clk.advance(time.Minute)
-	s.Report(finding(clk, "nxdomain", "xjo4vk9bk1f19hxz.net", 0.8, true))
+	s.Report(finding(clk, "tunnel", "xjo4vk9bk1f19hxz.net", 0.8, true))
 	e := mustEntry(t, s, "xjo4vk9bk1f19hxz.net.")
 	if e.State != indicator.AutoBlocked {
 		t.Fatalf("after findings of 0.7 and 0.8: state = %s (score %g), want auto_blocked", e.State, e.Score)
@@ -102,7 +103,7 @@ func TestEvidenceMakesSuspiciousThenBlocked(t *testing.T) {
 	if len(blocks) != 1 || blocks[0].Name != "xjo4vk9bk1f19hxz.net." {
 		t.Fatalf("blocking = %+v, want the one name", blocks)
 	}
-	if !strings.Contains(blocks[0].Reason, "nxdomain reason") || blocks[0].Category != "nxdomain" {
+	if !strings.Contains(blocks[0].Reason, "tunnel reason") || blocks[0].Category != "tunnel" {
 		t.Errorf("block = %+v, want the category and reason of the strongest finding", blocks[0])
 	}
 }
@@ -120,7 +121,7 @@ func TestPopularDomainGoesToReview(t *testing.T) {
 	cfg.MinFindings = 1
 	s, clk := newTestStore(t, cfg)
 	s.SetGuard(popular{"bigcdn.com": true}, nil)
-	s.Report(finding(clk, "unique", "bigcdn.com", 0.95, true))
+	s.Report(finding(clk, "dga", "bigcdn.com", 0.95, true))
 	e := mustEntry(t, s, "bigcdn.com.")
 	if e.State != indicator.Review {
 		t.Fatalf("state = %s, want review for a steadily popular domain", e.State)
@@ -131,8 +132,8 @@ func TestPopularDomainGoesToReview(t *testing.T) {
 	if len(s.Blocking()) != 0 {
 		t.Error("a vetoed entry blocks")
 	}
-	if src := sourceNamed(s, "detector:unique"); src.Vetoed != 1 {
-		t.Errorf("detector:unique vetoed = %d, want 1", src.Vetoed)
+	if src := sourceNamed(s, "detector:dga"); src.Vetoed != 1 {
+		t.Errorf("detector:dga vetoed = %d, want 1", src.Vetoed)
 	}
 }
 
@@ -143,7 +144,7 @@ func TestAllowlistsVeto(t *testing.T) {
 	s, clk := newTestStore(t, cfg)
 	s.SetGuard(nil, allowlist{"listed.example.": true})
 	s.Report(finding(clk, "tunnel", "vpn.corp.example", 0.95, true))
-	s.Report(finding(clk, "flux", "listed.example", 0.95, true))
+	s.Report(finding(clk, "dga", "listed.example", 0.95, true))
 	for _, name := range []string{"vpn.corp.example.", "listed.example."} {
 		if e := mustEntry(t, s, name); e.State != indicator.Review {
 			t.Errorf("%s: state = %s, want review", name, e.State)
@@ -430,4 +431,40 @@ func sourceNamed(s *Store, name string) SourceScore {
 		}
 	}
 	return SourceScore{}
+}
+
+func TestNonBlockingDetectorsOnlySuspect(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	for range 3 {
+		s.Report(finding(clk, "flux", "cdn.example", 0.99, true))
+		clk.advance(time.Minute)
+	}
+	e, _ := s.Entry("cdn.example.")
+	if e.State != indicator.Suspicious {
+		t.Errorf("after 3 flux findings: state %s, want suspicious", e.State)
+	}
+	s.Report(finding(clk, "dga", "cdn.example", 0.99, true))
+	if e, _ = s.Entry("cdn.example."); e.State != indicator.Suspicious {
+		t.Errorf("after one dga finding: state %s, want suspicious until %d blocking findings", e.State, testConfig().MinFindings)
+	}
+	s.Report(finding(clk, "dga", "cdn.example", 0.99, true))
+	if e, _ = s.Entry("cdn.example."); e.State != indicator.AutoBlocked {
+		t.Errorf("after two dga findings: state %s, want auto_blocked", e.State)
+	}
+}
+
+func TestFloodTargetGoesToReview(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	s.Report(finding(clk, "nxdomain", "victim.example", 0.9, true))
+	s.Report(finding(clk, "tunnel", "victim.example", 1, true))
+	clk.advance(time.Minute)
+	s.Report(finding(clk, "tunnel", "victim.example", 1, true))
+	e, _ := s.Entry("victim.example.")
+	if e.State != indicator.Review {
+		t.Fatalf("flood target with two tunnel findings: state %s, want review", e.State)
+	}
+	last := e.History[len(e.History)-1]
+	if !strings.Contains(last.Reason, "target of an NXDOMAIN") {
+		t.Errorf("last event reason %q, want the flood veto", last.Reason)
+	}
 }
