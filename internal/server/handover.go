@@ -189,8 +189,19 @@ func (s *Server) listenStream(network string, addr netip.AddrPort) (*net.TCPList
 // listenQUIC returns the UDP socket of a QUIC listener at addr: the
 // inherited one, or a new one.
 func (s *Server) listenQUIC(addr netip.AddrPort) (*net.UDPConn, error) {
+	conn, err := s.listenPacket("quic", addr, addr)
+	if err != nil {
+		return nil, err
+	}
+	conn.SetReadBuffer(udpReadBuffer)
+	return conn, nil
+}
+
+// listenPacket returns the UDP socket of network at addr: the inherited
+// one, or a new one bound to bind.
+func (s *Server) listenPacket(network string, addr, bind netip.AddrPort) (*net.UDPConn, error) {
 	var conn *net.UDPConn
-	if files := s.inherited.take("quic", addr); len(files) > 0 {
+	if files := s.inherited.take(network, addr); len(files) > 0 {
 		c, err := fileSocket(files, net.FilePacketConn)
 		if err != nil {
 			return nil, err
@@ -201,14 +212,13 @@ func (s *Server) listenQUIC(addr netip.AddrPort) (*net.UDPConn, error) {
 			return nil, fmt.Errorf("inherited socket of %s is not a UDP socket", addr)
 		}
 	} else {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(bind))
 		if err != nil {
 			return nil, err
 		}
 		conn = c
 	}
-	conn.SetReadBuffer(udpReadBuffer)
-	s.own("quic", addr, conn)
+	s.own(network, addr, conn)
 	return conn, nil
 }
 
