@@ -18,11 +18,11 @@ const (
 	edeStaleNXDomain = 19
 )
 
-// resolveOrStale resolves q as the slow path does. When an expired
-// response that may be served stale exists under key and the resolution
-// takes longer than StaleClientTimeout, it returns a stale copy of it
-// instead, and the resolution goes on in the background to refresh the
-// cache (RFC 8767 section 5, the client response timer).
+// resolveOrStale resolves q as the slow path does. An expired response
+// under key may be served stale when the resolution takes longer than
+// StaleClientTimeout (RFC 8767 section 5, the client response timer).
+// Then it returns a stale copy, and the resolution goes on in the
+// background to refresh the cache.
 func (p *Pipeline) resolveOrStale(q *Query, key []byte, flavour uint8, client netip.Addr, exempt, udp bool) *cache.Packed {
 	resolve := func() *cache.Packed { return p.resolve(q, key, flavour, client, exempt, udp) }
 	stale, ok := p.cache.StaleAnswer(key, p.now())
@@ -54,9 +54,9 @@ func (p *Pipeline) resolveOrStale(q *Query, key []byte, flavour uint8, client ne
 // response was evicted gets SERVFAIL while its servers fail.
 
 // staleFallback returns a stale copy of the expired response under key
-// for a resolution that failed, and stores it so that the queries of the
-// next FailureTTL get it from the cache without asking the servers again
-// (RFC 8767 section 4, the failure recheck timer). A fresh response
+// for a resolution that failed. It also stores the copy, so that the
+// queries of the next FailureTTL get it from the cache without querying
+// the servers again (RFC 8767 section 4, the failure recheck timer). A fresh response
 // stored meanwhile, as by another resolution, is returned as it is. ok is
 // false when the key holds neither.
 func (p *Pipeline) staleFallback(key []byte, now time.Time) (*cache.Packed, bool) {

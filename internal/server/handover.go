@@ -21,7 +21,7 @@ import (
 // process over a unix socket with SCM_RIGHTS (unix(7)). Both processes then
 // hold the same sockets: nothing is bound again, so the kernel keeps every
 // datagram queued on a UDP socket and every connection waiting in a TCP
-// accept queue, and whichever process reads next answers it. Once the new
+// accept queue, and whichever process reads next responds to it. Once the new
 // process serves, it reports ready, and the old one stops reading and
 // answers what it has read before it exits.
 //
@@ -43,11 +43,11 @@ const maxHandoverSockets = 253
 
 // Socket is a listening socket that a handover passes on.
 type Socket struct {
-	// Network is "udp" for a plain DNS UDP socket, "tcp" for a TCP
-	// listener (TCP, DoT or DoH), "quic" for the UDP socket of DoQ or
-	// HTTP/3, "http" for the listener of the metrics, the
-	// administration API or the block page, and "xfr-tcp" and "xfr-udp"
-	// for the sockets of the RPZ primary.
+	// Network names the kind of socket. DNS listeners use "udp" (plain
+	// DNS over UDP), "tcp" (TCP, DoT or DoH) and "quic" (DoQ or HTTP/3).
+	// "http" is the listener of the metrics, the administration API or
+	// the block page, and "xfr-tcp" and "xfr-udp" are the sockets of
+	// the RPZ primary.
 	Network string `json:"network"`
 	// Address is the bound IP:port.
 	Address netip.AddrPort `json:"address"`

@@ -215,7 +215,7 @@ func (s *suite) stopFault(instance string) func() (func(), error) {
 
 // runRow runs the normal load for the row's duration beside its attack or
 // fault, and counts resolver crashes. Attack rows run on the cache of the
-// warm-up; fault rows restart the resolver first, and stale rows then warm
+// warm-up. Fault rows restart the resolver first, and stale rows then warm
 // it again and move its clock past every TTL.
 func (s *suite) runRow(ctx context.Context, spec rowSpec) rowResult {
 	row := rowResult{Name: spec.name, Description: spec.description}
