@@ -27,10 +27,15 @@ const (
 // maxBatch is the largest number of frames written before a flush.
 const maxBatch = 4096
 
-// batchDelay is the pause of the writer after a batch smaller than
-// maxBatch, so that frames gather and the next write carries many. At 1 ms
-// a query rate of R adds at most R/500 frames to the queue meanwhile.
-const batchDelay = time.Millisecond
+// flushInterval is how long a frame may wait in the queue before the writer
+// takes it, and wakeFrames how many queued frames wake the writer sooner.
+// The query path only queues: it wakes the writer once per wakeFrames
+// frames at most, so that one write to the collector carries many frames
+// and the writer's wake-ups cost the query path little at any rate.
+const (
+	flushInterval = 20 * time.Millisecond
+	wakeFrames    = 256
+)
 
 // Default reconnection backoff: the wait doubles after each failed
 // attempt, from DefaultMinBackoff up to DefaultMaxBackoff.
@@ -60,6 +65,9 @@ type Output struct {
 	cfg   OutputConfig
 	log   *slog.Logger
 	queue chan *[]byte
+	// wake signals the writer that wakeAt or more frames are queued.
+	wake   chan struct{}
+	wakeAt int
 
 	dropped, lost, sent atomic.Uint64
 
@@ -82,6 +90,8 @@ func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
 		cfg:     cfg,
 		log:     log.With("collector", cfg.Network+":"+cfg.Address),
 		queue:   make(chan *[]byte, max(cfg.QueueSize, 1)),
+		wake:    make(chan struct{}, 1),
+		wakeAt:  max(1, min(wakeFrames, cfg.QueueSize/4)),
 		stopped: make(chan struct{}),
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
@@ -112,6 +122,13 @@ func (o *Output) enqueue(frame *[]byte) {
 	default:
 		o.dropped.Add(1)
 		putFrame(frame)
+		return
+	}
+	if len(o.queue) >= o.wakeAt {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -241,20 +258,12 @@ func (o *Output) connect() (*session, error) {
 // called. stopping is true in the second case, with the outcome of ending
 // the session in err.
 func (o *Output) serve(s *session) (stopping bool, err error) {
+	tick := time.NewTicker(flushInterval)
+	defer tick.Stop()
 	for {
 		select {
-		case f := <-o.queue:
-			n, err := o.write(s, f)
-			if err != nil {
-				s.conn.Close()
-				return false, err
-			}
-			if n < maxBatch {
-				// Let frames gather, so that one write carries many:
-				// a write for each query costs the query path a
-				// context switch. The queue holds them meanwhile.
-				time.Sleep(batchDelay)
-			}
+		case <-o.wake:
+		case <-tick.C:
 		case err := <-s.control:
 			s.conn.Close()
 			if err == nil {
@@ -263,6 +272,12 @@ func (o *Output) serve(s *session) (stopping bool, err error) {
 			return false, err
 		case <-o.ctx.Done():
 			return true, o.finish(s)
+		}
+		for f := o.next(); f != nil; f = o.next() {
+			if _, err := o.write(s, f); err != nil {
+				s.conn.Close()
+				return false, err
+			}
 		}
 	}
 }
