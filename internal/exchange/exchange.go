@@ -131,6 +131,11 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 	out := Response{Query: c.newQuery(q)}
 	start := time.Now()
 	resp, err := c.exchangeUDP(ctx, out.Query, q.Server, deadline, &out.Spoofed)
+	if errors.Is(err, errOversized) {
+		// The server ignored the advertised size: the whole response
+		// can only come over TCP.
+		return c.retryTCP(ctx, q, out, deadline, start)
+	}
 	if err == nil && c.badCookie(resp) {
 		// RFC 7873 section 5.3: retry once with the server cookie that
 		// the BADCOOKIE response brought, and over TCP after a second one.
@@ -144,8 +149,13 @@ func (c *Client) Exchange(ctx context.Context, q Query) (Response, error) {
 		out.Msg, out.RTT = resp, time.Since(start)
 		return out, nil
 	}
+	return c.retryTCP(ctx, q, out, deadline, start)
+}
+
+// retryTCP sends out.Query again over TCP with a new ID.
+func (c *Client) retryTCP(ctx context.Context, q Query, out Response, deadline, start time.Time) (Response, error) {
 	out.Query.Id = uint16(rand.Uint32())
-	resp, err = c.exchangeTCP(ctx, out.Query, q.Server, deadline)
+	resp, err := c.exchangeTCP(ctx, out.Query, q.Server, deadline)
 	if err != nil {
 		return out, fmt.Errorf("query %s %s to %s over TCP: %w", q.Name, dns.TypeToString[q.Type], q.Server, err)
 	}
@@ -172,10 +182,19 @@ func (c *Client) newQuery(q Query) *dns.Msg {
 	return m
 }
 
-// udpBuffers holds receive buffers of the largest UDP payload, so that a
-// server ignoring the advertised EDNS size is still read whole.
+// udpReceiveSize is the size of the UDP receive buffers: one byte more than
+// the largest EDNS size the configuration allows, so that a datagram that
+// fills a buffer is known to exceed it. Buffers of the largest UDP payload
+// would keep 64 KiB for each query in flight.
+const udpReceiveSize = 4096 + 1
+
+// errOversized is returned by exchangeUDP for a response that does not fit
+// in a receive buffer: the server ignored the advertised size.
+var errOversized = errors.New("UDP response larger than 4096 bytes")
+
+// udpBuffers holds the receive buffers.
 var udpBuffers = sync.Pool{New: func() any {
-	b := make([]byte, 65535)
+	b := make([]byte, udpReceiveSize)
 	return &b
 }}
 
@@ -209,6 +228,9 @@ func (c *Client) exchangeUDP(ctx context.Context, msg *dns.Msg, server netip.Add
 		n, err := conn.Read(buf)
 		if err != nil {
 			return nil, ctxError(ctx, err)
+		}
+		if n == len(buf) && binary.BigEndian.Uint16(buf) == msg.Id {
+			return nil, errOversized
 		}
 		resp, ok := match(msg, buf[:n])
 		if !ok {

@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -114,6 +115,56 @@ func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
 	}
 	if !resp.TCP || len(resp.Msg.Answer) != 1 {
 		t.Errorf("response TCP=%v answers=%d, want the full answer over TCP", resp.TCP, len(resp.Msg.Answer))
+	}
+}
+
+// TestExchangeOversizedUDPRetriesTCP checks that a UDP response larger than
+// any size the client may advertise, from a server that ignored it, is
+// fetched again over TCP instead of being read cut short.
+func TestExchangeOversizedUDPRetriesTCP(t *testing.T) {
+	ln, udp := tcpAndUDP(t)
+	port := ln.Addr().(*net.TCPAddr).Port
+	go func() {
+		buf := make([]byte, 4096)
+		n, from, err := udp.ReadFromUDP(buf)
+		if err != nil {
+			return
+		}
+		q := new(dns.Msg)
+		q.Unpack(buf[:n])
+		r := answer(q, "192.0.2.3")
+		for i := range 300 {
+			txt, _ := dns.NewRR(fmt.Sprintf("%s 300 IN TXT \"padding %d padding padding\"", q.Question[0].Name, i))
+			r.Extra = append(r.Extra, txt)
+		}
+		wire, _ := r.Pack()
+		if len(wire) <= udpReceiveSize {
+			panic(fmt.Sprintf("test response of %d bytes is not oversized", len(wire)))
+		}
+		udp.WriteToUDP(wire, from)
+	}()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		dc := &dns.Conn{Conn: c}
+		q, err := dc.ReadMsg()
+		if err == nil {
+			dc.WriteMsg(answer(q, "192.0.2.4"))
+		}
+		c.Close()
+	}()
+	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	resp, err := testClient().Exchange(context.Background(), Query{Name: "huge.example.", Type: dns.TypeA, Server: server, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("Exchange: %v", err)
+	}
+	if !resp.TCP {
+		t.Errorf("response came over UDP, want the retry over TCP")
+	}
+	if got := resp.Msg.Answer[0].(*dns.A).A.String(); got != "192.0.2.4" {
+		t.Errorf("answer %s, want 192.0.2.4 from the TCP server", got)
 	}
 }
 
