@@ -163,7 +163,7 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 		g.localAnswers.Add(1)
 	}
 	if !res.Limited && res.Rcode == dns.RcodeSuccess && res.Security != dnssec.Bogus {
-		g.known.add(qname, res.Zone)
+		g.known.add(qname)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -191,9 +191,13 @@ func (g *Guard) Observe(qname string, res resolver.Result) {
 
 // Suspect reports whether qname looks like a name of a flood: it lies
 // under a hot zone, one that reaches MinRate misses a second over the
-// window or is protected, and it is not known to exist. The pipeline
-// resolves suspect names in a small pool of their own, so a flood that
-// outruns the CPU delays them rather than normal names.
+// window or is protected, and neither it nor the name one label below the
+// hot zone on the way to it is known to exist. So a flood of random
+// top-level names, which makes the root hot, leaves the names under known
+// top-level domains alone, as a flood of random names under example.com
+// leaves those under www.example.com. The pipeline resolves suspect names
+// in a small pool of their own, so a flood that outruns the CPU delays them
+// rather than normal names.
 //
 // qname is in lower case, with the final dot, and without escapes.
 // Suspect takes no lock and does not allocate, so the pipeline may call it
@@ -204,14 +208,16 @@ func (g *Guard) Suspect(qname []byte) bool {
 	if hot == nil || len(*hot) == 0 || g.known.containsBytes(qname) {
 		return false
 	}
+	var child []byte
 	for n := qname; len(n) > 0; {
-		if (*hot)[string(n)] {
+		if (*hot)[string(n)] && child != nil && !g.known.containsBytes(child) {
 			return true
 		}
 		i := bytes.IndexByte(n, '.')
 		if i < 0 || len(n) == 1 {
 			return false
 		}
+		child = n
 		if i == len(n)-1 {
 			n = n[i:] // the root, "."
 		} else {

@@ -362,6 +362,7 @@ func TestSuspectUnderHotZone(t *testing.T) {
 		{"x7f3k.victim.example.", true},
 		{"a.b.victim.example.", true},
 		{"www.victim.example.", false},
+		{"x.www.victim.example.", false},
 		{"victim.example.", false},
 		{"www.other.example.", false},
 	}
@@ -375,5 +376,34 @@ func TestSuspectUnderHotZone(t *testing.T) {
 	g.Sweep()
 	if g.Suspect([]byte("x7f3k.victim.example.")) {
 		t.Error("name suspect after the flood ended, want not")
+	}
+}
+
+func TestSuspectRootFloodSparesKnownTLDs(t *testing.T) {
+	g, c := newTestGuard(testConfig())
+	g.Observe("www.example.com.", resolver.Result{Zone: "example.com.", Rcode: dns.RcodeSuccess})
+	// Random top-level names all fail at the root.
+	for i := range 300 {
+		g.Observe(fmt.Sprintf("r%d.nx-r%d.", i, i), resolver.Result{Zone: ".", Rcode: dns.RcodeNameError})
+		c.advance(10 * time.Second / 300)
+	}
+	if !g.isHot(".") {
+		t.Fatal("root not hot after 300 random top-level names in 10 s")
+	}
+
+	tests := []struct {
+		qname string
+		want  bool
+	}{
+		{"x7f3k.nx-x7f3k.", true},
+		{"nx-x7f3k.", true},
+		{"mail.example.com.", false},
+		{"www.other.com.", false},
+		{".", false},
+	}
+	for _, tt := range tests {
+		if got := g.Suspect([]byte(tt.qname)); got != tt.want {
+			t.Errorf("Suspect(%s) = %v with the root hot, want %v", tt.qname, got, tt.want)
+		}
 	}
 }

@@ -36,17 +36,15 @@ func (k *knownNames) hash(name string) uint64 {
 	return max(1, maphash.String(k.seed, name))
 }
 
-// add records name and its ancestors down to zone, which are the names
-// sent to the servers of zone and of the zones above it on the way to
-// name when queries are minimised (RFC 9156). A name outside zone is
-// recorded alone.
-func (k *knownNames) add(name, zone string) {
+// add records name and its ancestors up to the root: each ancestor of a
+// name that exists exists too, at least as an empty non-terminal. They
+// include the names sent to the servers of each zone on the way to name
+// when queries are minimised (RFC 9156), and the name one label below each
+// zone, which Suspect checks.
+func (k *knownNames) add(name string) {
 	for n := name; n != ""; n = parent(n) {
 		h := k.hash(n)
 		k.slots[h%uint64(len(k.slots))].Store(h)
-		if n == zone || !dns.IsSubDomain(zone, n) {
-			return
-		}
 	}
 }
 
