@@ -39,6 +39,9 @@ type Intel struct {
 	Flux       IntelFlux       `yaml:"flux"`
 	Spike      IntelSpike      `yaml:"spike"`
 	Tunnel     IntelTunnel     `yaml:"tunnel"`
+	// DGAClients sets the tracker of clients that behave like hosts
+	// infected by a DGA.
+	DGAClients IntelDGAClients `yaml:"dga_clients"`
 	// Store sets the candidate store of findings and feed indicators.
 	Store IntelStore `yaml:"store"`
 }
@@ -168,6 +171,7 @@ func defaultIntel() Intel {
 		Flux:       IntelFlux{MaxTTL: Duration(5 * time.Minute), MinNetworks: 5},
 		Spike:      IntelSpike{Factor: 10, MinQueries: 100, MinWindows: 30, MaxDomains: 10_000},
 		Tunnel:     IntelTunnel{MinQueries: 10},
+		DGAClients: defaultIntelDGAClients(),
 		Store:      defaultIntelStore(),
 	}
 }
@@ -187,11 +191,12 @@ func (in *Intel) restoreNullSections(def Intel) {
 	restore(&in.Flux, def.Flux)
 	restore(&in.Spike, def.Spike)
 	restore(&in.Tunnel, def.Tunnel)
+	restore(&in.DGAClients, def.DGAClients)
 	restore(&in.Store, def.Store)
 }
 
 func (v *validator) intel() error {
-	steps := []func(*Intel) error{v.intelLimits, v.intelNOD, v.intelPopularity, v.intelDetectors, v.intelStore}
+	steps := []func(*Intel) error{v.intelLimits, v.intelNOD, v.intelPopularity, v.intelDetectors, v.intelDGAClients, v.intelStore}
 	for _, step := range steps {
 		if err := step(&v.cfg.Intel); err != nil {
 			return err

@@ -19,7 +19,7 @@ var (
 		"Client queries offered to the traffic analysis, by result: queued, dropped because the queue was full, or skipped because the query could not be parsed.",
 		[]string{"result"}, nil)
 	intelTableFullDesc = prometheus.NewDesc("bulwark_intel_table_full_total",
-		"Events or names left out because a bounded table of the traffic analysis was full, by table: window (domains per window), unique (names of the unique-response detector), spike (baselines), tunnel (domains of the tunnel tracker).",
+		"Events or names left out because a bounded table of the traffic analysis was full, by table: window (domains per window), unique (names of the unique-response detector), spike (baselines), tunnel (domains of the tunnel tracker), clients (clients evicted from the DGA client table).",
 		[]string{"table"}, nil)
 	intelFindingsDesc = prometheus.NewDesc("bulwark_intel_findings_total",
 		"Findings of the traffic analysis, by detector.", []string{"detector"}, nil)
@@ -53,6 +53,7 @@ func (c intelCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, intelTableFullDesc, e.UniqueDropped, "unique")
 	counter(ch, intelTableFullDesc, e.SpikeDropped, "spike")
 	counter(ch, intelTableFullDesc, e.TunnelDropped, "tunnel")
+	counter(ch, intelTableFullDesc, e.DGAClientsEvicted, "clients")
 	for i, name := range traffic.Detectors {
 		if i < len(e.Findings) {
 			counter(ch, intelFindingsDesc, e.Findings[i], name)

@@ -31,6 +31,9 @@ type Config struct {
 	// TunnelMinQueries is the queries per window below which a domain's
 	// traffic is not scored for tunnelling.
 	TunnelMinQueries int
+	// DGAClients sets the tracker of clients that behave like hosts
+	// infected by a DGA.
+	DGAClients DGAClientsConfig
 }
 
 // PopularityConfig sets the popularity history.
@@ -117,6 +120,9 @@ func DefaultConfig() Config {
 		Spike:      SpikeConfig{Factor: 10, MinQueries: 100, MinWindows: 30, MaxDomains: 10_000},
 
 		TunnelMinQueries: 10,
+		DGAClients: DGAClientsConfig{
+			Enabled: true, Window: 10 * time.Minute, MinDomains: 8, MaxClients: 10_000, Hold: time.Hour,
+		},
 	}
 }
 
@@ -140,5 +146,9 @@ func ConfigFrom(in config.Intel) Config {
 		Spike:    SpikeConfig(in.Spike),
 
 		TunnelMinQueries: in.Tunnel.MinQueries,
+		DGAClients: DGAClientsConfig{
+			Enabled: in.DGAClients.Enabled, Window: in.DGAClients.Window.D(), MinDomains: in.DGAClients.MinDomains,
+			MaxClients: in.DGAClients.MaxClients, Hold: in.DGAClients.Hold.D(),
+		},
 	}
 }

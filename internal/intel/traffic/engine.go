@@ -3,7 +3,8 @@
 // events that internal/intel/events queues, counts them per registered
 // domain and window in bounded memory, and runs the detectors: newly
 // observed domains (internal/intel/nod), DGA on names seen for the first
-// time, tunnelling per domain, NXDOMAIN floods and random-subdomain
+// time and on clients that query many unseen NXDOMAIN domains of one
+// structure (clients.go), tunnelling per domain, NXDOMAIN floods and random-subdomain
 // attacks, unique responses, fast flux and popularity spikes. It also keeps
 // a popularity history for false-positive control.
 //
@@ -55,6 +56,7 @@ type Engine struct {
 	winStart time.Time
 	unique   *uniqueTracker
 	spike    *spikeTracker
+	clients  *clientTracker // nil when DGAClients is off
 	lastSave time.Time
 
 	findings *findingLog
@@ -99,6 +101,9 @@ func New(cfg Config, queue <-chan events.Event, log *slog.Logger, clock func() t
 		spike:    newSpikeTracker(cfg.Spike),
 		findings: newFindingLog(cfg.MaxFindings, log),
 		lastSave: now,
+	}
+	if cfg.DGAClients.Enabled {
+		e.clients = newClientTracker(cfg.DGAClients)
 	}
 	e.startWindow(now)
 	return e, nil
@@ -198,6 +203,9 @@ func (e *Engine) process(ev *events.Event) {
 	}
 	if !known && d != nil && !e.nod.Seen(domain) {
 		e.scoreDGA(domain, ev.Time)
+	}
+	if e.clients != nil {
+		e.observeClient(ev, parts)
 	}
 	if ev.Answered && ev.Rcode == 0 && !ev.Blocked {
 		if _, report := e.nod.Observe(domain, ev.Time); report {
@@ -337,6 +345,10 @@ type Stats struct {
 	NOD        nod.Stats
 	// PopularDomains is the number of domains in the popularity history.
 	PopularDomains int
+	// DGAClients is the number of clients in the DGA client table, and
+	// DGAClientsEvicted counts those evicted to make room for others.
+	DGAClients        int64
+	DGAClientsEvicted uint64
 }
 
 // Stats returns the counters of e.
@@ -347,6 +359,9 @@ func (e *Engine) Stats() Stats {
 		SpikeDropped: e.stats.spikeDropped.Load(), TunnelDropped: e.tunnel.Dropped(),
 		LogSuppressed: e.findings.suppressed.Load(), SaveFailed: e.stats.saveFailed.Load(),
 		NOD: e.nod.Stats(), PopularDomains: e.pop.Len(),
+	}
+	if e.clients != nil {
+		st.DGAClients, st.DGAClientsEvicted = e.clients.tracked.Load(), e.clients.evicted.Load()
 	}
 	for i := range Detectors {
 		st.Findings = append(st.Findings, e.findings.counts[i].Load())
