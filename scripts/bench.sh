@@ -411,27 +411,43 @@ cached() {
 	record "$peer" p999_ms "$(median "${p999[@]}")"
 }
 
+# rcodes_resolved prints how many responses of a dnsperf output had the RCODE
+# NOERROR or NXDOMAIN, the two a resolver gives when it resolves a name.
+rcodes_resolved() {
+	awk '/Response codes:/ {
+		for (i = 1; i <= NF; i++) if ($i == "NOERROR" || $i == "NXDOMAIN") n += $(i + 1)
+	} END { print n + 0 }'
+}
+
 # mix runs random subdomains of signed zones and of missing TLDs as fast
 # as the resolver takes them, beside normal traffic at BENCH_MIX_RATE, and
-# records the attack's answers per second and the normal traffic's answer
-# share and p99 latency.
+# records the attack's names resolved per second and the normal traffic's
+# resolved share and p99 latency. A name counts as resolved when it gets
+# NOERROR or NXDOMAIN: a resolver that sheds a flood with SERVFAIL answers
+# fast but resolves nothing.
 mix() {
 	local peer=$1 dir="$BENCH_DIR/$1" round attack=() share=() p99=()
 	for round in $(seq "$BENCH_ROUNDS"); do
-		dnsperf_run "$peer" "normal-$round" -d "$BENCH_DIR/normal.txt" -l "$BENCH_SECONDS" -t 5 -Q "$BENCH_MIX_RATE" -v >"$dir/normal.out" &
+		# Up to 1000 normal queries in flight, so that the offered rate
+		# holds even when they wait half a second each.
+		dnsperf_run "$peer" "normal-$round" -d "$BENCH_DIR/normal.txt" -l "$BENCH_SECONDS" -t 5 -Q "$BENCH_MIX_RATE" -q 1000 -v >"$dir/normal.out" &
 		local normal_pid=$!
 		local out
 		out=$(dnsperf_run "$peer" "attack-$round" -d "$BENCH_DIR/attack-$round.txt" -l "$BENCH_SECONDS" -q 200 -t 5)
 		wait "$normal_pid" || fail "normal traffic during the attack on $peer failed"
-		attack+=("$(field 'Queries per second' <<<"$out")")
-		local sent completed
+		local runtime resolved responses
+		runtime=$(field 'Run time' <<<"$out")
+		resolved=$(rcodes_resolved <<<"$out")
+		responses=$(field 'Queries completed' <<<"$out")
+		attack+=("$(calc "$resolved / $runtime" 0)")
+		local sent
 		sent=$(field 'Queries sent' <"$dir/normal.out")
-		completed=$(field 'Queries completed' <"$dir/normal.out")
-		share+=("$(calc "100 * $completed / $sent" 2)")
+		share+=("$(calc "100 * $(rcodes_resolved <"$dir/normal.out") / $sent" 2)")
 		local lat
 		lat=$(latencies <"$dir/normal.out")
 		p99+=("$(awk '{ print $2 }' <<<"$lat")")
-		echo "mix round $round: attack ${attack[-1]} answers/s; normal traffic ${share[-1]}% answered, p99 ${p99[-1]} ms"
+		echo "mix round $round: attack ${attack[-1]} names resolved/s ($(calc "$responses / $runtime" 0) responses/s);" \
+			"normal traffic ${share[-1]}% of $sent resolved, p99 ${p99[-1]} ms"
 	done
 	record "$peer" mix_qps "$(median "${attack[@]}")"
 	record "$peer" mix_normal_pct "$(median "${share[@]}")"
@@ -495,7 +511,7 @@ print_table() {
 		}
 		END {
 			print "resolver", "cached max answers/s", "ratio", "CPU us/answer at " rate "/s", "ratio", "p50/p99/p99.9 ms", \
-				"cold answers/s", "ratio", "attack mix answers/s", "ratio", "normal answered %, p99 ms", "RSS MiB after cold (+cache file)", "ratio"
+				"cold answers/s", "ratio", "attack mix resolved/s", "ratio", "normal resolved %, p99 ms", "RSS MiB after cold (+cache file)", "ratio"
 			for (i = 1; i <= np; i++) {
 				p = peers[i]
 				lat = show(p, "p50_ms", 3) "/" show(p, "p99_ms", 3) "/" show(p, "p999_ms", 3)
