@@ -266,9 +266,9 @@ func (p *Primary) Refresh(ctx context.Context) {
 func (p *Primary) logSerialFailure(err error) {
 	switch {
 	case err != nil && !p.serialFailing:
-		p.log.Error("cannot take a new serial: zones keep their records until the serial file can be written", "err", err)
+		p.log.Error("failed to take a new serial: changed zones keep their serial until the serial file can be written", "err", err)
 	case err == nil && p.serialFailing:
-		p.log.Info("serial file writable again")
+		p.log.Info("serial file written again")
 	}
 	p.serialFailing = err != nil
 }

@@ -36,10 +36,10 @@ const maxClockWait = 2
 // same second. A change that comes before the clock passes the last
 // serial waits for the next call, at most maxClockWait seconds.
 //
-// NOTE: without a state file, a clock that moves backwards, or a process
-// that lives less than a second, can make a later process repeat a
-// serial, and a handover can let the old process serve serials above the
-// new one's until it stops. SerialFile covers all three.
+// NOTE: without a state file, a later process can repeat a serial after
+// a clock that moved backwards or after a process that lived less than a
+// second. During a handover the old process can also serve serials above
+// the new one's until it stops. SerialFile covers all three cases.
 type clockSerials struct{}
 
 func (clockSerials) next(_ string, prev uint32, loaded bool, now time.Time) (uint32, bool, error) {
@@ -59,13 +59,14 @@ func (clockSerials) next(_ string, prev uint32, loaded bool, now time.Time) (uin
 
 func (clockSerials) overtaken(string, uint32) (bool, error) { return false, nil }
 
-// SerialFile keeps the last serial of each published zone in a file
-// shared by the processes that serve the zones one after another, so that
-// each new serial is newer (RFC 1982) than every serial served before,
+// SerialFile keeps the last serial of each published zone in a file that
+// the processes serving the zones one after another share. Each new
+// serial is thus newer (RFC 1982) than every serial served before,
 // whatever the clock did. Each process that opens the file gets a
-// generation one above the last; a zone's serial records the generation
-// that took it. A file lock next to the file (PATH.lock) orders the
-// processes of a handover, which run at the same time for a while.
+// generation one above the last, and a zone's serial records the
+// generation that took it. A file lock next to the file (PATH.lock)
+// orders the processes of a handover, which run at the same time for a
+// while.
 type SerialFile struct {
 	path       string
 	generation uint64
@@ -90,8 +91,8 @@ type zoneSerial struct {
 
 // OpenSerialFile opens the serial file at path, creating it when missing,
 // and takes the next generation. The file's directory must exist. An
-// unreadable or invalid file is an error, since starting again from the
-// clock could repeat a serial; remove the file to start from the clock.
+// unreadable or invalid file is an error, because starting again from the
+// clock could repeat a serial. Removing the file starts from the clock.
 func OpenSerialFile(path string) (*SerialFile, error) {
 	if _, err := atomicfile.CleanTemp(path); err != nil {
 		return nil, fmt.Errorf("serial file %s: %w", path, err)

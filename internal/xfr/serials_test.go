@@ -149,7 +149,7 @@ func TestSerialFileHandoverOverlap(t *testing.T) {
 	}
 
 	// The successor takes a newer serial for its own records, and the
-	// old process does not answer that with another one.
+	// old process does not take another serial in turn.
 	successor.Refresh(context.Background())
 	bumped := serialOf(t, successor)
 	if !SerialLess(oldLast, bumped) {
