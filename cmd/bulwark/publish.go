@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -37,6 +38,13 @@ func newPublisher(p config.Publish, generated map[string]xfr.Source, log *slog.L
 			return nil, err
 		}
 		cfg.Keys, cfg.NotifyKey = []*xfr.Key{key}, key
+	}
+	if p.StateFile != "" {
+		serials, err := xfr.OpenSerialFile(p.StateFile)
+		if err != nil {
+			return nil, fmt.Errorf("share.publish.state_file: %w", err)
+		}
+		cfg.Serials = serials
 	}
 	pub := &publisher{}
 	for _, z := range p.Zones {

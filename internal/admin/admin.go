@@ -401,22 +401,6 @@ func parseDomain(w http.ResponseWriter, field, name string) (string, bool) {
 	return dns.CanonicalName(name), true
 }
 
-// readJSON decodes a JSON body of at most 64 KiB into v, rejecting unknown
-// fields, and writes a 400 response when it cannot.
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "invalid JSON body: more data after the object")
-		return false
-	}
-	return true
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

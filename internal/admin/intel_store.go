@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,8 +100,7 @@ func (s *Server) intelDecide(decide func(IntelStore, string, string, string) (st
 			return
 		}
 		var req decisionJSON
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, `invalid body: send JSON such as {"name": "bad.example", "by": "alice", "note": "why"}`)
+		if !readJSON(w, r, &req) {
 			return
 		}
 		e, err := decide(s.intelStore, req.Name, req.By, req.Note)

@@ -47,6 +47,11 @@ type Publish struct {
 	Notify []string `yaml:"notify"`
 	// Zones are the zones served. Required with listen.
 	Zones []PublishZone `yaml:"zones"`
+	// StateFile keeps the last serial of each zone, so that a restarted
+	// or handed-over process serves newer serials than any earlier one,
+	// whatever the clock did. Relative to the config file's directory.
+	// Default "": serials come from the clock alone.
+	StateFile string `yaml:"state_file"`
 
 	// AddrPort, TransferPrefixes and NotifyAddrs are the parsed values.
 	AddrPort         netip.AddrPort   `yaml:"-"`
@@ -215,6 +220,9 @@ func (v *validator) publish() error {
 		p.RequireTSIG = &require
 	} else if *p.RequireTSIG && p.TSIG.Name == "" {
 		return v.errorf("share.publish.require_tsig", "require_tsig is set without a key: add the tsig section")
+	}
+	if err := v.stateFile("share.publish.state_file", &p.StateFile); err != nil {
+		return err
 	}
 	return v.publishZones(p)
 }

@@ -19,7 +19,7 @@ var (
 		"Requests the RPZ primary answered, by kind (soa, axfr, ixfr, ixfr_full for an IXFR answered with the whole zone because the journal did not reach back) and result (ok, or failed when a transfer broke off).",
 		[]string{"kind", "result"}, nil)
 	primaryRefusedDesc = prometheus.NewDesc("bulwark_xfr_primary_refused_total",
-		"Requests the RPZ primary refused or rejected, by reason: unsupported, zone, address, tsig, transport, format, qtype.",
+		"Requests the RPZ primary refused or rejected, by reason: unsupported, zone, address, tsig, transport, format, qtype, unloaded.",
 		[]string{"reason"}, nil)
 	primaryNotifyDesc = prometheus.NewDesc("bulwark_xfr_primary_notify_total",
 		"NOTIFY messages of the RPZ primary by result: acked by a secondary, or failed after every retry.",

@@ -1,6 +1,7 @@
 package xfr
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,10 @@ type PrimaryConfig struct {
 	// each retry (RFC 1996 section 3.6). Defaults: 5 and 1s.
 	NotifyRetries int
 	NotifyTimeout time.Duration
+	// Serials persists the serials across restarts and handovers; nil
+	// takes them from the clock alone (see clockSerials for what that
+	// misses).
+	Serials *SerialFile
 }
 
 // Primary serves generated zones to secondaries: SOA queries over UDP and
@@ -74,7 +79,13 @@ type Primary struct {
 	log   *slog.Logger
 	now   func() time.Time
 
-	stats primaryCounters
+	stats   primaryCounters
+	serials serialAllocator
+	// refreshMu makes Refresh calls run one at a time.
+	refreshMu sync.Mutex
+	// serialFailing is set while taking serials fails, so that the
+	// error is logged once per run of failures.
+	serialFailing bool
 
 	mu      sync.Mutex
 	servers []*dns.Server
@@ -93,6 +104,10 @@ func NewPrimary(cfg PrimaryConfig, log *slog.Logger, now func() time.Time) (*Pri
 		cfg: cfg, zones: map[string]*servedZone{}, now: now,
 		log:          log.With("component", "xfr_primary"),
 		notifyCancel: map[string]context.CancelFunc{},
+		serials:      clockSerials{},
+	}
+	if cfg.Serials != nil {
+		p.serials = cfg.Serials
 	}
 	for _, z := range cfg.Zones {
 		name := dns.CanonicalName(z.Name)
@@ -219,17 +234,43 @@ func (p *Primary) shutdown() {
 }
 
 // Refresh reads the sources whose version changed and sends NOTIFY for
-// each zone with a new serial. Run calls it every CheckInterval.
+// each zone with a new serial. It also takes a new serial for a zone of
+// which an earlier process, still running during a handover, published a
+// newer one. Run calls it every CheckInterval.
 func (p *Primary) Refresh(ctx context.Context) {
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	var failed error
 	for _, z := range p.zones {
-		serial, changed := z.refresh(p.now())
+		overtaken := false
+		if z.isLoaded() {
+			var err error
+			overtaken, err = p.serials.overtaken(z.name, z.currentSerial())
+			failed = cmp.Or(failed, err)
+		}
+		serial, changed, err := z.refresh(p.now(), p.serials, overtaken)
+		failed = cmp.Or(failed, err)
 		if !changed {
 			continue
 		}
 		p.stats.serials.Add(1)
-		p.log.Info("zone updated", "zone", z.name, "serial", serial, "records", len(z.sorted))
+		p.log.Info("zone updated", "zone", z.name, "serial", serial, "records", z.recordCount(), "overtaken", overtaken)
 		p.notifyAll(ctx, z.name, serial)
 	}
+	p.logSerialFailure(failed)
+}
+
+// logSerialFailure logs the first failure of a run of failures to take a
+// serial and the recovery after it. While it fails, changed zones keep
+// their serial, so secondaries keep the old records.
+func (p *Primary) logSerialFailure(err error) {
+	switch {
+	case err != nil && !p.serialFailing:
+		p.log.Error("failed to take a new serial: changed zones keep their serial until the serial file can be written", "err", err)
+	case err == nil && p.serialFailing:
+		p.log.Info("serial file written again")
+	}
+	p.serialFailing = err != nil
 }
 
 // keyring is a dns.TsigProvider over several keys, chosen by the name in

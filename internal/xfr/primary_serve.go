@@ -23,8 +23,9 @@ type primaryCounters struct {
 // count the primary does not serve (unsupported), a zone it does not
 // serve (zone), a client outside allow_transfer (address), a missing or
 // bad TSIG signature (tsig), an AXFR over UDP (transport), an IXFR
-// without the client's SOA (format), and another query type (qtype).
-var RefusalReasons = []string{"unsupported", "zone", "address", "tsig", "transport", "format", "qtype"}
+// without the client's SOA (format), another query type (qtype), and a
+// zone without a serial yet (unloaded), answered SERVFAIL.
+var RefusalReasons = []string{"unsupported", "zone", "address", "tsig", "transport", "format", "qtype", "unloaded"}
 
 // Indexes of RefusalReasons.
 const (
@@ -35,6 +36,7 @@ const (
 	refusedTransport
 	refusedFormat
 	refusedQtype
+	refusedUnloaded
 	refusalReasonCount
 )
 
@@ -116,6 +118,11 @@ func (p *Primary) handle(w dns.ResponseWriter, req *dns.Msg) {
 		return
 	}
 	z := p.zones[dns.CanonicalName(req.Question[0].Name)]
+	if !z.isLoaded() {
+		// No serial yet, because the serial file could not be written.
+		p.reject(w, req, dns.RcodeServerFailure, refusedUnloaded)
+		return
+	}
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
 	switch req.Question[0].Qtype {
 	case dns.TypeSOA:

@@ -54,16 +54,56 @@ func (z *servedZone) apexNS() *dns.NS {
 }
 
 // refresh reads the source when its version changed, and on a change of
-// records makes a new serial with its diff. It returns the new serial and
-// true when the zone changed. now gives the floor of the first serial.
-func (z *servedZone) refresh(now time.Time) (uint32, bool) {
+// records takes a new serial from serials with its diff. force takes a new
+// serial even without a change, so that secondaries holding a serial of
+// another process transfer this one's records. It returns the new serial
+// and true when the zone has one. When serials holds the change back or
+// fails, the zone keeps its serial and the next call tries again. Only
+// one goroutine may call refresh at a time.
+func (z *servedZone) refresh(now time.Time, serials serialAllocator, force bool) (uint32, bool, error) {
 	v := z.src.Version()
 	z.mu.RLock()
-	same := z.loaded && v == z.version
+	loaded, version, prev := z.loaded, z.version, z.serial
 	z.mu.RUnlock()
-	if same {
-		return 0, false
+	if loaded && v == version && !force {
+		return 0, false, nil
 	}
+
+	// z.records changes only in refresh, so it is read here unlocked.
+	next := z.records
+	if !loaded || v != version {
+		next = z.readSource()
+	}
+	var d journalEntry
+	if loaded {
+		d = diffRecords(z.records, next)
+		if len(d.Deleted) == 0 && len(d.Added) == 0 && !force {
+			z.mu.Lock()
+			z.version = v
+			z.mu.Unlock()
+			return 0, false, nil
+		}
+	}
+	serial, ok, err := serials.next(z.name, prev, loaded, now)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.version, z.serial = v, serial
+	if loaded {
+		d.From, d.To = prev, serial
+		z.journal.add(d)
+	}
+	z.loaded = true
+	z.setRecords(next)
+	return serial, true, nil
+}
+
+// readSource returns the source's records inside the zone, without SOA
+// records, by their text.
+func (z *servedZone) readSource() map[string]dns.RR {
 	next := map[string]dns.RR{}
 	for _, rr := range z.src.Records() {
 		if !dns.IsSubDomain(z.name, rr.Header().Name) || rr.Header().Rrtype == dns.TypeSOA {
@@ -71,37 +111,26 @@ func (z *servedZone) refresh(now time.Time) (uint32, bool) {
 		}
 		next[rrKey(rr)] = rr
 	}
+	return next
+}
 
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	z.version = v
-	if !z.loaded {
-		z.loaded = true
-		z.serial = uint32(now.Unix())
-		z.setRecords(next)
-		return z.serial, true
-	}
-	d := journalEntry{From: z.serial}
-	for k, rr := range z.records {
+// diffRecords returns the records of old missing in next as deleted and those of
+// next missing in old as added, each sorted.
+func diffRecords(old, next map[string]dns.RR) journalEntry {
+	var d journalEntry
+	for k, rr := range old {
 		if _, ok := next[k]; !ok {
 			d.Deleted = append(d.Deleted, rr)
 		}
 	}
 	for k, rr := range next {
-		if _, ok := z.records[k]; !ok {
+		if _, ok := old[k]; !ok {
 			d.Added = append(d.Added, rr)
 		}
 	}
-	if len(d.Deleted) == 0 && len(d.Added) == 0 {
-		return 0, false
-	}
 	sortRRs(d.Deleted)
 	sortRRs(d.Added)
-	z.serial = nextSerial(z.serial, now)
-	d.To = z.serial
-	z.journal.add(d)
-	z.setRecords(next)
-	return z.serial, true
+	return d
 }
 
 func (z *servedZone) setRecords(next map[string]dns.RR) {
@@ -111,16 +140,6 @@ func (z *servedZone) setRecords(next map[string]dns.RR) {
 		z.sorted = append(z.sorted, rr)
 	}
 	sortRRs(z.sorted)
-}
-
-// nextSerial returns the serial after old: the current Unix time when that
-// is newer, so that a restarted primary keeps counting up, else old+1
-// (RFC 1982 arithmetic).
-func nextSerial(old uint32, now time.Time) uint32 {
-	if t := uint32(now.Unix()); SerialLess(old, t) {
-		return t
-	}
-	return old + 1
 }
 
 // rrKey identifies a record by its owner, type, TTL and data.
@@ -139,6 +158,21 @@ func (z *servedZone) snapshot(from uint32) (serial uint32, records []dns.RR, dif
 	defer z.mu.RUnlock()
 	diffs, fromOK = z.journal.since(from)
 	return z.serial, z.sorted, diffs, fromOK
+}
+
+// recordCount returns the number of the zone's records, without the SOA
+// and NS.
+func (z *servedZone) recordCount() int {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	return len(z.sorted)
+}
+
+// isLoaded reports whether the zone has its first serial.
+func (z *servedZone) isLoaded() bool {
+	z.mu.RLock()
+	defer z.mu.RUnlock()
+	return z.loaded
 }
 
 // currentSerial returns the zone's current serial.

@@ -200,14 +200,16 @@ func (t *Tracker) Dropped() uint64 {
 // Score scores the traffic of registered, a registered domain as
 // detect.Split returns it, at now: the current window, or the previous one
 // when it had more queries. A domain without traffic in either scores 0.
+// Rates are per minute of the whole window, even while it fills: a domain
+// seen for ten seconds of a one-minute window is scored on what it sent
+// in those ten seconds, not on six times that.
 func (t *Tracker) Score(registered string, now time.Time) detect.Result {
 	t.mu.Lock()
 	var w window
-	var span time.Duration
 	if d := t.domains[registered]; d != nil && now.Sub(d.last) < 2*t.cfg.Window {
-		w, span = d.current, now.Sub(d.current.start)
+		w = d.current
 		if d.previous.queries > w.queries {
-			w, span = d.previous, t.cfg.Window
+			w = d.previous
 		}
 	}
 	unique := len(w.names)
@@ -217,9 +219,12 @@ func (t *Tracker) Score(registered string, now time.Time) detect.Result {
 		return detect.Result{Reason: strconv.Quote(registered) + " had " + strconv.Itoa(w.queries) +
 			" queries in the window, fewer than " + strconv.Itoa(t.cfg.MinQueries) + " to score"}
 	}
-	// A window still filling counts as at least a tenth of one, so that
-	// a burst in its first second does not read as a huge rate.
-	minutes := max(span, t.cfg.Window/10).Minutes()
+	// Every window, one still filling included, is measured over its
+	// whole length. Extrapolating a partial window would score a burst
+	// of a few seconds, such as a page that loads many names of one
+	// site, as a full window at that pace. A window never spans more
+	// than its length, since Observe starts a new one then.
+	minutes := t.cfg.Window.Minutes()
 	tr := traffic{
 		registered: registered,
 		queries:    w.queries,

@@ -100,6 +100,42 @@ func TestTrackerWindowsAndExpiry(t *testing.T) {
 	}
 }
 
+func TestTrackerPartialWindow(t *testing.T) {
+	tests := []struct {
+		name      string
+		n         int
+		span      time.Duration
+		scoreAt   time.Duration
+		malicious bool
+		reason    string
+	}{
+		// 40 names in 5 s would be 480 a minute if extrapolated, but
+		// the window contains 40.
+		{name: "burst of five seconds", n: 40, span: 5 * time.Second, scoreAt: 5 * time.Second,
+			malicious: false, reason: " 40 distinct names per minute"},
+		{name: "same burst scored later", n: 40, span: 5 * time.Second, scoreAt: 50 * time.Second,
+			malicious: false, reason: " 40 distinct names per minute"},
+		// A partial window that already contains a full window's worth
+		// of names still scores.
+		{name: "tunnel within ten seconds", n: 400, span: 10 * time.Second, scoreAt: 10 * time.Second,
+			malicious: true, reason: " 400 distinct names per minute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := NewTracker(TrackerConfig{})
+			feed(tr, tt.n, tt.span, qtypeTXT, 200, func(i int) string { return fmt.Sprintf("r%05d.t.example", i) })
+			r := tr.Score("t.example", epoch.Add(tt.scoreAt))
+			if r.Malicious != tt.malicious {
+				t.Errorf("Score(%q) after %d names in %s = %.2f malicious %v, want %v: %s",
+					"t.example", tt.n, tt.span, r.Score, r.Malicious, tt.malicious, r.Reason)
+			}
+			if !strings.Contains(r.Reason, tt.reason) {
+				t.Errorf("Score(%q).Reason = %q, want it to contain %q", "t.example", r.Reason, tt.reason)
+			}
+		})
+	}
+}
+
 func TestTrackerBounds(t *testing.T) {
 	tr := NewTracker(TrackerConfig{MaxDomains: 2, MaxNames: 50})
 	for i, d := range []string{"a.example", "b.example", "c.example"} {
@@ -111,8 +147,8 @@ func TestTrackerBounds(t *testing.T) {
 
 	feed(tr, 500, 30*time.Second, 1, 100, func(i int) string { return fmt.Sprintf("n%d.a.example", i) })
 	r := tr.Score("a.example", epoch.Add(30*time.Second))
-	if !strings.Contains(r.Reason, " 100 distinct names per minute") {
-		t.Errorf("Score with MaxNames 50 = %q, want the count capped at 50 names over 30 s", r.Reason)
+	if !strings.Contains(r.Reason, " 50 distinct names per minute") {
+		t.Errorf("Score with MaxNames 50 = %q, want the count capped at 50 names in the one-minute window", r.Reason)
 	}
 
 	// Once a.example and b.example are idle for two windows, c.example
