@@ -286,7 +286,7 @@ func (e *Engine) reportCluster(c *clientEntry, now int64) {
 	at := time.Unix(now, 0)
 	for i := range c.domains {
 		d := &c.domains[i]
-		if d.reported || d.at < since || !c.cluster.matches(d.suffix(), int(d.length), float64(d.score)) {
+		if d.reported || d.at < since || !c.cluster.matchesOwn(d.suffix(), int(d.length), float64(d.score)) {
 			continue
 		}
 		d.reported = true

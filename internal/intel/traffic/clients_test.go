@@ -243,6 +243,49 @@ func TestDGAClientMatchesOtherClientsCluster(t *testing.T) {
 	}
 }
 
+func TestDGAClientSpreadOverSuffixes(t *testing.T) {
+	clock := &fakeClock{t0}
+	e := newTestEngine(t, testConfig(""), clock)
+	rng := rand.New(rand.NewPCG(11, 12))
+	// A family of random letters spread over many suffixes, one name each
+	// under most of them, as conficker does.
+	suffixes := []string{"com", "net", "org", "info", "biz", "ws", "cn", "cc", "com", "net"}
+	var sent []string
+	for i, suffix := range suffixes {
+		name := randomLetters(rng, 10) + "." + suffix
+		sent = append(sent, name)
+		at := t0.Add(time.Duration(i) * time.Second)
+		e.process(clientEvent(infectedClient, name, at, rcodeNXDomain))
+		if i == 4 {
+			e.process(clientEvent(infectedClient, "gooogle.de", at, rcodeNXDomain))
+		}
+	}
+	got := clientFindings(e)
+	for _, name := range sent {
+		label, _, _ := strings.Cut(name, ".")
+		score := e.dga.ScoreLabel(label)
+		// Names scoring well below the cluster's own are outliers, so the
+		// check takes those that look as random as the family's.
+		if _, ok := got[name]; !ok && score >= 0.9 {
+			t.Errorf("no finding for %s of the infected client, whose name score is %.2f", name, score)
+		}
+	}
+	if len(got) < 8 {
+		t.Errorf("%d of the %d names reported, want at least 8", len(got), len(sent))
+	}
+	if _, ok := got["gooogle.de"]; ok {
+		t.Errorf("the typo of the infected host's user was reported: %+v", got["gooogle.de"])
+	}
+
+	// A random-looking domain that resolves under a suffix no other name
+	// of the cluster has is not taken for the command server.
+	c2 := randomLetters(rng, 10) + ".io"
+	e.process(clientEvent(infectedClient, c2, t0.Add(time.Minute), 0))
+	if f, ok := clientFindings(e)[c2]; ok {
+		t.Errorf("resolved %s under a suffix of its own reported: %+v", c2, f)
+	}
+}
+
 func randomLetters(rng *rand.Rand, n int) string {
 	b := make([]byte, n)
 	for i := range b {

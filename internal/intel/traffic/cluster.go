@@ -71,6 +71,21 @@ func (cl *cluster) matches(suffix string, length int, score float64) bool {
 	return i >= 0 && cl.suffixCounts[i] >= 2
 }
 
+// matchesOwn reports whether an unseen NXDOMAIN domain of the cluster's
+// own client belongs to it: as matches, but without a shared suffix when
+// the cluster passed on the name score and the domain's score reaches
+// clusterMinScore by itself. Families that spread their names over many
+// suffixes share few of them, and a typo of the client's user scores too
+// low to pass. Resolved domains, the candidate command servers, still
+// need the shared suffix.
+func (cl *cluster) matchesOwn(suffix string, length int, score float64) bool {
+	if cl.matches(suffix, length, score) {
+		return true
+	}
+	return cl.byScore && score >= clusterMinScore && score >= cl.medianScore-cl.scoreTolerance &&
+		math.Abs(float64(length)-cl.medianLen) <= cl.lenTolerance
+}
+
 // measureCluster computes the cluster of c's domains queried at or after
 // since. The suffixes and the ranges that matches uses are computed only
 // for a cluster that passes with minDomains.
