@@ -184,13 +184,25 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 	}
+	// The old process saves its state files first, and build loads them.
+	var h *server.Handover
+	if handover {
+		var err error
+		if h, err = server.Prepare(cfg.Server.HandoverSocket); err != nil {
+			log.Error("cannot start", "error", err)
+			return 1
+		}
+	}
 	n, err := build(cfg, log)
 	if err != nil {
+		if h != nil {
+			h.Abort()
+		}
 		log.Error("cannot start", "error", err)
 		return 1
 	}
 	handedOver := make(chan struct{})
-	if err := n.startServing(cfg, handover, handedOver, log); err != nil {
+	if err := n.startServing(cfg, h, handedOver, log); err != nil {
 		log.Error("cannot start", "error", err)
 		return 1
 	}
@@ -206,15 +218,14 @@ func serve(args []string, stderr io.Writer) int {
 	return 0
 }
 
-// startServing starts n, on the sockets of the running Bulwark when
-// handover is set, and then serves handovers on server.handover_socket when
-// the config sets one; handedOver is closed after one.
-func (n *node) startServing(cfg *config.Config, handover bool, handedOver chan struct{}, log *slog.Logger) error {
-	var h *server.Handover
-	if handover {
-		var err error
+// startServing starts n, on the sockets of the running Bulwark when h is a
+// handover in progress. Then it serves handovers on server.handover_socket
+// when the config sets one, and closes handedOver after one.
+func (n *node) startServing(cfg *config.Config, h *server.Handover, handedOver chan struct{}, log *slog.Logger) error {
+	if h != nil {
 		start := time.Now()
-		if h, err = server.TakeOver(cfg.Server.HandoverSocket); err != nil {
+		if err := h.Receive(); err != nil {
+			h.Abort()
 			return err
 		}
 		log.Info("handover: sockets received", "sockets", len(h.Sockets),
@@ -234,16 +245,45 @@ func (n *node) startServing(cfg *config.Config, handover bool, handedOver chan s
 		}
 	}
 	if path := cfg.Server.HandoverSocket; path != "" {
-		if handover {
+		if h != nil {
 			// The old process still accepts on the file until it exits.
 			os.Remove(path)
 		}
+		n.server.SetHandoverHooks(func() { n.handOffState(log) }, func() { n.resumeState(log) })
 		if err := n.server.ListenHandover(path, func() { close(handedOver) }); err != nil {
 			n.shutdown(cfg.Server.ShutdownTimeout.D(), log)
 			return err
 		}
 	}
 	return nil
+}
+
+// handOffState saves the state files that n keeps in memory, those of the
+// traffic analysis and of the candidate store, and stops writing them: a
+// new process is taking the sockets over and loads the files next. Events
+// of the time until this process stops are not saved.
+func (n *node) handOffState(log *slog.Logger) {
+	if n.intel != nil {
+		if err := n.intel.HandOff(); err != nil {
+			log.Error("handover: the new process starts from the last saved intel state", "error", err)
+		}
+	}
+	if n.intelStore != nil {
+		if err := n.intelStore.HandOff(); err != nil {
+			log.Error("handover: the new process starts from the last saved intel store", "error", err)
+		}
+	}
+}
+
+// resumeState lets n write its state files again after a failed handover.
+func (n *node) resumeState(log *slog.Logger) {
+	if n.intel != nil {
+		n.intel.Resume()
+	}
+	if n.intelStore != nil {
+		n.intelStore.Resume()
+	}
+	log.Info("handover failed: saving the intel state files again")
 }
 
 // shutdown stops n, giving the queries already received timeout to be

@@ -34,6 +34,14 @@ import (
 // handoverGreeting opens a handover request.
 const handoverGreeting = "bulwark-handover 1\n"
 
+// handoverPrepare may come before the greeting: the old process then saves
+// its state files and responds with handoverSaved, and the new process
+// loads them before it sends the greeting.
+const (
+	handoverPrepare = "bulwark-handover-prepare 1\n"
+	handoverSaved   = "saved\n"
+)
+
 // handoverReady tells the old process that the new one serves.
 const handoverReady = "ready\n"
 
@@ -294,6 +302,15 @@ func (s *Server) ListenHandover(path string, handedOver func()) error {
 	return nil
 }
 
+// SetHandoverHooks sets prepare, called when a new process sends a prepare
+// request before it requests the sockets, and failed, called when that
+// handover then fails and this process keeps serving. In prepare a process
+// saves the state files that the new one loads next. Either may be nil.
+// Call it before ListenHandover.
+func (s *Server) SetHandoverHooks(prepare, failed func()) {
+	s.prepareHandover, s.handoverFailed = prepare, failed
+}
+
 // removeStaleSocket removes a unix socket file at path on which nothing
 // accepts any more, as after kill -9.
 func removeStaleSocket(path string) error {
@@ -315,22 +332,42 @@ func removeStaleSocket(path string) error {
 }
 
 // handoverTimeout bounds each step of a handover exchange. The new process
-// starts serving between its second and third step, so that step has the
-// longer startTimeout.
+// loads its config, lists and state files after a prepare request, and
+// starts serving once it has the sockets: those two steps have the longer
+// startTimeout, since lists of millions of names take minutes to load.
 const (
 	handoverTimeout = 10 * time.Second
-	startTimeout    = 2 * time.Minute
+	startTimeout    = 10 * time.Minute
 )
 
 // handOver runs the old process's side of one handover on c.
-func (s *Server) handOver(c *net.UnixConn) error {
+func (s *Server) handOver(c *net.UnixConn) (err error) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(handoverTimeout))
 	r := bufio.NewReader(c)
 	greeting, err := r.ReadString('\n')
+	if err == nil && greeting == handoverPrepare {
+		if s.prepareHandover != nil {
+			s.prepareHandover()
+		}
+		if s.handoverFailed != nil {
+			defer func() {
+				if err != nil {
+					s.handoverFailed()
+				}
+			}()
+		}
+		if _, err := c.Write([]byte(handoverSaved)); err != nil {
+			return fmt.Errorf("report the state files saved: %w", err)
+		}
+		// The new process loads its config, lists and state files now.
+		c.SetDeadline(time.Now().Add(startTimeout))
+		greeting, err = r.ReadString('\n')
+	}
 	if err != nil || greeting != handoverGreeting {
 		return fmt.Errorf("invalid handover request %q: %v", greeting, err)
 	}
+	c.SetDeadline(time.Now().Add(handoverTimeout))
 	socks, err := s.Sockets()
 	if err != nil {
 		return err
@@ -361,8 +398,60 @@ func (s *Server) handOver(c *net.UnixConn) error {
 // Handover is the new process's side of a handover in progress.
 type Handover struct {
 	conn *net.UnixConn
+	path string
 	// Sockets are the sockets received, for Server.Inherit.
 	Sockets []Socket
+}
+
+// Prepare requests that the Bulwark serving handovers on the unix socket
+// at path save the state files it keeps in memory and stop writing them,
+// so that this process loads them next. Then Receive requests the sockets
+// on the Handover returned, or Abort lets the old process write its files
+// again and serve on.
+func Prepare(path string) (*Handover, error) {
+	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("handover: connect to the running Bulwark on %s: %w; if no Bulwark runs, start without -handover", path, err)
+	}
+	c.SetDeadline(time.Now().Add(handoverTimeout))
+	if _, err := c.Write([]byte(handoverPrepare)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("handover: send the request on %s: %w", path, err)
+	}
+	// One byte at a time, so that nothing of the socket message after
+	// the line is read here.
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < len(handoverSaved) {
+		if _, err := c.Read(b); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("handover on %s: the running Bulwark did not save its state: %w", path, err)
+		}
+		line = append(line, b[0])
+		if b[0] == '\n' {
+			break
+		}
+	}
+	if string(line) != handoverSaved {
+		c.Close()
+		return nil, fmt.Errorf("handover on %s: invalid answer %q to the prepare request", path, line)
+	}
+	return &Handover{conn: c, path: path}, nil
+}
+
+// Receive requests the listening sockets from the old process of a
+// Handover made by Prepare, as TakeOver does.
+func (h *Handover) Receive() error {
+	h.conn.SetDeadline(time.Now().Add(handoverTimeout))
+	if _, err := h.conn.Write([]byte(handoverGreeting)); err != nil {
+		return fmt.Errorf("handover: send the request on %s: %w", h.path, err)
+	}
+	socks, err := receiveSockets(h.conn)
+	if err != nil {
+		return fmt.Errorf("handover on %s: %w", h.path, err)
+	}
+	h.Sockets = socks
+	return nil
 }
 
 // TakeOver asks the Bulwark serving handovers on the unix socket at path
@@ -384,7 +473,7 @@ func TakeOver(path string) (*Handover, error) {
 		c.Close()
 		return nil, fmt.Errorf("handover on %s: %w", path, err)
 	}
-	return &Handover{conn: c, Sockets: socks}, nil
+	return &Handover{conn: c, path: path, Sockets: socks}, nil
 }
 
 // receiveSockets reads the descriptions and descriptors sent by handOver.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,4 +150,71 @@ func TestStartClosesUnclaimedHTTPSocket(t *testing.T) {
 		}
 	}
 	t.Errorf("listen on %s after every copy closed: %v", addr, listenErr)
+}
+
+func TestHandoverPrepareHooks(t *testing.T) {
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	addr := freeAddr(t)
+	path := filepath.Join(t.TempDir(), "handover.sock")
+	old := New(config.Server{}, nil, log)
+	if _, err := old.ListenHTTP(addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var prepared, failed atomic.Int32
+	old.SetHandoverHooks(func() { prepared.Add(1) }, func() { failed.Add(1) })
+	handedOver := make(chan struct{})
+	if err := old.ListenHandover(path, func() { close(handedOver) }); err != nil {
+		t.Fatal(err)
+	}
+	defer old.Shutdown(context.Background())
+
+	// A prepare request that the new process abandons: the old process
+	// saved its state, then writes it again.
+	h, err := Prepare(path)
+	if err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	if n := prepared.Load(); n != 1 {
+		t.Errorf("prepare hook called %d times once Prepare returned, want 1", n)
+	}
+	h.Abort()
+	waitFor(t, "the failed hook after Abort", func() bool { return failed.Load() == 1 })
+
+	// A whole handover: the prepare hook runs first, the failed hook not.
+	h, err = Prepare(path)
+	if err != nil {
+		t.Fatalf("Prepare = %v", err)
+	}
+	if err := h.Receive(); err != nil {
+		t.Fatalf("Receive = %v", err)
+	}
+	if len(h.Sockets) != 1 || h.Sockets[0].Address != addr {
+		t.Errorf("Receive sockets = %+v, want the http socket at %s", h.Sockets, addr)
+	}
+	closeSockets(h.Sockets)
+	if err := h.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-handedOver:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the old server did not report the handover within 5s")
+	}
+	if p, f := prepared.Load(), failed.Load(); p != 2 || f != 1 {
+		t.Errorf("hooks called: prepare %d, failed %d; want 2 and 1", p, f)
+	}
+}
+
+// waitFor polls cond every 10 ms for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
 }

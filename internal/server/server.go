@@ -79,6 +79,9 @@ type Server struct {
 	// handedOver is set when a new process has taken the sockets over,
 	// so that Shutdown leaves the queued datagrams to it.
 	handedOver atomic.Bool
+	// prepareHandover and handoverFailed are the hooks of
+	// SetHandoverHooks; each may be nil.
+	prepareHandover, handoverFailed func()
 }
 
 // New returns a Server for the listeners in cfg.

@@ -415,3 +415,88 @@ func TestRPZPrimarySerialAcrossRestarts(t *testing.T) {
 		t.Errorf("serial after the restart = %d, want newer than the %d served a day ahead of the clock", after.serials[0], ahead)
 	}
 }
+
+// TestIntelStoreSurvivesHandover checks that a handover keeps the store
+// entries that the old process had not saved yet: the old process saves
+// them when it sends the sockets, the new one loads them after, and the
+// old one's save at stop does not overwrite the new one's file. The save
+// interval is an hour, so only the handover saves. Ports port+186 and
+// port+187.
+func TestIntelStoreSurvivesHandover(t *testing.T) {
+	const flooded = "lab-negttl.org"
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "handover.yaml")
+	dnsAddr := net.JoinHostPort(resolver, strconv.Itoa(port+186))
+	admin := "127.0.0.1:" + strconv.Itoa(port+187)
+	stateFile := filepath.Join(dir, "store.json")
+	intel := strings.Replace(intelConfig(dir), "save_interval: 1s", "save_interval: 1h", 1)
+	writeDerivedConfig(t, cfg, port+186, "admin:\n  listen: "+admin+"\n"+intel+
+		"  store:\n    enabled: true\n    state_file: "+stateFile+
+		"\n    min_findings: 1\n    blocking_detectors: [nxdomain]\n")
+	replaceInFile(t, cfg, "server:\n", "server:\n  handover_socket: "+filepath.Join(dir, "handover.sock")+"\n")
+
+	old, err := labkit.StartBulwark(binary, cfg, dnsAddr, filepath.Join(dir, "old.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldDone := make(chan struct{})
+	go func() { old.Wait(); close(oldDone) }()
+	t.Cleanup(func() {
+		select {
+		case <-oldDone:
+		default:
+			old.Process.Kill()
+			<-oldDone
+		}
+	})
+	if nx := randomNXBurst(t, dnsAddr, flooded+".", 80); nx < 70 {
+		t.Fatalf("random names under %s: %d of 80 NXDOMAIN, want at least 70", flooded, nx)
+	}
+	mustWait(t, 20*time.Second, flooded+" in the old process's store", func() bool {
+		return storeHasEntry(admin, flooded)
+	})
+	if _, err := os.Stat(stateFile); err == nil {
+		t.Fatalf("%s written before the handover, with a save interval of an hour", stateFile)
+	}
+
+	next := exec.Command(binary, "serve", "-config", cfg, "-handover")
+	logFile, err := os.Create(filepath.Join(dir, "new.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	next.Stdout, next.Stderr = logFile, logFile
+	if err := next.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { labkit.StopProcess(next) })
+	select {
+	case <-oldDone:
+	case <-time.After(30 * time.Second):
+		t.Fatal("old process still runs 30s after the handover began")
+	}
+	if !storeHasEntry(admin, flooded) {
+		t.Errorf("new process's store has no entry for %s, which the old process made", flooded)
+	}
+	if err := labkit.StopProcess(next); err != nil {
+		t.Fatalf("stop the new process: %v", err)
+	}
+	data, err := os.ReadFile(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), flooded) {
+		t.Errorf("%s after the new process stopped has no entry for %s", stateFile, flooded)
+	}
+}
+
+// storeHasEntry reports whether the admin API at admin lists an entry for
+// name.
+func storeHasEntry(admin, name string) bool {
+	resp, err := http.Get("http://" + admin + "/v1/intel/entries/" + name)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

@@ -59,8 +59,38 @@ func (s *Store) load() error {
 }
 
 // Save writes the state file when anything changed since the last save.
-// Without a path it does nothing. On error the previous file stays.
+// Without a path, or after HandOff, it does nothing. On error the previous
+// file stays.
 func (s *Store) Save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	if s.handedOff {
+		return nil
+	}
+	return s.save()
+}
+
+// HandOff saves the state file and stops every later save, the one at
+// stop included. A handover calls it before the new process starts and
+// loads the file, which that process then owns: a later save here would
+// replace the new process's entries with older ones. Resume undoes it
+// when the handover failed.
+func (s *Store) HandOff() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.handedOff = true
+	return s.save()
+}
+
+// Resume lets Save write the state file again after HandOff.
+func (s *Store) Resume() {
+	s.saveMu.Lock()
+	s.handedOff = false
+	s.saveMu.Unlock()
+}
+
+// save is Save; the caller holds saveMu.
+func (s *Store) save() error {
 	if s.cfg.Path == "" {
 		return nil
 	}

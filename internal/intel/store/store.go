@@ -93,6 +93,12 @@ type Store struct {
 	daily   map[string]map[string]int // UTC day → category → new blocks
 	dirty   bool
 
+	// saveMu serialises saves, so that an earlier snapshot never
+	// overwrites a later one. handedOff, under saveMu, stops them once
+	// another process owns the file (see HandOff).
+	saveMu    sync.Mutex
+	handedOff bool
+
 	// version changes whenever the blocking entries change.
 	version atomic.Uint64
 	evicted atomic.Uint64

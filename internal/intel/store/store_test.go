@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -374,6 +375,44 @@ func TestSaveAndLoad(t *testing.T) {
 	}
 	if st := again.Stats(); len(st.BlocksPerDay) != 1 || st.BlocksPerDay[0].Day != "2026-03-01" {
 		t.Errorf("reloaded stats = %+v, want the blocks of 2026-03-01", st)
+	}
+}
+
+func TestHandOffStopsSaves(t *testing.T) {
+	cfg := testConfig()
+	cfg.MinFindings = 1
+	cfg.Path = filepath.Join(t.TempDir(), "store.json")
+	s, clk := newTestStore(t, cfg)
+	s.Report(finding(clk, "dga", "before.example", 0.95, true))
+	if err := s.HandOff(); err != nil {
+		t.Fatal(err)
+	}
+	loaded, _ := newTestStore(t, cfg)
+	if _, ok := loaded.Entry("before.example."); !ok {
+		t.Fatal("entry made before HandOff missing from the file it saved")
+	}
+
+	// The new process owns the file now: this one must not write it,
+	// at stop neither.
+	s.Report(finding(clk, "dga", "after.example", 0.95, true))
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Run(ctx, time.Hour, time.Hour)
+	again, _ := newTestStore(t, cfg)
+	if _, ok := again.Entry("after.example."); ok {
+		t.Error("entry made after HandOff written to the file")
+	}
+
+	s.Resume()
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	resumed, _ := newTestStore(t, cfg)
+	if _, ok := resumed.Entry("after.example."); !ok {
+		t.Error("entry missing from the file after Resume and Save")
 	}
 }
 

@@ -61,6 +61,11 @@ type Engine struct {
 
 	findings *findingLog
 	stats    counters
+
+	// handOff carries HandOff's requests to Run, and handedOff stops
+	// the saves once another process owns the state files.
+	handOff   chan chan error
+	handedOff atomic.Bool
 }
 
 // counters are the Engine's counters that Stats reads.
@@ -93,7 +98,7 @@ func New(cfg Config, queue <-chan events.Event, log *slog.Logger, clock func() t
 		pop = NewPopularity(cfg.Popularity)
 	}
 	e := &Engine{
-		cfg: cfg, log: log, queue: queue, now: clock, nod: seen, pop: pop,
+		cfg: cfg, log: log, queue: queue, now: clock, nod: seen, pop: pop, handOff: make(chan chan error),
 		tunnel:   tunnel.NewTracker(tunnel.TrackerConfig{Window: cfg.Window, MaxDomains: cfg.MaxDomains, MinQueries: cfg.TunnelMinQueries}),
 		dga:      dga.Default(),
 		seed:     maphash.MakeSeed(),
@@ -128,6 +133,10 @@ func (e *Engine) Run(ctx context.Context) {
 			e.process(&ev)
 		case <-tick.C:
 			e.tick(e.now())
+		case reply := <-e.handOff:
+			err := e.saveState()
+			e.handedOff.Store(true)
+			reply <- err
 		case <-ctx.Done():
 			e.drain()
 			e.countPartialWindow(e.now())
@@ -159,14 +168,55 @@ func (e *Engine) tick(now time.Time) {
 	}
 }
 
+// save writes the state files, unless HandOff stopped the saves, and
+// logs a failure.
 func (e *Engine) save() {
+	if e.handedOff.Load() {
+		return
+	}
+	if err := e.saveState(); err != nil {
+		e.log.Error("intel state not saved; the previous file stays", "error", err)
+	}
+}
+
+// saveState writes the state files and returns their errors.
+func (e *Engine) saveState() error {
+	var errs []error
 	for _, save := range []func() error{e.nod.Save, e.pop.Save} {
 		if err := save(); err != nil {
 			e.stats.saveFailed.Add(1)
-			e.log.Error("intel state not saved; the previous file stays", "error", err)
+			errs = append(errs, err)
 		}
 	}
+	return errors.Join(errs...)
 }
+
+// handOffTimeout bounds the wait of HandOff for Run.
+const handOffTimeout = 10 * time.Second
+
+// HandOff saves the state files and stops every later save, the one at
+// stop included, as Store.HandOff does for a handover. It needs Run to be
+// running, and returns an error when Run did not save within
+// handOffTimeout.
+func (e *Engine) HandOff() error {
+	reply := make(chan error, 1)
+	timer := time.NewTimer(handOffTimeout)
+	defer timer.Stop()
+	select {
+	case e.handOff <- reply:
+	case <-timer.C:
+		return errors.New("intel state not saved: the analysis did not respond in time")
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-timer.C:
+		return errors.New("intel state not saved: the analysis did not respond in time")
+	}
+}
+
+// Resume lets the Engine save its state files again after HandOff.
+func (e *Engine) Resume() { e.handedOff.Store(false) }
 
 func (e *Engine) startWindow(now time.Time) {
 	e.winStart = now.Truncate(e.cfg.Window)

@@ -327,6 +327,42 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 }
 
+func TestHandOffStopsSaves(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t0}
+	queue := make(chan events.Event, 16)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := New(testConfig(dir), queue, log, clock.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	queue <- *event("www.before.example", t0, 0, 300, "192.0.2.1")
+	for e.Stats().Processed < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.HandOff(); err != nil {
+		t.Fatal(err)
+	}
+	// Events after HandOff are analysed but not saved, at stop neither.
+	queue <- *event("www.after.example", t0, 0, 300, "192.0.2.1")
+	cancel()
+	<-done
+
+	// The next process's seen-set knows before.example from the file
+	// that HandOff saved, and not after.example.
+	clock.t = t0.Add(time.Hour)
+	next := newTestEngine(t, testConfig(dir), clock)
+	next.process(event("www.before.example", clock.t, 0, 300, "192.0.2.1"))
+	next.process(event("www.after.example", clock.t, 0, 300, "192.0.2.1"))
+	got := byDetector(next, DetectorNOD)
+	if len(got) != 1 || got[0].Domain != "after.example" {
+		t.Errorf("NOD findings of the next process = %+v, want only after.example", got)
+	}
+}
+
 func TestFindingsNewestFirstAndBounded(t *testing.T) {
 	l := newFindingLog(3, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for i := range 5 {
