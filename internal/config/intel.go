@@ -317,6 +317,9 @@ func (v *validator) stateFile(key string, path *string) error {
 	if err != nil {
 		return v.errorf(key, "invalid directory %s for the state file: %v; create it or choose another path", dir, err)
 	}
+	if info, err := os.Stat(*path); err == nil && info.IsDir() {
+		return v.errorf(key, "invalid state file %s: it is a directory; name a file in it", *path)
+	}
 	return nil
 }
 

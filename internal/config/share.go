@@ -75,6 +75,18 @@ type PublishZone struct {
 	TTL Duration `yaml:"ttl"`
 }
 
+// UnmarshalYAML decodes a zone with the default TTL in place, so that a
+// ttl key that is present keeps its value, even 0, for validation.
+func (z *PublishZone) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain PublishZone
+	p := plain{TTL: Duration(defaultPublishTTL)}
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*z = PublishZone(p)
+	return nil
+}
+
 // ShareSource is one feed of indicators.
 type ShareSource struct {
 	// Name identifies the source in provenance, logs and metrics.
@@ -268,9 +280,6 @@ func (v *validator) publishZones(p *Publish) error {
 		seen[name], z.Name = true, name
 		if err := v.publishZoneSource(key, z); err != nil {
 			return err
-		}
-		if z.TTL == 0 {
-			z.TTL = Duration(defaultPublishTTL)
 		}
 		if z.TTL.D() < time.Second || z.TTL.D() > 24*time.Hour {
 			return v.errorf(key+".ttl", "invalid ttl %s: use 1s to 24h", z.TTL.D())

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -61,6 +62,8 @@ func TestShareInvalid(t *testing.T) {
 		{"twice", "share:\n  sources: [{name: a, type: csv, url: https://a.example/x.csv}, {name: a, type: csv, url: https://a.example/y.csv}]\n", "share.sources[1].name"},
 		{"store zone without store", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, from: store}]\n", "intel.store.enabled"},
 		{"nod zone without intel", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:10m}]\n", "intel.enabled"},
+		{"zero ttl", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, indicators: /tmp/x.csv, ttl: 0s}]\n", "share.publish.zones[0].ttl"},
+		{"state file is a directory", publish + "    allow_transfer: [127.0.0.1]\n    state_file: " + os.TempDir() + "\n    zones: [{name: rpz.example, indicators: /tmp/x.csv}]\n", "it is a directory"},
 		{"nod zone of another window", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:5m}]\nintel:\n  enabled: true\n", "use one of nod:10m, nod:1h, nod:24h"},
 	}
 	for _, c := range cases {

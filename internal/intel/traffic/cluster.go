@@ -172,13 +172,17 @@ func rankSuffixes(suffixes []string) ([]string, []int) {
 	return out, counts
 }
 
-// suffixText names the cluster's suffixes: ".com", or ".com (5 of 9) and
-// 3 other suffixes".
+// suffixText names the cluster's suffixes: ".com", ".com (8 of 9) and 1
+// other suffix", or ".com (5 of 9) and 3 other suffixes".
 func (cl *cluster) suffixText() string {
 	if len(cl.suffixes) == 1 {
 		return "." + cl.suffixes[0]
 	}
-	return fmt.Sprintf(".%s (%d of %d) and %d other suffixes", cl.suffixes[0], cl.suffixCounts[0], cl.n, len(cl.suffixes)-1)
+	others := "other suffixes"
+	if len(cl.suffixes) == 2 {
+		others = "other suffix"
+	}
+	return fmt.Sprintf(".%s (%d of %d) and %d %s", cl.suffixes[0], cl.suffixCounts[0], cl.n, len(cl.suffixes)-1, others)
 }
 
 // uniformText names the tests the cluster passed.
