@@ -62,6 +62,7 @@ func TestShareInvalid(t *testing.T) {
 		{"twice", "share:\n  sources: [{name: a, type: csv, url: https://a.example/x.csv}, {name: a, type: csv, url: https://a.example/y.csv}]\n", "share.sources[1].name"},
 		{"store zone without store", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, from: store}]\n", "intel.store.enabled"},
 		{"nod zone without intel", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:10m}]\n", "intel.enabled"},
+		{"port of the admin API", "admin:\n  listen: 127.0.0.1:5353\n" + publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, indicators: /tmp/x.csv}]\n", "is also the address of admin.listen"},
 		{"zero ttl", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: rpz.example, indicators: /tmp/x.csv, ttl: 0s}]\n", "share.publish.zones[0].ttl"},
 		{"state file is a directory", publish + "    allow_transfer: [127.0.0.1]\n    state_file: " + os.TempDir() + "\n    zones: [{name: rpz.example, indicators: /tmp/x.csv}]\n", "it is a directory"},
 		{"nod zone of another window", publish + "    allow_transfer: [127.0.0.1]\n    zones: [{name: nod.example, from: nod:5m}]\nintel:\n  enabled: true\n", "use one of nod:10m, nod:1h, nod:24h"},

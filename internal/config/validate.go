@@ -30,6 +30,7 @@ func (v *validator) validate() error {
 		v.resolverLimits, v.cache, v.testing, v.dnssecLimits,
 		v.trustAnchors, v.negativeTrustAnchors, v.autoTrustAnchorFile, v.log, v.admin, v.metrics, v.policy,
 		v.transports, v.dnstap, v.queryLog, v.guard, v.abuse, v.share, v.intel,
+		v.tcpPorts,
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -74,6 +75,50 @@ func (v *validator) listeners() error {
 				}
 				seen[id] = t
 			}
+		}
+	}
+	return nil
+}
+
+// tcpPorts checks that the TCP listeners of the DNS transports, the admin
+// API, the metrics, the block page and the RPZ primary use distinct
+// addresses: two on one address would fail at start with "address already
+// in use". Addresses that the same IP covers through an unspecified one,
+// such as 0.0.0.0:53 beside 127.0.0.1:53, are left to the kernel.
+func (v *validator) tcpPorts() error {
+	seen := map[netip.AddrPort]string{}
+	add := func(key string, ap netip.AddrPort) error {
+		if !ap.IsValid() {
+			return nil
+		}
+		if other, ok := seen[ap]; ok {
+			return v.errorf(key, "%s is also the address of %s: give each its own port", ap, other)
+		}
+		seen[ap] = key
+		return nil
+	}
+	for i, l := range v.cfg.Server.Listen {
+		for _, t := range l.Transports {
+			if slices.Contains(transportSockets[t], "tcp") {
+				if err := add(fmt.Sprintf("server.listen[%d].address", i), l.AddrPort); err != nil {
+					return err
+				}
+				break
+			}
+		}
+	}
+	others := []struct {
+		key string
+		ap  netip.AddrPort
+	}{
+		{"admin.listen", v.cfg.Admin.AddrPort},
+		{"metrics.listen", v.cfg.Metrics.AddrPort},
+		{"policy.block_page.listen", v.cfg.Policy.BlockPage.ListenAddr},
+		{"share.publish.listen", v.cfg.Share.Publish.AddrPort},
+	}
+	for _, o := range others {
+		if err := add(o.key, o.ap); err != nil {
+			return err
 		}
 	}
 	return nil
