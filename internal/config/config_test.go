@@ -47,6 +47,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad address", "server:\n  listen:\n    - address: localhost:53\n", 3, `invalid address "localhost:53"`},
 		{"bad transport", "server:\n  listen:\n    - address: 127.0.0.1:53\n      transports: [sctp]\n", 4, `unknown transport "sctp"`},
 		{"bad duration", "resolver:\n  query_timeout: 5\n", 2, `invalid duration "5"`},
+		{"negative nested duration", "intel:\n  nod:\n    warm_up: -1s\n", 3, `intel.nod.warm_up: invalid duration "-1s"`},
 		{"bad size", "cache:\n  max_bytes: lots\n", 2, `invalid size "lots"`},
 		{"small cache", "cache:\n  max_bytes: 1KiB\n", 2, "at least 1MiB"},
 		{"bad prefix", "resolver:\n  allowed_upstream_networks: [127.0.0.1]\n", 2, `invalid prefix "127.0.0.1"`},

@@ -141,6 +141,9 @@ func decodeError(file string, data []byte, err error) error {
 	if errors.As(err, &ve) {
 		tree, _ := parser.ParseBytes(data, 0)
 		key, line := findValue(tree, ve.value)
+		if path := keyAtLine(tree, line); path != "" {
+			key = path // the whole path, such as intel.nod.warm_up
+		}
 		return &Error{File: file, Line: line, Key: key, Err: err}
 	}
 	return &Error{File: file, Err: err}
