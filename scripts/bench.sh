@@ -423,13 +423,13 @@ rcodes_resolved() {
 # as the resolver takes them, beside normal traffic at BENCH_MIX_RATE, and
 # records the attack's names resolved per second and the normal traffic's
 # resolved share and p99 latency. A name counts as resolved when it gets
-# NOERROR or NXDOMAIN: a resolver that sheds a flood with SERVFAIL answers
+# NOERROR or NXDOMAIN: a resolver that sheds a flood with SERVFAIL responds
 # fast but resolves nothing.
 mix() {
 	local peer=$1 dir="$BENCH_DIR/$1" round attack=() share=() p99=()
 	for round in $(seq "$BENCH_ROUNDS"); do
 		# Up to 1000 normal queries in flight, so that the offered rate
-		# holds even when they wait half a second each.
+		# stays even when they wait half a second each.
 		dnsperf_run "$peer" "normal-$round" -d "$BENCH_DIR/normal.txt" -l "$BENCH_SECONDS" -t 5 -Q "$BENCH_MIX_RATE" -q 1000 -v >"$dir/normal.out" &
 		local normal_pid=$!
 		local out

@@ -96,18 +96,7 @@ func TestExchangeRetriesTruncatedOverTCP(t *testing.T) {
 		r.Truncated = true
 		send(udp, from, r)
 	}()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		dc := &dns.Conn{Conn: c}
-		q, err := dc.ReadMsg()
-		if err == nil {
-			dc.WriteMsg(answer(q, "192.0.2.2"))
-		}
-		c.Close()
-	}()
+	go answerTCPOnce(ln, "192.0.2.2")
 	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	resp, err := testClient().Exchange(context.Background(), Query{Name: "big.example.", Type: dns.TypeA, Server: server, Timeout: 2 * time.Second})
 	if err != nil {
@@ -143,18 +132,7 @@ func TestExchangeOversizedUDPRetriesTCP(t *testing.T) {
 		}
 		udp.WriteToUDP(wire, from)
 	}()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		dc := &dns.Conn{Conn: c}
-		q, err := dc.ReadMsg()
-		if err == nil {
-			dc.WriteMsg(answer(q, "192.0.2.4"))
-		}
-		c.Close()
-	}()
+	go answerTCPOnce(ln, "192.0.2.4")
 	server := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	resp, err := testClient().Exchange(context.Background(), Query{Name: "huge.example.", Type: dns.TypeA, Server: server, Timeout: 2 * time.Second})
 	if err != nil {
@@ -165,6 +143,20 @@ func TestExchangeOversizedUDPRetriesTCP(t *testing.T) {
 	}
 	if got := resp.Msg.Answer[0].(*dns.A).A.String(); got != "192.0.2.4" {
 		t.Errorf("answer %s, want 192.0.2.4 from the TCP server", got)
+	}
+}
+
+// answerTCPOnce accepts one connection on ln and answers its query with
+// an A record of value.
+func answerTCPOnce(ln net.Listener, value string) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	dc := &dns.Conn{Conn: c}
+	if q, err := dc.ReadMsg(); err == nil {
+		dc.WriteMsg(answer(q, value))
 	}
 }
 

@@ -434,7 +434,7 @@ func Prepare(path string) (*Handover, error) {
 	}
 	if string(line) != handoverSaved {
 		c.Close()
-		return nil, fmt.Errorf("handover on %s: invalid answer %q to the prepare request", path, line)
+		return nil, fmt.Errorf("handover on %s: invalid response %q to the prepare request", path, line)
 	}
 	return &Handover{conn: c, path: path}, nil
 }

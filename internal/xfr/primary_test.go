@@ -322,9 +322,10 @@ func TestPrimaryNotify(t *testing.T) {
 }
 
 // steppingClock returns a clock that starts at the current time and moves
-// on by step at each reading, so that each change the test makes gets a
-// serial at once instead of waiting for the clock to pass the last one.
-// It stays within the 300 s that TSIG allows for about 100 readings.
+// on by step at each reading. Each change the test makes then gets a
+// serial at once, instead of waiting for the clock to pass the last one.
+// It stays within the 300 s of clock skew that TSIG allows for about 100
+// readings.
 func steppingClock(step time.Duration) func() time.Time {
 	var mu sync.Mutex
 	now := time.Now()

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,21 +319,7 @@ func (n serialNode) waitOwners(t *testing.T, names ...string) zoneTransfer {
 func TestRPZPrimarySerialAcrossRestarts(t *testing.T) {
 	n := newSerialNode(t)
 	n.write(t, "old-one.example", "old-two.example")
-	old, err := labkit.StartBulwark(binary, n.cfg, n.dns, filepath.Join(n.dir, "old.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// oldDone is closed when the old process has exited.
-	oldDone := make(chan struct{})
-	go func() { old.Wait(); close(oldDone) }()
-	t.Cleanup(func() {
-		select {
-		case <-oldDone:
-		default:
-			old.Process.Kill()
-			<-oldDone
-		}
-	})
+	oldDone := startWatched(t, n.cfg, n.dns, filepath.Join(n.dir, "old.log"))
 	first := n.waitOwners(t, "old-one.example", "old-two.example")
 
 	// Two changes within a second or two, so the old process's serial
@@ -346,22 +333,7 @@ func TestRPZPrimarySerialAcrossRestarts(t *testing.T) {
 
 	// Handover: the new process serves other records.
 	n.write(t, "new-one.example")
-	next := exec.Command(binary, "serve", "-config", n.cfg, "-handover")
-	logFile, err := os.Create(filepath.Join(n.dir, "new.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	next.Stdout, next.Stderr = logFile, logFile
-	if err := next.Start(); err != nil {
-		t.Fatal(err)
-	}
-	nextStopped := false
-	t.Cleanup(func() {
-		if !nextStopped {
-			labkit.StopProcess(next)
-		}
-	})
+	stopNext := startHandover(t, n.cfg, filepath.Join(n.dir, "new.log"))
 	select {
 	case <-oldDone:
 	case <-time.After(30 * time.Second):
@@ -388,10 +360,9 @@ func TestRPZPrimarySerialAcrossRestarts(t *testing.T) {
 		t.Errorf("IXFR from the old serial %d: %d NS, serials %v; want the whole zone at %d\n%s",
 			oldLast, ixfr.ns, ixfr.serials, handed.serials[0], ixfr.out)
 	}
-	if err := labkit.StopProcess(next); err != nil {
+	if err := stopNext(); err != nil {
 		t.Errorf("new process did not stop cleanly: %v", err)
 	}
-	nextStopped = true
 
 	// A restart after a process whose serial ran a day ahead of the clock,
 	// as after a clock that was corrected backwards.
@@ -417,11 +388,10 @@ func TestRPZPrimarySerialAcrossRestarts(t *testing.T) {
 }
 
 // TestIntelStoreSurvivesHandover checks that a handover keeps the store
-// entries that the old process had not saved yet: the old process saves
-// them when it sends the sockets, the new one loads them after, and the
-// old one's save at stop does not overwrite the new one's file. The save
-// interval is an hour, so only the handover saves. Ports port+186 and
-// port+187.
+// entries that the old process had not saved yet. The old process saves
+// them on the new one's prepare request, the new one loads them, and the
+// old one's stop does not overwrite the new one's file. The save interval
+// is an hour, so only the handover saves. Ports port+186 and port+187.
 func TestIntelStoreSurvivesHandover(t *testing.T) {
 	const flooded = "lab-negttl.org"
 	dir := t.TempDir()
@@ -435,20 +405,7 @@ func TestIntelStoreSurvivesHandover(t *testing.T) {
 		"\n    min_findings: 1\n    blocking_detectors: [nxdomain]\n")
 	replaceInFile(t, cfg, "server:\n", "server:\n  handover_socket: "+filepath.Join(dir, "handover.sock")+"\n")
 
-	old, err := labkit.StartBulwark(binary, cfg, dnsAddr, filepath.Join(dir, "old.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	oldDone := make(chan struct{})
-	go func() { old.Wait(); close(oldDone) }()
-	t.Cleanup(func() {
-		select {
-		case <-oldDone:
-		default:
-			old.Process.Kill()
-			<-oldDone
-		}
-	})
+	oldDone := startWatched(t, cfg, dnsAddr, filepath.Join(dir, "old.log"))
 	if nx := randomNXBurst(t, dnsAddr, flooded+".", 80); nx < 70 {
 		t.Fatalf("random names under %s: %d of 80 NXDOMAIN, want at least 70", flooded, nx)
 	}
@@ -459,17 +416,7 @@ func TestIntelStoreSurvivesHandover(t *testing.T) {
 		t.Fatalf("%s written before the handover, with a save interval of an hour", stateFile)
 	}
 
-	next := exec.Command(binary, "serve", "-config", cfg, "-handover")
-	logFile, err := os.Create(filepath.Join(dir, "new.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	next.Stdout, next.Stderr = logFile, logFile
-	if err := next.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { labkit.StopProcess(next) })
+	stopNext := startHandover(t, cfg, filepath.Join(dir, "new.log"))
 	select {
 	case <-oldDone:
 	case <-time.After(30 * time.Second):
@@ -478,7 +425,7 @@ func TestIntelStoreSurvivesHandover(t *testing.T) {
 	if !storeHasEntry(admin, flooded) {
 		t.Errorf("new process's store has no entry for %s, which the old process made", flooded)
 	}
-	if err := labkit.StopProcess(next); err != nil {
+	if err := stopNext(); err != nil {
 		t.Fatalf("stop the new process: %v", err)
 	}
 	data, err := os.ReadFile(stateFile)
@@ -499,4 +446,51 @@ func storeHasEntry(admin, name string) bool {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// startWatched starts Bulwark on cfg with its log at logPath, and returns a
+// channel closed once the process has exited. Cleanup kills a process that
+// still runs.
+func startWatched(t *testing.T, cfg, dnsAddr, logPath string) <-chan struct{} {
+	t.Helper()
+	cmd, err := labkit.StartBulwark(binary, cfg, dnsAddr, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return done
+}
+
+// startHandover starts bulwark serve -handover on cfg with its log at
+// logPath. stop ends the process the first time it is called, and
+// cleanup calls it.
+func startHandover(t *testing.T, cfg, logPath string) (stop func() error) {
+	t.Helper()
+	cmd := exec.Command(binary, "serve", "-config", cfg, "-handover")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { logFile.Close() })
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var stopErr error
+	stop = func() error {
+		once.Do(func() { stopErr = labkit.StopProcess(cmd) })
+		return stopErr
+	}
+	t.Cleanup(func() { stop() })
+	return stop
 }

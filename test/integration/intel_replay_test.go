@@ -45,12 +45,13 @@ import (
 //     (corp.example) appended.
 //
 // Each class comes from its own loopback source addresses, so that the
-// resolver gets its clients as a network would show them: benign users on
-// 127.1.0.0/24, each with a share of the benign names and now and then a
-// typo or a search-list miss, and one busy NAT (127.1.1.1) that carries
-// many users and their typos; the hosts infected by DGA family f on
-// 127.2.f.0/24, a few per family, each sending a share of its family's
-// names; feed, tunnel and flood hosts on 127.3 and 127.4.
+// resolver sees its clients as a network would show them:
+//   - benign users on 127.1.0.0/24, each with a share of the benign names
+//     and now and then a typo or a search-list miss;
+//   - one busy NAT, 127.1.1.1, that carries many users and their typos;
+//   - the hosts infected by DGA family f on 127.2.f.0/24, a few per
+//     family, each sending a share of its family's names;
+//   - feed, tunnel and flood hosts on 127.3 and 127.4.
 const (
 	replayBenign       = 600
 	replayPerDGAFamily = 30

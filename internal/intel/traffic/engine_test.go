@@ -294,10 +294,11 @@ func TestSinkReceivesFindings(t *testing.T) {
 	}
 }
 
-func TestStateSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	clock := &fakeClock{t0}
-	queue := make(chan events.Event, 16)
+// runEngine starts an Engine with its state files in dir and Run on its own
+// goroutine. stop ends Run, which saves the state, and waits for it.
+func runEngine(t *testing.T, dir string, clock *fakeClock) (e *Engine, queue chan events.Event, stop func()) {
+	t.Helper()
+	queue = make(chan events.Event, 16)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := New(testConfig(dir), queue, log, clock.now)
 	if err != nil {
@@ -305,10 +306,19 @@ func TestStateSurvivesRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	queue <- *event("www.before.example", t0, 0, 300, "192.0.2.1")
 	go func() { e.Run(ctx); close(done) }()
-	cancel()
-	<-done
+	return e, queue, func() {
+		cancel()
+		<-done
+	}
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t0}
+	e, queue, stop := runEngine(t, dir, clock)
+	queue <- *event("www.before.example", t0, 0, 300, "192.0.2.1")
+	stop()
 	if got := byDetector(e, DetectorNOD); len(got) != 1 {
 		t.Fatalf("NOD findings before the restart = %+v, want one", got)
 	}
@@ -330,15 +340,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 func TestHandOffStopsSaves(t *testing.T) {
 	dir := t.TempDir()
 	clock := &fakeClock{t0}
-	queue := make(chan events.Event, 16)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := New(testConfig(dir), queue, log, clock.now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.Run(ctx); close(done) }()
+	e, queue, stop := runEngine(t, dir, clock)
 	queue <- *event("www.before.example", t0, 0, 300, "192.0.2.1")
 	for e.Stats().Processed < 1 {
 		time.Sleep(time.Millisecond)
@@ -348,10 +350,9 @@ func TestHandOffStopsSaves(t *testing.T) {
 	}
 	// Events after HandOff are analysed but not saved, at stop neither.
 	queue <- *event("www.after.example", t0, 0, 300, "192.0.2.1")
-	cancel()
-	<-done
+	stop()
 
-	// The next process's seen-set knows before.example from the file
+	// The next process's seen-set contains before.example from the file
 	// that HandOff saved, and not after.example.
 	clock.t = t0.Add(time.Hour)
 	next := newTestEngine(t, testConfig(dir), clock)
