@@ -44,10 +44,12 @@ type nsecIndex struct {
 type zoneNSEC struct {
 	soa         *dns.SOA
 	soaSigs     []dns.RR
+	wire        zoneWire
 	entries     []proofEntry
 	nsec3       []proofEntry
 	nsec3Hashes []string
 	params      string
+	hash        hashParams
 }
 
 // proofEntry is one NSEC or NSEC3 record with its RRSIGs. key is the
@@ -57,6 +59,7 @@ type proofEntry struct {
 	sigs    []dns.RR
 	expires time.Time
 	key     string
+	wire    entryWire
 }
 
 func (e proofEntry) nsec() *dns.NSEC { return e.rr.(*dns.NSEC) }
@@ -96,6 +99,7 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	}
 	z.soa = c.soa
 	z.soaSigs = rrsOf(sigsFor(c.auth, dns.CanonicalName(c.soa.Hdr.Name), dns.TypeSOA))
+	z.wire = newZoneWire(zone, z.soa, z.soaSigs)
 	for _, rr := range proofs {
 		h := rr.Header()
 		owner := dns.CanonicalName(h.Name)
@@ -104,6 +108,7 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 			sigs:    rrsOf(sigsFor(c.auth, owner, h.Rrtype)),
 			expires: now.Add(time.Duration(min(h.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl)) * time.Second),
 		}
+		e.wire = newEntryWire(zone, owner, rr, e.sigs)
 		if n3, ok := rr.(*dns.NSEC3); ok {
 			z.insertNSEC3(owner, n3, e)
 		} else {
@@ -152,6 +157,7 @@ func (z *zoneNSEC) insertNSEC3(owner string, n *dns.NSEC3, e proofEntry) {
 	params := fmt.Sprintf("%d/%d/%s", n.Hash, n.Iterations, strings.ToLower(n.Salt))
 	if z.params != params {
 		z.nsec3, z.nsec3Hashes, z.params = nil, nil, params
+		z.hash = newHashParams(n)
 	}
 	h := strings.ToUpper(firstLabel(owner))
 	i, found := slices.BinarySearch(z.nsec3Hashes, h)

@@ -141,6 +141,14 @@ func (r *Resolver) NegativeTrustAnchors() []NegativeTrustAnchor {
 	return out
 }
 
+// hasNegativeAnchors reports whether any negative trust anchor is set,
+// expired or not.
+func (r *Resolver) hasNegativeAnchors() bool {
+	r.ntas.mu.RLock()
+	defer r.ntas.mu.RUnlock()
+	return len(r.ntas.domains) > 0
+}
+
 // underNegativeAnchor reports whether an unexpired negative trust anchor
 // covers zone. An expired entry is removed when found.
 func (r *Resolver) underNegativeAnchor(zone string) bool {
