@@ -89,6 +89,8 @@ var (
 		"Stale responses sent because resolution failed or was slow (RFC 8767).", nil, nil)
 	prefetchDesc = prometheus.NewDesc("bulwark_cache_prefetches_total",
 		"Background refreshes of cached responses served close to their expiry.", nil, nil)
+	nsecAnswersDesc = prometheus.NewDesc("bulwark_nsec_answers_total",
+		"Responses synthesised from cached, validated NSEC or NSEC3 records without asking a server (RFC 8198).", nil, nil)
 	limitDesc = prometheus.NewDesc("bulwark_client_limit_hits_total",
 		"Connections or queries held back or refused by a client limit, by the limit's config key.", []string{"limit"}, nil)
 	rateLimitedDesc = prometheus.NewDesc("bulwark_rate_limited_responses_total",
@@ -122,7 +124,7 @@ var (
 type collector struct{ src Sources }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc, staleDesc, prefetchDesc,
+	for _, d := range []*prometheus.Desc{responsesDesc, cacheDesc, droppedDesc, busyDesc, staleDesc, prefetchDesc, nsecAnswersDesc,
 		limitDesc, rateLimitedDesc, listRulesDesc, listAgeDesc, listErrorDesc, policyActionsDesc, validationDesc,
 		cacheEntriesDesc, cacheBytesDesc, cacheMaxBytesDesc, outputDesc, logSuppressedDesc} {
 		ch <- d
@@ -185,6 +187,7 @@ func collectPipeline(ch chan<- prometheus.Metric, st *pipeline.Stats) {
 	counter(ch, busyDesc, st.Busy.Load())
 	counter(ch, staleDesc, st.Stale.Load())
 	counter(ch, prefetchDesc, st.Prefetches.Load())
+	counter(ch, nsecAnswersDesc, st.NSECAnswers.Load())
 	for sec := range st.Validation {
 		counter(ch, validationDesc, st.Validation[sec].Load(), dnssec.Security(sec).String())
 	}

@@ -89,6 +89,9 @@ type Pipeline struct {
 	// zones learns in which zone each resolution ended; nil when no
 	// guard runs.
 	zones ZoneObserver
+	// denials proves names absent on the fast path; nil when the
+	// resolver cannot.
+	denials Denials
 }
 
 // ZoneObserver learns how the resolution of each qname that missed the
@@ -110,8 +113,9 @@ func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() 
 	if now == nil {
 		now = time.Now
 	}
+	denials, _ := res.(Denials)
 	return &Pipeline{
-		cfg: cfg, cache: c, res: res, now: now,
+		cfg: cfg, cache: c, res: res, now: now, denials: denials,
 		log:      log.With("component", "pipeline"),
 		slots:    make(chan struct{}, cfg.MaxResolutions),
 		suspects: make(chan struct{}, suspectSlots(cfg.MaxResolutions)),
@@ -159,6 +163,11 @@ func (p *Pipeline) HandleFast(pkt, out []byte, udp bool, flavour uint8, client n
 	key := p.appendPolicyKey(q.key(keyBuf[:0]), flavour, exempt)
 	pk, ok := p.cache.Answer(p.appendClientKey(key, flavour, client, exempt), now)
 	if !ok {
+		if resp, ok = p.denied(out[:0], pkt, &q, flavour, client, exempt, udp, now); ok {
+			p.stats.NSECAnswers.Add(1)
+			p.stats.count(resp)
+			return resp, Answered, 0
+		}
 		if p.shedFast(&q, now) {
 			resp = p.shedSuspect(out[:0], pkt, &q, now)
 			p.stats.count(resp)
@@ -284,6 +293,9 @@ func (p *Pipeline) resolveFrom(base context.Context, q *Query, key []byte, flavo
 	ctx, cancel := context.WithTimeout(base, p.cfg.ClientTimeout)
 	defer cancel()
 	res, verdict, decision := p.resolvePolicy(ctx, name, q.QType, flavour, client, exempt, udp)
+	if res.Synthesised {
+		p.stats.NSECAnswers.Add(1)
+	}
 	if p.zones != nil {
 		p.zones.Observe(name, res)
 	}

@@ -23,6 +23,10 @@ type Stats struct {
 	// Stale counts stale responses sent (RFC 8767), from the answer cache
 	// or in place of a failed or slow resolution.
 	Stale atomic.Uint64
+	// NSECAnswers counts responses synthesised from cached, validated NSEC
+	// or NSEC3 records (RFC 8198) without asking a server: NXDOMAIN on the
+	// fast path, NXDOMAIN or NODATA when resolving.
+	NSECAnswers atomic.Uint64
 	// Prefetches counts background refreshes started for responses served
 	// close to their expiry.
 	Prefetches atomic.Uint64

@@ -31,13 +31,20 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 	// case too. Names compare without case (RFC 4343), and pointing at
 	// the question keeps responses small.
 	copy(out[12:], q.QName)
-	options := pk.Options()
+	return p.finish(out, pk.Options(), q, udp, now)
+}
+
+// finish ends out, a response to q with its header and question written,
+// for the client: cut to its header and question with TC set when it is
+// too big for the client's UDP size, and with an OPT record carrying
+// options when the client used EDNS.
+func (p *Pipeline) finish(out, options []byte, q *Query, udp bool, now time.Time) []byte {
 	if udp {
 		limit := minUDPSize
 		if q.EDNS {
 			limit = max(minUDPSize, min(int(q.UDPSize), int(p.cfg.BufferSize)))
 		}
-		if len(out)+p.optLen(pk, q) > limit {
+		if len(out)+p.optLen(options, q) > limit {
 			out = truncate(out, len(q.QName))
 			if len(out)+11+len(options)+p.cookieLen(q) > limit {
 				// Even the options do not fit: the retry over TCP
@@ -62,11 +69,11 @@ func truncate(out []byte, qnameLen int) []byte {
 	return out
 }
 
-func (p *Pipeline) optLen(pk *cache.Packed, q *Query) int {
+func (p *Pipeline) optLen(options []byte, q *Query) int {
 	if !q.EDNS {
 		return 0
 	}
-	return 11 + len(pk.Options()) + p.cookieLen(q)
+	return 11 + len(options) + p.cookieLen(q)
 }
 
 // appendOPT appends an OPT record with Bulwark's buffer size, the DO bit

@@ -30,6 +30,20 @@ func (k Kind) String() string {
 // triggers.
 func (f *Flavour) HasClientRules() bool { return f != nil && f.clientRules }
 
+// HasServerRules reports whether a list of the flavour has NSDNAME or NSIP
+// triggers, which need the servers of the zones of an answer.
+func (f *Flavour) HasServerRules() bool {
+	if f == nil {
+		return false
+	}
+	for _, l := range f.lists {
+		if l.Servers != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // ClientRule returns the first list of the flavour with a client-IP trigger
 // that matches client, by its index in Lists, and the trigger's verdict.
 func (f *Flavour) ClientRule(client netip.Addr) (list int, verdict uint32, ok bool) {

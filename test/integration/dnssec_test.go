@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -404,4 +405,130 @@ func processCPU(t *testing.T, pid int) time.Duration {
 	}
 	const ticksPerSecond = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
+}
+
+// TestNSECAnswers checks the NXDOMAIN answers that the fast path makes
+// from cached NSEC records (the root's) and NSEC3 records (those of a
+// signed popular zone): they come without a resolution, carry what the
+// client asked for, pass delv's validation from the lab's trust anchor,
+// and leave a name that a list blocks to the list.
+func TestNSECAnswers(t *testing.T) {
+	anchor := delvAnchor(t)
+	zones := []string{".", ""}
+	for _, zone := range lab.Info.SignedPopular {
+		r, err := kdig(resolver, port, "nsec-answers-probe."+zone, "A", "+dnssec")
+		if err == nil && r.Status == "NXDOMAIN" && r.flag("ad") {
+			zones[1] = zone
+			break
+		}
+	}
+	if zones[1] == "" {
+		t.Fatal("no signed popular zone answers a random name with a validated NXDOMAIN")
+	}
+	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	for _, zone := range zones {
+		t.Run(zone, func(t *testing.T) {
+			// A name below a name that the servers denied falls in the
+			// same NSEC span, or has that name as its next closer name
+			// (NSEC3): the index holds the proof.
+			var denied []string
+			for i := range 10 {
+				name := fmt.Sprintf("nsec-%s-%d.%s", tag, i, strings.TrimPrefix(zone, "."))
+				r, err := kdig(resolver, port, name, "A", "+dnssec")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != "NXDOMAIN" || !r.flag("ad") {
+					t.Fatalf("%s: %s AD %v, want a validated NXDOMAIN", name, r.Status, r.flag("ad"))
+				}
+				denied = append(denied, name)
+			}
+			before := scrape(t)
+			for i, name := range denied {
+				name = "fast." + name
+				extra := []string{"+dnssec"}
+				if i%2 == 1 {
+					extra = []string{"+noedns", "+noadflag"}
+				}
+				r, err := kdig(resolver, port, name, "A", extra...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Status != "NXDOMAIN" || len(r.Answer) != 0 || !hasRR(r.Authority, dns.TypeSOA) {
+					t.Errorf("%s %v: %s, answer %v, authority %v; want NXDOMAIN with the SOA", name, extra, r.Status, r.Answer, r.Authority)
+				}
+				proof := hasRR(r.Authority, dns.TypeRRSIG) && (hasRR(r.Authority, dns.TypeNSEC) || hasRR(r.Authority, dns.TypeNSEC3))
+				if do := i%2 == 0; proof != do || r.flag("ad") != do {
+					t.Errorf("%s %v: signed proof %v, AD %v; want both %v\n%s", name, extra, proof, r.flag("ad"), do, r.Output)
+				}
+			}
+			after := scrape(t)
+			const answers, misses = "bulwark_nsec_answers_total", `bulwark_answer_cache_lookups_total{result="miss"}`
+			if grown := after[answers] - before[answers]; grown < float64(len(denied)) {
+				t.Errorf("%s grew by %v for %d names below denied ones, want at least %d", answers, grown, len(denied), len(denied))
+			}
+			if grown := after[misses] - before[misses]; grown != 0 {
+				t.Errorf("%s grew by %v, want 0: every name was answered without a resolution", misses, grown)
+			}
+
+			for _, name := range denied[:4] {
+				name = "delv." + name
+				out, err := exec.Command("delv", "@"+resolver, "-p", strconv.Itoa(port), "-a", anchor, name, "A").CombinedOutput()
+				if err != nil && !strings.Contains(string(out), "ncache nxdomain") {
+					t.Fatalf("delv %s: %v\n%s", name, err, out)
+				}
+				if !strings.Contains(string(out), "negative response, fully validated") || !strings.Contains(string(out), "NXDOMAIN") {
+					t.Errorf("delv %s: want a fully validated NXDOMAIN\n%s", name, out)
+				}
+			}
+		})
+	}
+
+	t.Run("listed", func(t *testing.T) {
+		// The unfiltered listener teaches the index the spans around a
+		// listed name; below it, the protective listener must still
+		// answer from the list.
+		listed := lab.Info.Policy.ListedName
+		for _, name := range []string{"nsec-" + tag + "." + listed, "nsec2-" + tag + "." + listed} {
+			if r, err := kdig(resolver, port, name, "A", "+edns"); err != nil || r.Status != "NXDOMAIN" {
+				t.Fatalf("unfiltered %s: %v %v, want NXDOMAIN", name, r, err)
+			}
+		}
+		addr, protectivePort := protective(t)
+		name := "nsec3-" + tag + "." + listed
+		r, err := kdig(addr, protectivePort, name, "A", "+edns")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Status != "NXDOMAIN" || r.EDE != 15 {
+			t.Errorf("protective %s: %s EDE %d, want the list's NXDOMAIN with EDE 15\n%s", name, r.Status, r.EDE, r.Output)
+		}
+	})
+}
+
+// delvAnchor writes the lab's root DS as a delv trust anchor file and
+// returns its path.
+func delvAnchor(t *testing.T) string {
+	t.Helper()
+	text, err := os.ReadFile(lab.Info.TrustAnchorDS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("trust-anchors {\n")
+	for _, line := range strings.Split(string(text), "\n") {
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatalf("%s: %v", lab.Info.TrustAnchorDS, err)
+		}
+		if ds, ok := rr.(*dns.DS); ok {
+			fmt.Fprintf(&b, "  . static-ds %d %d %d %q;\n", ds.KeyTag, ds.Algorithm, ds.DigestType, ds.Digest)
+		}
+	}
+	b.WriteString("};\n")
+	path := filepath.Join(t.TempDir(), "anchor.conf")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
