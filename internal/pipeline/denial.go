@@ -35,6 +35,7 @@ func (p *Pipeline) denied(out, pkt []byte, q *Query, flavour uint8, client netip
 	if _, _, hit := f.ClientRule(client); hit {
 		return nil, false
 	}
+
 	buf := nameBuffers.Get().(*[256]byte)
 	defer nameBuffers.Put(buf)
 	name, ok := appendLowerName(buf[:0], q.QName)
@@ -49,6 +50,7 @@ func (p *Pipeline) denied(out, pkt []byte, q *Query, flavour uint8, client netip
 	if _, hit := f.CheckName(s); hit {
 		return nil, false
 	}
+
 	out = appendHeader(out, pkt, q, dns.RcodeNameError, true)
 	out, n, ok := p.denials.AppendNXDomain(out, s, q.DO, now)
 	if !ok {

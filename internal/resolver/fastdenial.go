@@ -207,6 +207,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 	if z == nil || z.soa == nil || len(z.wire.soa) == 0 || name == zone {
 		return dst, 0, false
 	}
+
 	var used [3]*proofEntry
 	var n int
 	if len(z.nsec3) > 0 {
@@ -217,6 +218,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 	if !ok {
 		return dst, 0, false
 	}
+
 	ttl := z.wire.ttl
 	for _, e := range used[:n] {
 		if len(e.wire.packed) == 0 {
@@ -321,6 +323,7 @@ func (z *zoneNSEC) proveNSEC3(name, zone string, maxIterations int, now time.Tim
 	if _, found := z.findNSEC3(h[:]); found {
 		return 0, false // name exists
 	}
+
 	// Walk up from the parent to the zone for the closest encloser; next
 	// keeps the label where the next closer name starts.
 	next := 0
@@ -344,6 +347,7 @@ func (z *zoneNSEC) proveNSEC3(name, zone string, maxIterations int, now time.Tim
 		// section 9.2).
 		return 0, false
 	}
+
 	var cb [258]byte
 	p.hashName(&h, append(append(cb[:0], 1, '*'), wire[labels[ceLabel]:]...))
 	wild, ok := z.coveringNSEC3(h[:], now)
