@@ -49,7 +49,7 @@ func (d *Denial) NXDomain(qname string, b *Budget) (Security, *Error) {
 		return Bogus, newError(EDENSECMissing, "no NSEC proves that %s does not exist", qname)
 	}
 	ce := d.closestEncloser(qname, n)
-	if w := d.coveringNSEC("*." + ce); w == nil {
+	if w := d.coveringNSEC(WildcardName(ce)); w == nil {
 		return Bogus, newError(EDENSECMissing, "no NSEC proves that the wildcard *.%s does not exist", ce)
 	}
 	return Secure, nil
@@ -84,7 +84,7 @@ func (d *Denial) NoData(qname string, qtype uint16, b *Budget) (Security, *Error
 	}
 	ce := d.closestEncloser(qname, n)
 	for _, w := range d.NSEC {
-		if !strings.EqualFold(w.Hdr.Name, "*."+ce) {
+		if !strings.EqualFold(w.Hdr.Name, WildcardName(ce)) {
 			continue
 		}
 		if err := checkNoDataBitmap(w.TypeBitMap, w.Hdr.Name, qtype); err != nil {

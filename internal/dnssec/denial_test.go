@@ -1,6 +1,7 @@
 package dnssec
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -186,5 +187,37 @@ func TestNSEC3HashBudget(t *testing.T) {
 	got, err := d.NXDomain("a.b.c.d.e.f.example.", b)
 	if got != Bogus || !b.Spent {
 		t.Errorf("deep name with 3 hashes: %v (%v), spent %v; want bogus at the limit", got, err, b.Spent)
+	}
+}
+
+// rootNSEC3 returns the NSEC3 chain of a root zone holding the apex, "a."
+// and the wildcard "*.".
+func rootNSEC3() []*dns.NSEC3 {
+	var hashes []string
+	for _, n := range []string{".", "a.", "*."} {
+		hashes = append(hashes, dns.HashName(n, dns.SHA1, 0, "ab"))
+	}
+	slices.Sort(hashes)
+	var out []*dns.NSEC3
+	for i, h := range hashes {
+		out = append(out, &dns.NSEC3{
+			Hdr:  dns.RR_Header{Name: strings.ToLower(h) + ".", Rrtype: dns.TypeNSEC3, Class: dns.ClassINET, Ttl: 300},
+			Hash: dns.SHA1, Salt: "ab", SaltLength: 1, HashLength: 20,
+			NextDomain: hashes[(i+1)%len(hashes)], TypeBitMap: []uint16{dns.TypeA},
+		})
+	}
+	return out
+}
+
+// TestNSEC3RootWildcard checks that the wildcard of the root zone is "*.":
+// a name below the root is not proven absent while "*." exists.
+func TestNSEC3RootWildcard(t *testing.T) {
+	d := &Denial{Zone: ".", NSEC3: rootNSEC3()}
+	if got, err := d.NXDomain("b.", nil); got == Secure {
+		t.Errorf("NXDOMAIN for b. with the wildcard *. in the zone: %v (%v), want not secure", got, err)
+	}
+	d = &Denial{Zone: ".", NSEC3: rootNSEC3()}
+	if got, err := d.NoData("b.", dns.TypeMX, nil); got != Secure {
+		t.Errorf("NODATA for MX at b., from the wildcard *.: %v (%v), want secure", got, err)
 	}
 }

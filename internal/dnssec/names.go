@@ -93,3 +93,12 @@ func hasType(bitmap []uint16, t uint16) bool {
 	}
 	return false
 }
+
+// WildcardName returns the wildcard at name: "*." before it, or "*." alone
+// for the root, where "*.." would not be a name.
+func WildcardName(name string) string {
+	if name == "." {
+		return "*."
+	}
+	return "*." + name
+}

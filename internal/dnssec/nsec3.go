@@ -146,7 +146,7 @@ func (d *Denial) nsec3NXDomain(qname string, b *Budget) (Security, *Error) {
 	if ce == "" {
 		return Bogus, newError(EDEBogus, "an NSEC3 record shows that %s exists", qname)
 	}
-	w, err := d.covering("*."+ce, p, b, cache)
+	w, err := d.covering(WildcardName(ce), p, b, cache)
 	if err != nil {
 		return Bogus, err
 	}
@@ -189,14 +189,14 @@ func (d *Denial) nsec3NoData(qname string, qtype uint16, b *Budget) (Security, *
 		// 8.6).
 		return Insecure, nil
 	}
-	w, err := d.matchingNSEC3("*."+ce, p, b, cache)
+	w, err := d.matchingNSEC3(WildcardName(ce), p, b, cache)
 	if err != nil {
 		return Bogus, err
 	}
 	if w == nil {
 		return Bogus, newError(EDENSECMissing, "no NSEC3 proves that %s has no %s records", qname, dns.Type(qtype))
 	}
-	if err := checkNoDataBitmap(w.TypeBitMap, "*."+ce, qtype); err != nil {
+	if err := checkNoDataBitmap(w.TypeBitMap, WildcardName(ce), qtype); err != nil {
 		return Bogus, err
 	}
 	return Secure, nil

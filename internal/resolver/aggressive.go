@@ -195,7 +195,7 @@ func (z *zoneNSEC) nsec3Near(name, zone string) []*dns.NSEC3 {
 	}
 	for n := name; n != ""; n = parent(n) {
 		add(n)
-		add("*." + n)
+		add(dnssec.WildcardName(n))
 		if n == zone {
 			break
 		}
@@ -272,7 +272,7 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 		// The closest encloser's wildcard must be covered too, by the
 		// same span or another cached one.
 		ce := dnssec.SpanEncloser(name, e.nsec())
-		if w, ok := z.span("*."+ce, now); ok && w.rr != e.rr {
+		if w, ok := z.span(dnssec.WildcardName(ce), now); ok && w.rr != e.rr {
 			entries[w.rr] = w
 			d.NSEC = append(d.NSEC, w.nsec())
 		}
