@@ -22,6 +22,8 @@ type Denial struct {
 
 	// used collects the records that matched or covered a name, for Used.
 	used []dns.RR
+	// hashes holds the NSEC3 hashes computed so far.
+	hashes hashCache
 }
 
 // Used returns the NSEC and NSEC3 records that matched or covered a name

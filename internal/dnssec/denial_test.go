@@ -221,3 +221,17 @@ func TestNSEC3RootWildcard(t *testing.T) {
 		t.Errorf("NODATA for MX at b., from the wildcard *.: %v (%v), want secure", got, err)
 	}
 }
+
+// TestNSEC3HashesCharged checks that a NODATA check and then an NXDOMAIN
+// check on one Denial charge each name's hash once: x.y.a.example. needs
+// four, for itself, y.a.example., a.example. and *.a.example.
+func TestNSEC3HashesCharged(t *testing.T) {
+	d := &Denial{Zone: "example.", NSEC3: nsec3Chain(0, false)}
+	b := NewBudget(Limits{MaxKeyTagCollisions: 4, MaxSignatureValidations: 8, MaxNSEC3Hashes: 4, MaxNSEC3Iterations: 50})
+	if got, _ := d.NoData("x.y.a.example.", dns.TypeA, b); got == Secure {
+		t.Fatal("NODATA for x.y.a.example. is secure, want a failed proof")
+	}
+	if got, err := d.NXDomain("x.y.a.example.", b); got != Secure {
+		t.Errorf("NXDOMAIN for x.y.a.example. with 4 hashes after the NODATA check: %v (%v), want secure", got, err)
+	}
+}

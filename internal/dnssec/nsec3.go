@@ -43,6 +43,17 @@ func checkIterations(p nsec3Params, zone string, b *Budget) *Error {
 	return nil
 }
 
+// hashCache returns the hashes of the checks run so far on d, so that a
+// NODATA check followed by an NXDOMAIN check on the same name charges the
+// budget once for each name. The parameters of d's records do not change
+// between checks.
+func (d *Denial) hashCache() hashCache {
+	if d.hashes == nil {
+		d.hashes = hashCache{}
+	}
+	return d.hashes
+}
+
 // hash returns the NSEC3 hash of name in base32hex, charging the budget.
 func (d *Denial) hash(name string, p nsec3Params, b *Budget, cache hashCache) (string, *Error) {
 	if h, ok := cache[name]; ok {
@@ -74,7 +85,7 @@ func (d *Denial) matchingNSEC3(name string, p nsec3Params, b *Budget, cache hash
 // coveringNSEC3 returns the NSEC3 record whose hash span holds name's hash
 // strictly, or nil.
 func (d *Denial) coveringNSEC3(name string, p nsec3Params, b *Budget) (*dns.NSEC3, *Error) {
-	return d.covering(name, p, b, hashCache{})
+	return d.covering(name, p, b, d.hashCache())
 }
 
 func (d *Denial) covering(name string, p nsec3Params, b *Budget, cache hashCache) (*dns.NSEC3, *Error) {
@@ -138,7 +149,7 @@ func (d *Denial) nsec3NXDomain(qname string, b *Budget) (Security, *Error) {
 	if err := checkIterations(p, d.Zone, b); err != nil {
 		return Insecure, err
 	}
-	cache := hashCache{}
+	cache := d.hashCache()
 	ce, cover, err := d.closestEncloserProof(qname, p, b, cache)
 	if err != nil {
 		return Bogus, err
@@ -169,7 +180,7 @@ func (d *Denial) nsec3NoData(qname string, qtype uint16, b *Budget) (Security, *
 	if err := checkIterations(p, d.Zone, b); err != nil {
 		return Insecure, err
 	}
-	cache := hashCache{}
+	cache := d.hashCache()
 	m, err := d.matchingNSEC3(qname, p, b, cache)
 	if err != nil {
 		return Bogus, err
