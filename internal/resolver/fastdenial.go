@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"time"
 
+	"bulwark/internal/dnssec"
+
 	"github.com/miekg/dns"
 )
 
@@ -211,7 +213,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 	var used [3]*proofEntry
 	var n int
 	if len(z.nsec3) > 0 {
-		n, ok = z.proveNSEC3(name, zone, r.cfg.Limits.MaxNSEC3Iterations, now, &used)
+		n, ok = z.proveNSEC3(name, zone, r.cfg.Limits, now, &used)
 	} else {
 		n, ok = z.proveNSEC(name, now, &used)
 	}
@@ -305,11 +307,19 @@ func (z *zoneNSEC) coveringSpan(k []byte, now time.Time) (*proofEntry, bool) {
 // section 8.4): the one matching its closest encloser, the one covering
 // the next closer name and the one covering the wildcard at the closest
 // encloser. It stores them in used, without repeats, and returns how many
-// it stored.
-func (z *zoneNSEC) proveNSEC3(name, zone string, maxIterations int, now time.Time, used *[3]*proofEntry) (int, bool) {
+// it stored. It hashes no more names than limits.MaxNSEC3Hashes allows a
+// proof on the slow path: the name, its ancestors up to the closest
+// encloser and the wildcard. A name with many labels would otherwise cost
+// a hash per label, each of up to MaxNSEC3Iterations iterations, on the
+// goroutine that reads the socket.
+func (z *zoneNSEC) proveNSEC3(name, zone string, limits dnssec.Limits, now time.Time, used *[3]*proofEntry) (int, bool) {
 	p := &z.hash
-	if !p.ok || int(p.iterations) > maxIterations {
+	if !p.ok || int(p.iterations) > limits.MaxNSEC3Iterations {
 		return 0, false
+	}
+	maxHashes := limits.MaxNSEC3Hashes
+	if maxHashes <= 0 {
+		maxHashes = dnssec.DefaultLimits.MaxNSEC3Hashes
 	}
 	var wb [256]byte
 	var starts [128]int
@@ -318,30 +328,32 @@ func (z *zoneNSEC) proveNSEC3(name, zone string, maxIterations int, now time.Tim
 	if below < 1 {
 		return 0, false
 	}
-	var h [32]byte
-	p.hashName(&h, wire)
-	if _, found := z.findNSEC3(h[:]); found {
+	// nextHash is the hash of the next closer name once the walk ends.
+	var h, nextHash [32]byte
+	p.hashName(&nextHash, wire)
+	if _, found := z.findNSEC3(nextHash[:]); found {
 		return 0, false // name exists
 	}
 
-	// Walk up from the parent to the zone for the closest encloser; next
-	// keeps the label where the next closer name starts.
-	next := 0
+	// Walk up from the parent to the zone for the closest encloser. The
+	// name, l ancestors and the wildcard make l+2 hashes.
 	var ce *proofEntry
 	ceLabel := 0
 	for l := 1; l <= below; l++ {
+		if l+2 > maxHashes {
+			return 0, false
+		}
 		p.hashName(&h, wire[labels[l]:])
 		if i, found := z.findNSEC3(h[:]); found {
 			ce, ceLabel = &z.nsec3[i], l
 			break
 		}
-		next = l
+		nextHash = h
 	}
 	if ce == nil || ce.wire.flags&(entryDelegation|entryDNAME|entryUnusable) != 0 || !now.Before(ce.expires) {
 		return 0, false
 	}
-	p.hashName(&h, wire[labels[next]:])
-	cover, ok := z.coveringNSEC3(h[:], now)
+	cover, ok := z.coveringNSEC3(nextHash[:], now)
 	if !ok || cover.wire.flags&entryOptOut != 0 {
 		// An opt-out span may hide an unsigned delegation (RFC 5155
 		// section 9.2).

@@ -248,3 +248,30 @@ func TestAppendNXDomainAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendNXDomainHashLimit checks that the fast path hashes no more
+// names than the slow path's budget allows: x.y.a.example. needs four
+// hashes, w.x.y.a.example. five.
+func TestAppendNXDomainHashLimit(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	soa, rrs := denialRecords("example.", true, false)
+	limits := dnssec.DefaultLimits
+	limits.MaxNSEC3Hashes = 4
+	r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: limits}}
+	r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{
+		{"x.y.a.example.", true},
+		{"w.x.y.a.example.", false},
+		{strings.Repeat("w.", 100) + "a.example.", false},
+	} {
+		_, _, got := r.AppendNXDomain(nil, tc.name, true, now)
+		res, ok := r.nsec.answer(tc.name, dns.TypeA, now, dnssec.NewBudget(limits))
+		slow := ok && res.Rcode == dns.RcodeNameError
+		if got != tc.want || slow != tc.want {
+			t.Errorf("%s with 4 hashes: fast path answered %v, index NXDOMAIN %v, want %v", tc.name, got, slow, tc.want)
+		}
+	}
+}
