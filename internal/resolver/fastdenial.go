@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"encoding/binary"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"bulwark/internal/dnssec"
@@ -30,7 +31,12 @@ const (
 	// entryOptOut: the NSEC3 span may hide unsigned delegations.
 	entryOptOut
 	// entryUnusable: an NSEC3 record with a hash other than SHA-1 or
-	// owned other than directly below the zone (RFC 5155 section 8.1).
+	// owned other than directly below the zone (RFC 5155 section 8.1),
+	// or an NSEC record whose owner or next name has an escape. The
+	// canonical key of such a name keeps the escape's text, which may
+	// sort elsewhere than the byte it stands for: "\200" sorts before
+	// "a" and "\(" after "0", so the span would seem to cover names it
+	// does not.
 	entryUnusable
 )
 
@@ -53,6 +59,9 @@ func newEntryWire(zone, owner string, rr dns.RR, sigs []dns.RR) entryWire {
 	case *dns.NSEC:
 		w.next = canonicalKey(rr.NextDomain)
 		w.flags = bitmapFlags(rr.TypeBitMap)
+		if strings.IndexByte(owner, '\\') >= 0 || strings.IndexByte(rr.NextDomain, '\\') >= 0 {
+			w.flags |= entryUnusable
+		}
 	case *dns.NSEC3:
 		w.next = upper(rr.NextDomain)
 		w.flags = bitmapFlags(rr.TypeBitMap)
@@ -268,9 +277,10 @@ func (z *zoneNSEC) proveNSEC(name string, now time.Time, used *[3]*proofEntry) (
 }
 
 // coveringSpan returns the unexpired NSEC entry whose span holds the name
-// with canonical key k strictly. It fails when the span starts at a
-// delegation or DNAME above the name, whose names are not in the zone, or
-// ends below the name, which then exists as an empty non-terminal.
+// with canonical key k strictly. It fails for an entry with an escape, and
+// when the span starts at a delegation or DNAME above the name, whose
+// names are not in the zone, or ends below the name, which then exists as
+// an empty non-terminal.
 func (z *zoneNSEC) coveringSpan(k []byte, now time.Time) (*proofEntry, bool) {
 	if len(z.entries) == 0 {
 		return nil, false
@@ -293,7 +303,7 @@ func (z *zoneNSEC) coveringSpan(k []byte, now time.Time) (*proofEntry, bool) {
 		covered = owner < string(k) || string(k) < next
 	}
 	switch {
-	case !covered, !now.Before(e.expires):
+	case !covered, !now.Before(e.expires), e.wire.flags&entryUnusable != 0:
 		return nil, false
 	case e.wire.flags&(entryDelegation|entryDNAME) != 0 && hasKeyPrefix(k, owner):
 		return nil, false

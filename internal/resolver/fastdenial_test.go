@@ -275,3 +275,37 @@ func TestAppendNXDomainHashLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendNXDomainEscapes checks spans whose names have escapes. In
+// canonical order \200 sorts after every letter and digit, but its
+// presentation text sorts before "a": the span from \200.example. back to
+// the apex must not seem to cover zz.example., nor the span from
+// m.example. to \200.example. seem to cover 0.example. Likewise "(" sorts
+// before "0", but its text "\(" after it.
+func TestAppendNXDomainEscapes(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	nsec := func(owner, next string) []dns.RR {
+		n := &dns.NSEC{Hdr: dns.RR_Header{Name: owner, Rrtype: dns.TypeNSEC, Class: dns.ClassINET, Ttl: 600},
+			NextDomain: next, TypeBitMap: []uint16{dns.TypeA, dns.TypeRRSIG, dns.TypeNSEC}}
+		return []dns.RR{n, fakeSig("example.", owner, dns.TypeNSEC, 600)}
+	}
+	soa, _ := denialRecords("example.", false, false)
+	for _, tc := range []struct {
+		spans [][]dns.RR
+		name  string
+	}{
+		{[][]dns.RR{nsec("example.", "a.example."), nsec("\\200.example.", "example.")}, "zz.example."},
+		{[][]dns.RR{nsec("m.example.", "\\200.example.")}, "0.example."},
+		{[][]dns.RR{nsec("example.", "a.example."), nsec("zz.example.", "\\(.zz.example.")}, "0.zz.example."},
+	} {
+		var auth []dns.RR
+		for _, s := range tc.spans {
+			auth = append(auth, s...)
+		}
+		r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+		r.nsec.learn("example.", outcome{soa: soa, auth: auth}, now)
+		if wire, _, ok := r.AppendNXDomain(nil, tc.name, true, now); ok {
+			t.Errorf("%s proven absent by %v: answered with %x, want no answer", tc.name, auth, wire)
+		}
+	}
+}
