@@ -37,13 +37,15 @@ type nsecIndex struct {
 }
 
 // zoneNSEC is the validated denial records of one zone and the zone's SOA
-// with its RRSIGs, for synthesised negative answers. NSEC records are
+// with its RRSIGs, for synthesised negative answers. soaExpires is when
+// the first of those RRSIGs expires. NSEC records are
 // sorted by owner. NSEC3 records share params; nsec3 holds them with
 // their RRSIGs, sorted by owner hash, and nsec3Hashes the owner hashes in
 // upper case, in the same order.
 type zoneNSEC struct {
 	soa         *dns.SOA
 	soaSigs     []dns.RR
+	soaExpires  time.Time
 	wire        zoneWire
 	entries     []proofEntry
 	nsec3       []proofEntry
@@ -66,7 +68,8 @@ func (e proofEntry) nsec() *dns.NSEC { return e.rr.(*dns.NSEC) }
 
 // learn stores the NSEC and NSEC3 records of c, a secure answer from zone.
 // Their lifetime is the lower of their TTL and the SOA's negative TTL (RFC
-// 9077).
+// 9077), and ends when the first of their RRSIGs expires (RFC 4035 section
+// 5.3.3): a proof with an expired signature is bogus to the client.
 func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	if c.soa == nil {
 		return
@@ -100,14 +103,15 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	z.soa = c.soa
 	z.soaSigs = rrsOf(sigsFor(c.auth, dns.CanonicalName(c.soa.Hdr.Name), dns.TypeSOA))
 	z.wire = newZoneWire(zone, z.soa, z.soaSigs)
+	z.soaExpires = sigsExpire(z.soaSigs, now, now.Add(time.Duration(z.wire.ttl)*time.Second))
 	for _, rr := range proofs {
 		h := rr.Header()
 		owner := dns.CanonicalName(h.Name)
 		e := proofEntry{
-			rr:      rr,
-			sigs:    rrsOf(sigsFor(c.auth, owner, h.Rrtype)),
-			expires: now.Add(time.Duration(min(h.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl)) * time.Second),
+			rr:   rr,
+			sigs: rrsOf(sigsFor(c.auth, owner, h.Rrtype)),
 		}
+		e.expires = sigsExpire(e.sigs, now, now.Add(time.Duration(min(h.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl))*time.Second))
 		e.wire = newEntryWire(zone, owner, rr, e.sigs)
 		if n3, ok := rr.(*dns.NSEC3); ok {
 			z.insertNSEC3(owner, n3, e)
@@ -115,6 +119,23 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 			z.insert(e)
 		}
 	}
+}
+
+// sigsExpire returns the time at which the first RRSIG of sigs expires,
+// or limit when none expires before it.
+func sigsExpire(sigs []dns.RR, now, limit time.Time) time.Time {
+	for _, rr := range sigs {
+		s, ok := rr.(*dns.RRSIG)
+		if !ok {
+			continue
+		}
+		// Serial number arithmetic, as the validator compares them.
+		left := time.Duration(int32(s.Expiration-uint32(now.Unix()))) * time.Second
+		if t := now.Add(left); t.Before(limit) {
+			limit = t
+		}
+	}
+	return limit
 }
 
 // flush removes the spans that concern names at and below name: the
@@ -251,7 +272,7 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 			break
 		}
 	}
-	if z == nil || z.soa == nil || qtype == dns.TypeDS && name == zone || qtype == dns.TypeANY {
+	if z == nil || z.soa == nil || !now.Before(z.soaExpires) || qtype == dns.TypeDS && name == zone || qtype == dns.TypeANY {
 		// ANY is left to the servers: a proof that some types are absent
 		// does not replace their answer (RFC 8482).
 		return Result{}, false
@@ -286,7 +307,7 @@ func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.B
 	}
 
 	soa := dns.Copy(z.soa).(*dns.SOA)
-	ttl := min(soa.Hdr.Ttl, soa.Minttl)
+	ttl := min(soa.Hdr.Ttl, soa.Minttl, uint32(z.soaExpires.Sub(now)/time.Second))
 	var proof []dns.RR
 	for _, rr := range d.Used() {
 		e, ok := entries[rr]

@@ -215,7 +215,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 			break
 		}
 	}
-	if z == nil || z.soa == nil || len(z.wire.soa) == 0 || name == zone {
+	if z == nil || z.soa == nil || len(z.wire.soa) == 0 || name == zone || !now.Before(z.soaExpires) {
 		return dst, 0, false
 	}
 
@@ -230,7 +230,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 		return dst, 0, false
 	}
 
-	ttl := z.wire.ttl
+	ttl := min(z.wire.ttl, uint32(z.soaExpires.Sub(now)/time.Second))
 	for _, e := range used[:n] {
 		if len(e.wire.packed) == 0 {
 			return dst, 0, false

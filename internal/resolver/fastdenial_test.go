@@ -309,3 +309,57 @@ func TestAppendNXDomainEscapes(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendNXDomainSignatureExpiry checks that a proof is not served past
+// the expiry of its RRSIGs (RFC 4035 section 5.3.3), nor with a TTL that
+// outlasts them. The RRSIGs of the NSEC records expire 100 seconds after
+// they are learned, and that of the SOA after sigSOA seconds.
+func TestAppendNXDomainSignatureExpiry(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	for _, tc := range []struct {
+		sigSOA  uint32
+		after   time.Duration
+		wantTTL uint32 // 0: no answer
+	}{
+		{sigSOA: 1000, after: 50 * time.Second, wantTTL: 50},
+		{sigSOA: 1000, after: 100 * time.Second},
+		{sigSOA: 30, after: 20 * time.Second, wantTTL: 10},
+		{sigSOA: 30, after: 40 * time.Second},
+	} {
+		soa, rrs := denialRecords("example.", false, false)
+		for _, rr := range rrs {
+			if s, ok := rr.(*dns.RRSIG); ok {
+				s.Expiration = uint32(now.Unix()) + 100
+				if s.TypeCovered == dns.TypeSOA {
+					s.Expiration = uint32(now.Unix()) + tc.sigSOA
+				}
+			}
+		}
+		r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+		r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+		at := now.Add(tc.after)
+		wire, n, ok := r.AppendNXDomain(nil, "qqq.example.", true, at)
+		res, slow := r.nsec.answer("qqq.example.", dns.TypeA, at, dnssec.NewBudget(dnssec.DefaultLimits))
+		if ok != (tc.wantTTL > 0) || slow != ok {
+			t.Errorf("SOA RRSIG for %d s, after %v: fast path answered %v, index %v; want %v", tc.sigSOA, tc.after, ok, slow, tc.wantTTL > 0)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		off := 0
+		for range n {
+			rr, next, err := dns.UnpackRR(wire, off)
+			if err != nil {
+				t.Fatalf("record at %d: %v", off, err)
+			}
+			if rr.Header().Ttl != tc.wantTTL {
+				t.Errorf("SOA RRSIG for %d s, after %v: %s has TTL %d, want %d", tc.sigSOA, tc.after, rr, rr.Header().Ttl, tc.wantTTL)
+			}
+			off = next
+		}
+		if got := res.Authority[0].Header().Ttl; got != tc.wantTTL {
+			t.Errorf("SOA RRSIG for %d s, after %v: index answer TTL %d, want %d", tc.sigSOA, tc.after, got, tc.wantTTL)
+		}
+	}
+}
