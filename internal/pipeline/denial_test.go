@@ -27,9 +27,9 @@ import (
 type denyingResolver struct {
 	fakeResolver
 	soa, sig []byte
-	asked    atomic.Int32
-	// last is the last name asked, kept in a fixed buffer so that asking
-	// does not allocate.
+	appends  atomic.Int32
+	// last is the name of the last call, kept in a fixed buffer so that
+	// the call does not allocate.
 	last    [256]byte
 	lastLen atomic.Int32
 }
@@ -56,7 +56,7 @@ func newDenyingResolver(t *testing.T) *denyingResolver {
 }
 
 func (d *denyingResolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now time.Time) ([]byte, int, bool) {
-	d.asked.Add(1)
+	d.appends.Add(1)
 	d.lastLen.Store(int32(copy(d.last[:], name)))
 	if !strings.HasPrefix(name, "nx") {
 		return dst, 0, false
@@ -130,11 +130,11 @@ func TestDeniedResponse(t *testing.T) {
 					t.Fatalf("round %d: outcome %d, want Answered", round, outcome)
 				}
 				if got := dr.lastName(); got != "nx-q.signed.example." {
-					t.Errorf("round %d: the resolver was asked %q, want nx-q.signed.example.", round, got)
+					t.Errorf("round %d: AppendNXDomain got the name %q, want nx-q.signed.example.", round, got)
 				}
 				checkDenied(t, resp, pkt, tc.flags, tc.size != 0, tc.do, tc.wantAD, tc.wantTC, tc.wantNS)
 			}
-			if n := dr.asked.Load(); n != 2 {
+			if n := dr.appends.Load(); n != 2 {
 				t.Errorf("AppendNXDomain called %d times for 2 queries, want 2: the answer must not be cached", n)
 			}
 			if n := dr.calls.Load(); n != 0 {
@@ -161,10 +161,12 @@ func checkDenied(t *testing.T, resp, pkt []byte, flags uint16, edns, do, wantAD,
 	if got := binary.BigEndian.Uint16(resp[2:]); got != want {
 		t.Errorf("flags %016b, want %016b", got, want)
 	}
+
 	qlen := bytes.IndexByte(pkt[12:], 0) + 1 + 4
 	if !bytes.Equal(resp[12:12+qlen], pkt[12:12+qlen]) {
 		t.Errorf("question %q, want the query's %q", resp[12:12+qlen], pkt[12:12+qlen])
 	}
+
 	arcount := 0
 	if edns {
 		arcount = 1
@@ -175,6 +177,7 @@ func checkDenied(t *testing.T, resp, pkt []byte, flags uint16, edns, do, wantAD,
 			t.Errorf("count %d of the header is %d, want %d", i, got, w)
 		}
 	}
+
 	m := new(dns.Msg)
 	if err := m.Unpack(resp); err != nil {
 		t.Fatalf("unpack response %x: %v", resp, err)
@@ -182,6 +185,7 @@ func checkDenied(t *testing.T, resp, pkt []byte, flags uint16, edns, do, wantAD,
 	if len(m.Ns) != wantNS || wantNS > 0 && m.Ns[0].Header().Rrtype != dns.TypeSOA {
 		t.Errorf("authority %v, want %d records starting with the SOA", m.Ns, wantNS)
 	}
+
 	opt := m.IsEdns0()
 	switch {
 	case edns && opt == nil:

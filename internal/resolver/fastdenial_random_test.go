@@ -244,7 +244,7 @@ func TestAppendNXDomainRandomZones(t *testing.T) {
 					continue
 				}
 				if got != wantNX {
-					t.Errorf("seed %d, zone %s, %s: %s (DO %v): fast path answered %v, index NXDOMAIN %v",
+					t.Errorf("random zone %d at %s, %s: %s (DO %v): fast path answered %v, index NXDOMAIN %v",
 						seed, apex, desc, name, do, got, wantNX)
 					continue
 				}
@@ -261,7 +261,7 @@ func TestAppendNXDomainRandomZones(t *testing.T) {
 				}
 				slices.Sort(wantRRs)
 				if !slices.Equal(gotRRs, wantRRs) {
-					t.Errorf("seed %d, zone %s, %s: %s (DO %v): fast path records\n%s\nwant\n%s",
+					t.Errorf("random zone %d at %s, %s: %s (DO %v): fast path records\n%s\nwant\n%s",
 						seed, apex, desc, name, do, strings.Join(gotRRs, "\n"), strings.Join(wantRRs, "\n"))
 				}
 			}
