@@ -58,9 +58,6 @@ type batchConn struct {
 	recvNames [udpBatch]unix.RawSockaddrInet6
 	bufs      [udpBatch][udpQueryBuffer]byte
 	received  int
-	// drained is set when the last read took fewer datagrams than it
-	// could, so the socket was empty then.
-	drained bool
 
 	send      [udpBatch]mmsghdr
 	sendIOV   [udpBatch]unix.Iovec
@@ -134,14 +131,6 @@ func (b *batchConn) readBatch(fd uintptr) bool {
 	if !b.mu.TryLock() {
 		return true
 	}
-	if b.drained {
-		// Every datagram that came after the last read has woken the
-		// poller, which is edge-triggered, so wait for it at once:
-		// reading now would only find the socket empty.
-		b.drained = false
-		b.mu.Unlock()
-		return false
-	}
 	b.locked = true
 	b.received, b.err = 0, nil
 	b.reset()
@@ -150,7 +139,6 @@ func (b *batchConn) readBatch(fd uintptr) bool {
 	switch errno {
 	case 0:
 		b.received = int(n)
-		b.drained = n < udpBatch
 		return true
 	case unix.EAGAIN, unix.EINTR:
 		// Nothing waits: let go of the socket while the reader sleeps,
