@@ -149,6 +149,33 @@ func TestUDPIPv6Answered(t *testing.T) {
 	}
 }
 
+// TestUDPSequentialQueries sends many queries one after the other, each
+// as soon as the previous response came: every one must wake the socket's
+// reader. A reader that waits for the poller without first reading the
+// socket again loses the wake-up of a datagram that came meanwhile.
+func TestUDPSequentialQueries(t *testing.T) {
+	s, addr := startServer(t, 0)
+	defer s.Shutdown(context.Background())
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	q := new(dns.Msg)
+	q.SetQuestion("sequence.example.", dns.TypeA)
+	wire, _ := q.Pack()
+	buf := make([]byte, 4096)
+	for i := range 20000 {
+		if _, err := conn.Write(wire); err != nil {
+			t.Fatal(err)
+		}
+		conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := conn.Read(buf); err != nil {
+			t.Fatalf("query %d of 20000: %v", i+1, err)
+		}
+	}
+}
+
 // BenchmarkUDPCached measures cached answers over UDP, client included: the
 // client reuses its buffers, so allocations per query are the server's.
 func BenchmarkUDPCached(b *testing.B) {
