@@ -319,3 +319,82 @@ func TestDeniedDoesNotAllocate(t *testing.T) {
 		t.Errorf("a fast NXDOMAIN made %.1f allocations, want 0", allocs)
 	}
 }
+
+// wildcardAddr is the address of the A record that denyingResolver
+// expands for names whose first label starts with "wild".
+var wildcardAddr = netip.MustParseAddr("192.0.2.77")
+
+func (d *denyingResolver) AppendWildcard(dst []byte, name string, qtype uint16, dnssecOK bool, now time.Time) ([]byte, int, int, bool) {
+	if !strings.HasPrefix(name, "wild") || qtype != dns.TypeA {
+		return dst, 0, 0, false
+	}
+	// An A record owned by the question's name, with a TTL of two hours.
+	dst = append(dst, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0x1C, 0x20, 0, 4)
+	dst = append(dst, wildcardAddr.AsSlice()...)
+	if !dnssecOK {
+		return dst, 1, 0, true
+	}
+	return append(dst, d.soa...), 1, 1, true
+}
+
+// TestExpandedResponse checks the answer expanded from a wildcard: NOERROR
+// with the record, its TTL bounded by the cache's maximum, and the
+// authority only with DO; and that a response-IP trigger on its address
+// leaves the query to the slow path.
+func TestExpandedResponse(t *testing.T) {
+	other := &policy.List{Name: "other", Category: policy.CategoryMalware,
+		Verdicts: []policy.Verdict{{Action: policy.NXDomain}},
+		Set:      policy.Compile([]policy.Rule{{Prefix: netip.MustParsePrefix("198.51.100.0/24")}})}
+	listed := &policy.List{Name: "listed-addresses", Category: policy.CategoryMalware,
+		Verdicts: []policy.Verdict{{Action: policy.NXDomain}},
+		Set:      policy.Compile([]policy.Rule{{Prefix: netip.PrefixFrom(wildcardAddr, 32)}})}
+	flavours := []*policy.Flavour{
+		policy.NewFlavour("unfiltered", nil),
+		policy.NewFlavour("other addresses", []*policy.List{other}),
+		policy.NewFlavour("listed address", []*policy.List{listed}),
+	}
+	for _, tc := range []struct {
+		name    string
+		flavour uint8
+		do      bool
+		want    Outcome
+	}{
+		{name: "with DO", do: true, want: Answered},
+		{name: "without DO", want: Answered},
+		{name: "address of no list", flavour: 1, do: true, want: Answered},
+		{name: "listed address", flavour: 2, do: true, want: Slow},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newDenialPipeline(t)
+			p.SetPolicy(policy.NewSnapshot(1, flavours), BlockConfig{})
+			pkt := denialQuery(t, "Wild-Card.example.", flagRD, 1232, tc.do)
+			resp, outcome, _ := p.HandleFast(pkt, nil, true, tc.flavour, testClient)
+			if outcome != tc.want {
+				t.Fatalf("flavour %d: outcome %d, want %d", tc.flavour, outcome, tc.want)
+			}
+			if outcome != Answered {
+				return
+			}
+			r := unpack(t, resp)
+			if r.Rcode != dns.RcodeSuccess || r.Question[0].Name != "Wild-Card.example." {
+				t.Errorf("rcode %s, question %v; want NOERROR for Wild-Card.example.", dns.RcodeToString[r.Rcode], r.Question)
+			}
+			if len(r.Answer) != 1 {
+				t.Fatalf("answer %v, want one A", r.Answer)
+			}
+			a, ok := r.Answer[0].(*dns.A)
+			if !ok || a.Hdr.Name != "Wild-Card.example." || !a.A.Equal(wildcardAddr.AsSlice()) {
+				t.Errorf("answer %v, want Wild-Card.example. A %s", r.Answer[0], wildcardAddr)
+			}
+			if a != nil && a.Hdr.Ttl != 3600 {
+				t.Errorf("TTL %d, want 3600, the cache's maximum", a.Hdr.Ttl)
+			}
+			if wantNS := map[bool]int{true: 1, false: 0}[tc.do]; len(r.Ns) != wantNS {
+				t.Errorf("authority %v, want %d records", r.Ns, wantNS)
+			}
+			if r.AuthenticatedData != tc.do {
+				t.Errorf("AD %v, want %v", r.AuthenticatedData, tc.do)
+			}
+		})
+	}
+}

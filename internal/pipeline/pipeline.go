@@ -89,9 +89,10 @@ type Pipeline struct {
 	// zones learns in which zone each resolution ended; nil when no
 	// guard runs.
 	zones ZoneObserver
-	// denials proves names absent on the fast path; nil when the
-	// resolver cannot.
-	denials Denials
+	// denials proves names absent on the fast path, and wildcards
+	// expands wildcards there; each is nil when the resolver cannot.
+	denials   Denials
+	wildcards Wildcards
 }
 
 // ZoneObserver learns how the resolution of each qname that missed the
@@ -114,8 +115,9 @@ func New(cfg Config, c *cache.Cache, res Resolver, log *slog.Logger, now func() 
 		now = time.Now
 	}
 	denials, _ := res.(Denials)
+	wildcards, _ := res.(Wildcards)
 	return &Pipeline{
-		cfg: cfg, cache: c, res: res, now: now, denials: denials,
+		cfg: cfg, cache: c, res: res, now: now, denials: denials, wildcards: wildcards,
 		log:      log.With("component", "pipeline"),
 		slots:    make(chan struct{}, cfg.MaxResolutions),
 		suspects: make(chan struct{}, suspectSlots(cfg.MaxResolutions)),

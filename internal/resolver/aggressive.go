@@ -52,6 +52,8 @@ type zoneNSEC struct {
 	nsec3Hashes []string
 	params      string
 	hash        hashParams
+	// wildcards holds the validated RRsets of wildcards, by wildcardKey.
+	wildcards map[string]*wildcardSet
 }
 
 // proofEntry is one NSEC or NSEC3 record with its RRSIGs. key is the
@@ -86,6 +88,17 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	z := x.zone(zone)
+	z.soa = c.soa
+	z.soaSigs = rrsOf(sigsFor(c.auth, dns.CanonicalName(c.soa.Hdr.Name), dns.TypeSOA))
+	z.wire = newZoneWire(zone, z.soa, z.soaSigs)
+	z.soaExpires = sigsExpire(z.soaSigs, now, now.Add(time.Duration(z.wire.ttl)*time.Second))
+	z.addProofs(zone, proofs, c.auth, min(c.soa.Minttl, c.soa.Hdr.Ttl), now)
+}
+
+// zone returns the index of zone, adding it when it is missing. The caller
+// holds x.mu.
+func (x *nsecIndex) zone(zone string) *zoneNSEC {
 	if x.zones == nil {
 		x.zones = map[string]*zoneNSEC{}
 	}
@@ -100,18 +113,21 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 		z = &zoneNSEC{}
 		x.zones[zone] = z
 	}
-	z.soa = c.soa
-	z.soaSigs = rrsOf(sigsFor(c.auth, dns.CanonicalName(c.soa.Hdr.Name), dns.TypeSOA))
-	z.wire = newZoneWire(zone, z.soa, z.soaSigs)
-	z.soaExpires = sigsExpire(z.soaSigs, now, now.Add(time.Duration(z.wire.ttl)*time.Second))
+	return z
+}
+
+// addProofs stores the NSEC and NSEC3 records proofs of zone, with their
+// RRSIGs from auth. Each lives for the lower of its TTL and maxTTL, and
+// no longer than its first RRSIG is valid.
+func (z *zoneNSEC) addProofs(zone string, proofs, auth []dns.RR, maxTTL uint32, now time.Time) {
 	for _, rr := range proofs {
 		h := rr.Header()
 		owner := dns.CanonicalName(h.Name)
 		e := proofEntry{
 			rr:   rr,
-			sigs: rrsOf(sigsFor(c.auth, owner, h.Rrtype)),
+			sigs: rrsOf(sigsFor(auth, owner, h.Rrtype)),
 		}
-		e.expires = sigsExpire(e.sigs, now, now.Add(time.Duration(min(h.Ttl, c.soa.Minttl, c.soa.Hdr.Ttl))*time.Second))
+		e.expires = sigsExpire(e.sigs, now, now.Add(time.Duration(min(h.Ttl, maxTTL))*time.Second))
 		e.wire = newEntryWire(zone, owner, rr, e.sigs)
 		if n3, ok := rr.(*dns.NSEC3); ok {
 			z.insertNSEC3(owner, n3, e)
@@ -155,8 +171,11 @@ func (x *nsecIndex) flush(name string) int {
 		if !dns.IsSubDomain(zone, name) {
 			continue
 		}
-		n += len(z.nsec3)
+		n += len(z.nsec3) + len(z.wildcards)
 		z.nsec3, z.nsec3Hashes = nil, nil
+		// The key of a wildcard does not show its name readily: drop
+		// them all.
+		z.wildcards = nil
 		kept := z.entries[:0]
 		for _, e := range z.entries {
 			owner := dns.CanonicalName(e.rr.Header().Name)

@@ -50,6 +50,7 @@ type entryWire struct {
 	records int
 	next    string
 	flags   uint8
+	types   []uint16
 }
 
 // newEntryWire packs rr, owned by owner in zone, with its RRSIGs.
@@ -59,12 +60,14 @@ func newEntryWire(zone, owner string, rr dns.RR, sigs []dns.RR) entryWire {
 	case *dns.NSEC:
 		w.next = canonicalKey(rr.NextDomain)
 		w.flags = bitmapFlags(rr.TypeBitMap)
+		w.types = rr.TypeBitMap
 		if strings.IndexByte(owner, '\\') >= 0 || strings.IndexByte(rr.NextDomain, '\\') >= 0 {
 			w.flags |= entryUnusable
 		}
 	case *dns.NSEC3:
 		w.next = upper(rr.NextDomain)
 		w.flags = bitmapFlags(rr.TypeBitMap)
+		w.types = rr.TypeBitMap
 		if rr.Flags&1 != 0 {
 			w.flags |= entryOptOut
 		}
@@ -313,19 +316,30 @@ func (z *zoneNSEC) coveringSpan(k []byte, now time.Time) (*proofEntry, bool) {
 	return e, true
 }
 
-// proveNSEC3 finds the NSEC3 records that prove name absent (RFC 5155
-// section 8.4): the one matching its closest encloser, the one covering
-// the next closer name and the one covering the wildcard at the closest
-// encloser. It stores them in used, without repeats, and returns how many
-// it stored. It hashes no more names than limits.MaxNSEC3Hashes allows a
+// nsec3Walk is what the NSEC3 records show about a name: the record
+// matching its closest encloser, the one covering its next closer name,
+// and the hash and wire form of the wildcard at the closest encloser.
+type nsec3Walk struct {
+	ce, cover *proofEntry
+	wildHash  [32]byte
+	wildBuf   [258]byte
+	wildLen   int
+}
+
+// wildcard returns the wire form of the wildcard at the closest encloser.
+func (w *nsec3Walk) wildcard() []byte { return w.wildBuf[:w.wildLen] }
+
+// walkNSEC3 finds the closest encloser proof of name (RFC 5155 section
+// 8.3) and hashes the wildcard at the closest encloser. It fails when name
+// exists, and hashes no more names than limits.MaxNSEC3Hashes allows a
 // proof on the slow path: the name, its ancestors up to the closest
 // encloser and the wildcard. A name with many labels would otherwise cost
 // a hash per label, each of up to MaxNSEC3Iterations iterations, on the
 // goroutine that reads the socket.
-func (z *zoneNSEC) proveNSEC3(name, zone string, limits dnssec.Limits, now time.Time, used *[3]*proofEntry) (int, bool) {
+func (z *zoneNSEC) walkNSEC3(name, zone string, limits dnssec.Limits, now time.Time, w *nsec3Walk) bool {
 	p := &z.hash
 	if !p.ok || int(p.iterations) > limits.MaxNSEC3Iterations {
-		return 0, false
+		return false
 	}
 	maxHashes := limits.MaxNSEC3Hashes
 	if maxHashes <= 0 {
@@ -336,48 +350,61 @@ func (z *zoneNSEC) proveNSEC3(name, zone string, limits dnssec.Limits, now time.
 	wire, labels := appendWire(wb[:0], name, starts[:0])
 	below := len(labels) - 1 - dns.CountLabel(zone) // labels of name below the zone
 	if below < 1 {
-		return 0, false
+		return false
 	}
 	// nextHash is the hash of the next closer name once the walk ends.
 	var h, nextHash [32]byte
 	p.hashName(&nextHash, wire)
 	if _, found := z.findNSEC3(nextHash[:]); found {
-		return 0, false // name exists
+		return false // name exists
 	}
 
 	// Walk up from the parent to the zone for the closest encloser. The
 	// name, l ancestors and the wildcard make l+2 hashes.
-	var ce *proofEntry
 	ceLabel := 0
+	w.ce = nil
 	for l := 1; l <= below; l++ {
 		if l+2 > maxHashes {
-			return 0, false
+			return false
 		}
 		p.hashName(&h, wire[labels[l]:])
 		if i, found := z.findNSEC3(h[:]); found {
-			ce, ceLabel = &z.nsec3[i], l
+			w.ce, ceLabel = &z.nsec3[i], l
 			break
 		}
 		nextHash = h
 	}
-	if ce == nil || ce.wire.flags&(entryDelegation|entryDNAME|entryUnusable) != 0 || !now.Before(ce.expires) {
-		return 0, false
+	if w.ce == nil || w.ce.wire.flags&(entryDelegation|entryDNAME|entryUnusable) != 0 || !now.Before(w.ce.expires) {
+		return false
 	}
-	cover, ok := z.coveringNSEC3(nextHash[:], now)
-	if !ok || cover.wire.flags&entryOptOut != 0 {
+	var ok bool
+	w.cover, ok = z.coveringNSEC3(nextHash[:], now)
+	if !ok || w.cover.wire.flags&entryOptOut != 0 {
 		// An opt-out span may hide an unsigned delegation (RFC 5155
 		// section 9.2).
+		return false
+	}
+	w.wildLen = len(append(append(w.wildBuf[:0], 1, '*'), wire[labels[ceLabel]:]...))
+	p.hashName(&w.wildHash, w.wildcard())
+	return true
+}
+
+// proveNSEC3 finds the NSEC3 records that prove name absent (RFC 5155
+// section 8.4): the one matching its closest encloser, the one covering
+// the next closer name and the one covering the wildcard at the closest
+// encloser. It stores them in used, without repeats, and returns how many
+// it stored.
+func (z *zoneNSEC) proveNSEC3(name, zone string, limits dnssec.Limits, now time.Time, used *[3]*proofEntry) (int, bool) {
+	var w nsec3Walk
+	if !z.walkNSEC3(name, zone, limits, now, &w) {
 		return 0, false
 	}
-
-	var cb [258]byte
-	p.hashName(&h, append(append(cb[:0], 1, '*'), wire[labels[ceLabel]:]...))
-	wild, ok := z.coveringNSEC3(h[:], now)
+	wild, ok := z.coveringNSEC3(w.wildHash[:], now)
 	if !ok {
 		return 0, false
 	}
 	n := 0
-	for _, e := range [3]*proofEntry{ce, cover, wild} {
+	for _, e := range [3]*proofEntry{w.ce, w.cover, wild} {
 		if n == 0 || used[0] != e && (n == 1 || used[1] != e) {
 			used[n] = e
 			n++

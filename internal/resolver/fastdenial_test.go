@@ -15,14 +15,15 @@ import (
 )
 
 // testZoneNames are the names of a test zone and their types. b is a
-// delegation, d an empty non-terminal above c.d, w holds a wildcard and x
-// a DNAME.
+// delegation, d an empty non-terminal above c.d, w holds a wildcard and
+// the name e.w, and x is a DNAME.
 var testZoneNames = map[string][]uint16{
 	"":          {dns.TypeSOA, dns.TypeNS, dns.TypeDNSKEY},
 	"a":         {dns.TypeA},
 	"b":         {dns.TypeNS, dns.TypeDS},
 	"c.d":       {dns.TypeA, dns.TypeTXT},
 	"*.w":       {dns.TypeA},
+	"e.w":       {dns.TypeA},
 	"x":         {dns.TypeDNAME},
 	"m":         {dns.TypeMX},
 	"p-q":       {dns.TypeAAAA},

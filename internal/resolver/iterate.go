@@ -75,8 +75,13 @@ func (r *Resolver) iterate(req *request, name string, qtype uint16) (out outcome
 			req.traceSecurity(name, qtype, c.sec, c.secErr)
 		}
 		r.logBogus(c, name, qtype)
-		if c.sec == dnssec.Secure && (c.kind == kindNXDomain || c.kind == kindNoData) && r.cfg.AggressiveNSEC {
-			r.nsec.learn(zone, c, r.now())
+		if c.sec == dnssec.Secure && r.cfg.AggressiveNSEC {
+			switch {
+			case c.kind == kindNXDomain || c.kind == kindNoData:
+				r.nsec.learn(zone, c, r.now())
+			case c.kind == kindAnswer && c.wildcard:
+				r.nsec.learnWildcard(zone, c, name, qtype, r.now())
+			}
 		}
 		r.store(c, name, qtype)
 		return c

@@ -407,11 +407,12 @@ func processCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / ticksPerSecond
 }
 
-// TestNSECAnswers checks the NXDOMAIN answers that the fast path makes
-// from cached NSEC records (the root's) and NSEC3 records (those of a
-// signed popular zone): they come without a resolution, carry what the
-// client asked for, pass delv's validation from the lab's trust anchor,
-// and leave a name that a list blocks to the list.
+// TestNSECAnswers checks the answers that the fast path makes from cached
+// NSEC records (the root's) and NSEC3 records (those of signed popular
+// zones): NXDOMAIN, and answers expanded from a wildcard. They come
+// without a resolution, carry what the client asked for, pass delv's
+// validation from the lab's trust anchor, and leave a name that a list
+// blocks to the list.
 func TestNSECAnswers(t *testing.T) {
 	anchor := delvAnchor(t)
 	zones := []string{".", ""}
@@ -484,6 +485,60 @@ func TestNSECAnswers(t *testing.T) {
 		})
 	}
 
+	t.Run("wildcard", func(t *testing.T) {
+		zone := signedWildcardZone(t, tag)
+		// A name expanded from the wildcard teaches the index the
+		// wildcard's RRset and the span that covers the name; a name
+		// below it has that name as its next closer name.
+		var expanded []string
+		for i := range 10 {
+			name := fmt.Sprintf("wild-%s-%d.%s", tag, i, zone)
+			r, err := kdig(resolver, port, name, "A", "+dnssec")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != "NOERROR" || !r.flag("ad") || !hasRR(r.Answer, dns.TypeA) {
+				t.Fatalf("%s: %s AD %v, answer %v; want a validated A from the wildcard", name, r.Status, r.flag("ad"), r.Answer)
+			}
+			expanded = append(expanded, name)
+		}
+		before := scrape(t)
+		for i, name := range expanded {
+			name = "fast." + name
+			extra := []string{"+dnssec"}
+			if i%2 == 1 {
+				extra = []string{"+noedns", "+noadflag"}
+			}
+			r, err := kdig(resolver, port, name, "A", extra...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != "NOERROR" || !hasRR(r.Answer, dns.TypeA) || r.Answer[0].Header().Name != name {
+				t.Errorf("%s %v: %s, answer %v; want NOERROR with an A owned by the name", name, extra, r.Status, r.Answer)
+			}
+			do := i%2 == 0
+			signed := hasRR(r.Answer, dns.TypeRRSIG) && (hasRR(r.Authority, dns.TypeNSEC) || hasRR(r.Authority, dns.TypeNSEC3))
+			if signed != do || r.flag("ad") != do {
+				t.Errorf("%s %v: RRSIG and proof %v, AD %v; want both %v\n%s", name, extra, signed, r.flag("ad"), do, r.Output)
+			}
+		}
+		after := scrape(t)
+		const answers, misses = "bulwark_nsec_answers_total", `bulwark_answer_cache_lookups_total{result="miss"}`
+		if grown := after[answers] - before[answers]; grown < float64(len(expanded)) {
+			t.Errorf("%s grew by %v for %d names below expanded ones, want at least %d", answers, grown, len(expanded), len(expanded))
+		}
+		if grown := after[misses] - before[misses]; grown != 0 {
+			t.Errorf("%s grew by %v, want 0: every name was answered without a resolution", misses, grown)
+		}
+		for _, name := range expanded[:3] {
+			name = "delv." + name
+			out, err := exec.Command("delv", "@"+resolver, "-p", strconv.Itoa(port), "-a", anchor, name, "A").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "; fully validated") {
+				t.Errorf("delv %s: %v, want a fully validated answer\n%s", name, err, out)
+			}
+		}
+	})
+
 	t.Run("listed", func(t *testing.T) {
 		// The unfiltered listener teaches the index the spans around a
 		// listed name; below it, the protective listener must still
@@ -504,6 +559,26 @@ func TestNSECAnswers(t *testing.T) {
 			t.Errorf("protective %s: %s EDE %d, want the list's NXDOMAIN with EDE 15\n%s", name, r.Status, r.EDE, r.Output)
 		}
 	})
+}
+
+// signedWildcardZone returns a signed popular zone of the lab whose
+// random names a validated wildcard answers.
+func signedWildcardZone(t *testing.T, tag string) string {
+	t.Helper()
+	for _, zone := range lab.Info.SignedPopular {
+		name := "wild-probe-" + tag + "." + zone
+		r, err := kdig(resolver, port, name, "A", "+dnssec")
+		if err != nil || r.Status != "NOERROR" || !r.flag("ad") {
+			continue
+		}
+		for _, rr := range r.Answer {
+			if sig, ok := rr.(*dns.RRSIG); ok && int(sig.Labels) < dns.CountLabel(name) {
+				return zone
+			}
+		}
+	}
+	t.Fatal("no signed popular zone answers a random name from a validated wildcard")
+	return ""
 }
 
 // delvAnchor writes the lab's root DS as a delv trust anchor file and

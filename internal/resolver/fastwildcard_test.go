@@ -1,0 +1,140 @@
+package resolver
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"bulwark/internal/dnssec"
+
+	"github.com/miekg/dns"
+)
+
+// testZoneExists reports whether name, below or at zone, exists in the
+// test zone of testZoneNames: as an owner or as an empty non-terminal.
+func testZoneExists(name, zone string) bool {
+	for rel := range testZoneNames {
+		if dns.IsSubDomain(name, below(rel, zone)) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardExpansion returns the outcome of a secure answer for name A
+// from the wildcard *.w of the test zone, with the records of auth that
+// prove it.
+func wildcardExpansion(name, zone string, auth []dns.RR) outcome {
+	a := &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 600}, A: net.IPv4(192, 0, 2, 1)}
+	sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeRRSIG, Class: dns.ClassINET, Ttl: 600},
+		TypeCovered: dns.TypeA, Algorithm: dns.ECDSAP256SHA256, Labels: uint8(dns.CountLabel(below("w", zone))),
+		OrigTtl: 600, Expiration: 2000000000, Inception: 1, KeyTag: 1, SignerName: zone, Signature: "AAAA"}
+	return outcome{kind: kindAnswer, rrs: []dns.RR{a}, sigs: []dns.RR{sig}, auth: auth, sec: dnssec.Secure, wildcard: true}
+}
+
+// TestAppendWildcardAnswersBelowWildcard learns the expansion of one name
+// below the wildcard *.w and checks every probe name: the fast path must
+// answer exactly the names that do not exist and whose closest encloser
+// is w, with the wildcard's RRset owned by the name and a proof that
+// dnssec.Denial accepts.
+func TestAppendWildcardAnswersBelowWildcard(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	for _, tc := range []struct {
+		name          string
+		zone          string
+		nsec3, optOut bool
+	}{
+		{"NSEC", "example.", false, false},
+		{"NSEC at the root", ".", false, false},
+		{"NSEC3", "example.", true, false},
+		{"NSEC3 at the root", ".", true, false},
+		{"NSEC3 opt-out", "example.", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			soa, rrs := denialRecords(tc.zone, tc.nsec3, tc.optOut)
+			r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+			r.nsec.learnWildcard(tc.zone, wildcardExpansion(below("first.w", tc.zone), tc.zone, rrs[1:]), below("first.w", tc.zone), dns.TypeA, now)
+			r.nsec.learn(tc.zone, outcome{soa: soa, auth: rrs}, now)
+
+			answered := 0
+			rng := rand.New(rand.NewPCG(3, 4))
+			for _, name := range probeNames(tc.zone, rng) {
+				name = dns.CanonicalName(name)
+				if strings.Contains(name, "*") {
+					continue // the pipeline leaves '*' names to the slow path
+				}
+				want := !tc.optOut && !testZoneExists(name, tc.zone) && dns.IsSubDomain(below("w", tc.zone), name) &&
+					!dns.IsSubDomain(below("e.w", tc.zone), name)
+				msg := append(binary.BigEndian.AppendUint16(make([]byte, 12), 0), 0)[:12]
+				q, _ := dns.PackDomainName(name, make([]byte, 256), 0, nil, false)
+				wire := make([]byte, q)
+				dns.PackDomainName(name, wire, 0, nil, false)
+				msg = append(append(msg, wire...), 0, 1, 0, 1)
+				out, an, ns, got := r.AppendWildcard(msg, name, dns.TypeA, true, now.Add(10*time.Second))
+				if got != want {
+					t.Errorf("%s: answered %v, want %v", name, got, want)
+					continue
+				}
+				if !got {
+					continue
+				}
+				answered++
+				binary.BigEndian.PutUint16(out[2:], 0x8000)
+				binary.BigEndian.PutUint16(out[4:], 1)
+				binary.BigEndian.PutUint16(out[6:], uint16(an))
+				binary.BigEndian.PutUint16(out[8:], uint16(ns))
+				m := new(dns.Msg)
+				if err := m.Unpack(out); err != nil {
+					t.Fatalf("%s: response does not unpack: %v", name, err)
+				}
+				if len(m.Answer) != 2 || m.Answer[0].Header().Name != name || m.Answer[0].Header().Ttl != 290 {
+					t.Errorf("%s: answer %v, want the A and its RRSIG owned by the name, TTL 290: the proof's 300 s less the 10 s since", name, m.Answer)
+				}
+				d := &dnssec.Denial{Zone: tc.zone}
+				for _, rr := range m.Ns {
+					switch rr := rr.(type) {
+					case *dns.NSEC:
+						d.NSEC = append(d.NSEC, rr)
+					case *dns.NSEC3:
+						d.NSEC3 = append(d.NSEC3, rr)
+					}
+				}
+				labels := dns.CountLabel(below("w", tc.zone))
+				if sec, err := d.Wildcard(name, labels, dnssec.NewBudget(dnssec.DefaultLimits)); sec != dnssec.Secure {
+					t.Errorf("%s: the proof %v does not show the expansion: %v (%v)", name, m.Ns, sec, err)
+				}
+			}
+			if !tc.optOut && answered == 0 {
+				t.Error("the fast path expanded no name")
+			}
+			if _, _, _, got := r.AppendWildcard(nil, below("other.w", tc.zone), dns.TypeAAAA, true, now); got {
+				t.Error("AAAA answered from the wildcard's A RRset")
+			}
+			if _, _, _, got := r.AppendWildcard(nil, below("other.w", tc.zone), dns.TypeA, true, now.Add(time.Hour)); got {
+				t.Error("answered after the wildcard's TTL ran out")
+			}
+		})
+	}
+}
+
+func TestAppendWildcardAllocatesNothing(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	for _, nsec3 := range []bool{false, true} {
+		soa, rrs := denialRecords("example.", nsec3, false)
+		r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+		r.nsec.learnWildcard("example.", wildcardExpansion("first.w.example.", "example.", rrs[1:]), "first.w.example.", dns.TypeA, now)
+		r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+		buf := make([]byte, 12, 4096)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, _, _, ok := r.AppendWildcard(buf[:12], "qqq.w.example.", dns.TypeA, true, now); !ok {
+				t.Fatalf("qqq.w.example. not expanded (NSEC3 %v)", nsec3)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("NSEC3 %v: %.1f allocations per answer, want 0", nsec3, allocs)
+		}
+	}
+}
