@@ -73,7 +73,13 @@ func (x *nsecIndex) learnWildcard(zone string, c outcome, name string, qtype uin
 	var wb [256]byte
 	wire, _ := appendWire(wb[:0], wildcard, nil)
 
-	set := &wildcardSet{expires: sigsExpire(rrsOf(sigs), now, now.Add(time.Duration(minTTL(c.rrs))*time.Second))}
+	// The RRset lives no longer than its TTL, its RRSIGs' original TTL
+	// and their expiration, as in the cache (RFC 4035 section 5.3.3).
+	ttl := minTTL(c.rrs)
+	for _, s := range sigs {
+		ttl = min(ttl, s.OrigTtl)
+	}
+	set := &wildcardSet{expires: sigsExpire(rrsOf(sigs), now, now.Add(time.Duration(ttl)*time.Second))}
 	var ok bool
 	if set.records, set.nrecords, ok = packWithoutOwners(c.rrs); !ok {
 		return

@@ -138,3 +138,55 @@ func TestAppendWildcardAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendWildcardTTL checks the lifetime of a learned wildcard RRset:
+// no longer than its TTL, the original TTL of its RRSIGs and their
+// expiration, as the cache keeps the same RRset (RFC 4035 section 5.3.3).
+func TestAppendWildcardTTL(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	for _, tc := range []struct {
+		name            string
+		ttl, origTTL    uint32
+		expiresIn       uint32
+		wantTTL, wantBy uint32
+	}{
+		{name: "TTL", ttl: 100, origTTL: 100, expiresIn: 100000, wantTTL: 90, wantBy: 100},
+		{name: "original TTL below the TTL", ttl: 86400, origTTL: 120, expiresIn: 100000, wantTTL: 110, wantBy: 120},
+		{name: "RRSIG expiring before the TTL", ttl: 3600, origTTL: 3600, expiresIn: 50, wantTTL: 40, wantBy: 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, rrs := denialRecords("example.", false, false)
+			c := wildcardExpansion("first.w.example.", "example.", rrs[1:])
+			c.rrs[0].Header().Ttl = tc.ttl
+			sig := c.sigs[0].(*dns.RRSIG)
+			sig.Hdr.Ttl, sig.OrigTtl, sig.Expiration = tc.ttl, tc.origTTL, uint32(now.Unix())+tc.expiresIn
+			r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+			// The proof records have a TTL of 600: the RRset's lifetime
+			// decides.
+			r.nsec.learnWildcard("example.", c, "first.w.example.", dns.TypeA, now)
+
+			msg := make([]byte, 12, 512)
+			msg, _ = appendWire(msg, "qqq.w.example.", nil)
+			msg = append(msg, 0, 1, 0, 1)
+			out, an, _, ok := r.AppendWildcard(msg, "qqq.w.example.", dns.TypeA, true, now.Add(10*time.Second))
+			if !ok {
+				t.Fatal("qqq.w.example. not expanded")
+			}
+			binary.BigEndian.PutUint16(out[2:], 0x8000)
+			binary.BigEndian.PutUint16(out[4:], 1)
+			binary.BigEndian.PutUint16(out[6:], uint16(an))
+			m := new(dns.Msg)
+			if err := m.Unpack(out); err != nil {
+				t.Fatalf("response does not unpack: %v", err)
+			}
+			for _, rr := range m.Answer {
+				if rr.Header().Ttl != tc.wantTTL {
+					t.Errorf("%v: TTL %d after 10 s, want %d", rr, rr.Header().Ttl, tc.wantTTL)
+				}
+			}
+			if _, _, _, ok := r.AppendWildcard(msg, "qqq.w.example.", dns.TypeA, true, now.Add(time.Duration(tc.wantBy)*time.Second)); ok {
+				t.Errorf("expanded %d s after learning, want no answer from then on", tc.wantBy)
+			}
+		})
+	}
+}
