@@ -334,7 +334,64 @@ func (d *denyingResolver) AppendWildcard(dst []byte, name string, qtype uint16, 
 	if !dnssecOK {
 		return dst, 1, 0, true
 	}
+	if strings.HasPrefix(name, "wildbig") {
+		// A proof too large for 512 bytes.
+		return append(append(dst, d.soa...), d.sig...), 1, 2, true
+	}
 	return append(dst, d.soa...), 1, 1, true
+}
+
+// TestExpandedResponseFlags checks the header of answers expanded from a
+// wildcard: AD only for clients that set DO or AD, the question as sent,
+// and over UDP a response cut to the header and question with TC when it
+// does not fit.
+func TestExpandedResponseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		qname       string
+		flags       uint16
+		size        uint16
+		do, udp     bool
+		wantAD      bool
+		wantTC      bool
+		wantAnswers int
+		wantNS      int
+	}{
+		{name: "AD without DO", qname: "wild.example.", flags: flagRD | flagAD, size: 1232, udp: true, wantAD: true, wantAnswers: 1},
+		{name: "neither AD nor DO", qname: "wild.example.", flags: flagRD, size: 1232, udp: true, wantAnswers: 1},
+		{name: "CD and DO", qname: "wild.example.", flags: flagRD | flagCD, size: 1232, do: true, udp: true, wantAD: true, wantAnswers: 1, wantNS: 1},
+		{name: "no EDNS", qname: "wild.example.", flags: flagRD, udp: true, wantAnswers: 1},
+		{name: "too large for UDP", qname: "WildBig.example.", flags: flagRD, size: 512, do: true, udp: true, wantAD: true, wantTC: true},
+		{name: "too large for UDP, over TCP", qname: "WildBig.example.", flags: flagRD, size: 512, do: true, wantAD: true, wantAnswers: 1, wantNS: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, _ := newDenialPipeline(t)
+			pkt := denialQuery(t, tc.qname, tc.flags, tc.size, tc.do)
+			resp, outcome, _ := p.HandleFast(pkt, nil, tc.udp, 0, testClient)
+			if outcome != Answered {
+				t.Fatalf("outcome %d, want %d (answered)", outcome, Answered)
+			}
+			r := unpack(t, resp)
+			if r.Rcode != dns.RcodeSuccess || len(r.Question) != 1 || r.Question[0].Name != tc.qname {
+				t.Errorf("rcode %s, question %v; want NOERROR for %s", dns.RcodeToString[r.Rcode], r.Question, tc.qname)
+			}
+			if r.AuthenticatedData != tc.wantAD || r.Truncated != tc.wantTC {
+				t.Errorf("AD %v, TC %v; want AD %v, TC %v", r.AuthenticatedData, r.Truncated, tc.wantAD, tc.wantTC)
+			}
+			if r.CheckingDisabled != (tc.flags&flagCD != 0) || r.Id != 0x1234 {
+				t.Errorf("CD %v, ID %#x; want the query's", r.CheckingDisabled, r.Id)
+			}
+			if len(r.Answer) != tc.wantAnswers || len(r.Ns) != tc.wantNS {
+				t.Errorf("%d answers, %d authority records; want %d and %d", len(r.Answer), len(r.Ns), tc.wantAnswers, tc.wantNS)
+			}
+			if opt := r.IsEdns0(); (opt != nil) != (tc.size != 0) || opt != nil && opt.Do() != tc.do {
+				t.Errorf("OPT %v, want one only for an EDNS query, with its DO bit %v", opt, tc.do)
+			}
+			if tc.udp && len(resp) > max(512, int(tc.size)) {
+				t.Errorf("%d bytes over UDP, want at most %d", len(resp), max(512, int(tc.size)))
+			}
+		})
+	}
 }
 
 // TestExpandedResponse checks the answer expanded from a wildcard: NOERROR
