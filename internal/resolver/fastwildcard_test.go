@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"bulwark/internal/cache"
 	"bulwark/internal/dnssec"
 
 	"github.com/miekg/dns"
@@ -186,6 +187,90 @@ func TestAppendWildcardTTL(t *testing.T) {
 			}
 			if _, _, _, ok := r.AppendWildcard(msg, "qqq.w.example.", dns.TypeA, true, now.Add(time.Duration(tc.wantBy)*time.Second)); ok {
 				t.Errorf("expanded %d s after learning, want no answer from then on", tc.wantBy)
+			}
+		})
+	}
+}
+
+// TestLearnWildcardInputs checks which answers learnWildcard keeps: one
+// RRset of the query's type expanded from a wildcard of the zone, whatever
+// the case of its names, and nothing else.
+func TestLearnWildcardInputs(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	_, proofs := denialRecords("example.", false, false)
+	for _, tc := range []struct {
+		name  string
+		zone  string
+		qname string
+		edit  func(c *outcome)
+		want  bool
+	}{
+		{name: "expansion", zone: "example.", qname: "first.w.example.", want: true},
+		{name: "upper case", zone: "example.", qname: "FiRsT.W.Example.", want: true},
+		{name: "escaped label below the wildcard", zone: "example.", qname: "a\\.b.w.example.", want: true},
+		{name: "CNAME chain", zone: "example.", qname: "first.w.example.", edit: func(c *outcome) {
+			c.rrs = append([]dns.RR{&dns.CNAME{Hdr: dns.RR_Header{Name: "first.w.example.", Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: 600}, Target: "a.example."}}, c.rrs...)
+		}},
+		{name: "record of another owner", zone: "example.", qname: "first.w.example.", edit: func(c *outcome) {
+			a := dns.Copy(c.rrs[0])
+			a.Header().Name = "other.w.example."
+			c.rrs = append(c.rrs, a)
+		}},
+		{name: "RRSIG labels of the owner", zone: "example.", qname: "first.w.example.", edit: func(c *outcome) {
+			c.sigs[0].(*dns.RRSIG).Labels = 3
+		}},
+		{name: "RRSIGs with mixed labels", zone: "example.", qname: "first.w.example.", edit: func(c *outcome) {
+			s := dns.Copy(c.sigs[0]).(*dns.RRSIG)
+			s.Labels = 3
+			c.sigs = append(c.sigs, s)
+		}},
+		{name: "no RRSIG", zone: "example.", qname: "first.w.example.", edit: func(c *outcome) { c.sigs = nil }},
+		{name: "wildcard outside the zone", zone: "x.example.", qname: "first.w.example."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := wildcardExpansion(tc.qname, "example.", proofs[1:])
+			if tc.edit != nil {
+				tc.edit(&c)
+			}
+			r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+			r.nsec.learnWildcard(tc.zone, c, tc.qname, dns.TypeA, now)
+			z := r.nsec.zones[tc.zone]
+			if got := z != nil && len(z.wildcards) > 0; got != tc.want {
+				t.Fatalf("%s in zone %s: stored %v, want %v", tc.qname, tc.zone, got, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			if _, _, _, got := r.AppendWildcard(make([]byte, 12), "qqq.w.example.", dns.TypeA, false, now); !got {
+				t.Error("qqq.w.example. not expanded")
+			}
+		})
+	}
+}
+
+// TestAppendWildcardFlushAndAnchors checks that a flush of a name in the
+// zone, or any negative trust anchor, stops the expansions.
+func TestAppendWildcardFlushAndAnchors(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	for _, tc := range []struct {
+		name   string
+		change func(r *Resolver)
+	}{
+		{name: "flush of the zone", change: func(r *Resolver) { r.Flush("example.") }},
+		{name: "flush of a name in the zone", change: func(r *Resolver) { r.FlushName("first.w.example.") }},
+		{name: "negative trust anchor", change: func(r *Resolver) { r.AddNegativeTrustAnchor("elsewhere.", time.Time{}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			soa, rrs := denialRecords("example.", true, false)
+			r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}, cache: cache.New(cache.Config{MaxBytes: 1 << 20})}
+			r.nsec.learnWildcard("example.", wildcardExpansion("first.w.example.", "example.", rrs[1:]), "first.w.example.", dns.TypeA, now)
+			r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+			if _, _, _, ok := r.AppendWildcard(make([]byte, 12), "qqq.w.example.", dns.TypeA, true, now); !ok {
+				t.Fatal("qqq.w.example. not expanded before the change")
+			}
+			tc.change(r)
+			if _, _, _, ok := r.AppendWildcard(make([]byte, 12), "qqq.w.example.", dns.TypeA, true, now); ok {
+				t.Error("qqq.w.example. expanded after the change, want no answer")
 			}
 		})
 	}
