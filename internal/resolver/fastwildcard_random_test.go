@@ -153,7 +153,7 @@ func (z randomZone) optOutChain(salt string, iterations uint16, optOut bool, rng
 }
 
 // wildcardRRset returns the RRset of type t at the wildcard w, owned by
-// name, with data that tells the wildcards apart.
+// name, with data that differs from one wildcard to the next.
 func wildcardRRset(w, name string, t uint16, ttl uint32) []dns.RR {
 	h := fnv.New32a()
 	h.Write([]byte(w))
@@ -185,7 +185,7 @@ func TestAppendWildcardRandomZones(t *testing.T) {
 	ttls := []uint32{5, 60, 600, 3600}
 	qtypes := []uint16{dns.TypeA, dns.TypeTXT, dns.TypeMX, dns.TypeAAAA}
 	answered, expected, checked := 0, 0, 0
-	for seed := range uint64(300) {
+	for seed := range uint64(200) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		apex := apexes[rng.IntN(len(apexes))]
 		z := newRandomZone(rng, apex, 3+rng.IntN(20))
