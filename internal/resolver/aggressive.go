@@ -76,6 +76,12 @@ func (x *nsecIndex) learn(zone string, c outcome, now time.Time) {
 	if c.soa == nil {
 		return
 	}
+	if owner := dns.CanonicalName(c.soa.Hdr.Name); owner != zone && dns.IsSubDomain(zone, owner) {
+		// A child zone on the same servers answered, as validate found
+		// from the SOA: its records belong to its own index, where the
+		// last NSEC span wraps to its own apex.
+		zone = owner
+	}
 	var proofs []dns.RR
 	for _, rr := range c.auth {
 		switch rr.(type) {

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sort"
@@ -362,5 +363,25 @@ func TestAppendNXDomainSignatureExpiry(t *testing.T) {
 		if got := res.Authority[0].Header().Ttl; got != tc.wantTTL {
 			t.Errorf("SOA RRSIG for %d s, after %v: index answer TTL %d, want %d", tc.sigSOA, tc.after, got, tc.wantTTL)
 		}
+	}
+}
+
+// TestLearnChildZoneOnSameServers checks that a negative answer from a
+// child zone served by the servers of its parent is kept in the child's
+// index: in the parent's, the child's last span, which wraps to the
+// child's apex, would seem to cover names of the parent.
+func TestLearnChildZoneOnSameServers(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	soa, rrs := denialRecords("child.example.", false, false)
+	r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+	r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+	if r.nsec.zones["child.example."] == nil || r.nsec.zones["example."] != nil {
+		t.Fatalf("indexed zones %v, want child.example. alone", slices.Collect(maps.Keys(r.nsec.zones)))
+	}
+	if _, _, ok := r.AppendNXDomain(nil, "zz.example.", true, now); ok {
+		t.Error("zz.example., a name of the parent, proven absent by the child's records")
+	}
+	if _, _, ok := r.AppendNXDomain(nil, "zz.child.example.", true, now); !ok {
+		t.Error("zz.child.example. not proven absent by the child's records")
 	}
 }

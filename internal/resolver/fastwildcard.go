@@ -54,9 +54,14 @@ func (x *nsecIndex) learnWildcard(zone string, c outcome, name string, qtype uin
 	}
 	labels := int(sigs[0].Labels)
 	for _, s := range sigs {
-		if int(s.Labels) != labels {
+		if int(s.Labels) != labels || !strings.EqualFold(s.SignerName, sigs[0].SignerName) {
 			return
 		}
+	}
+	if signer := dns.CanonicalName(sigs[0].SignerName); signer != zone && dns.IsSubDomain(zone, signer) {
+		// A child zone on the same servers signed the answer: its records
+		// belong to its own index.
+		zone = signer
 	}
 	if labels >= dnssec.LabelCount(name) {
 		return
