@@ -143,8 +143,8 @@ func (z *zoneNSEC) addProofs(zone string, proofs, auth []dns.RR, maxTTL uint32, 
 	}
 }
 
-// sigsExpire returns the time at which the first RRSIG of sigs expires,
-// or limit when none expires before it.
+// sigsExpire returns the time at which the first RRSIG of sigs expires or
+// its original TTL runs out, or limit when neither comes before it.
 func sigsExpire(sigs []dns.RR, now, limit time.Time) time.Time {
 	for _, rr := range sigs {
 		s, ok := rr.(*dns.RRSIG)
@@ -154,6 +154,11 @@ func sigsExpire(sigs []dns.RR, now, limit time.Time) time.Time {
 		// Serial number arithmetic, as the validator compares them.
 		left := time.Duration(int32(s.Expiration-uint32(now.Unix()))) * time.Second
 		if t := now.Add(left); t.Before(limit) {
+			limit = t
+		}
+		// Nor past the original TTL the signature covers (RFC 4035
+		// section 5.3.3), as for cached RRsets.
+		if t := now.Add(time.Duration(s.OrigTtl) * time.Second); t.Before(limit) {
 			limit = t
 		}
 	}

@@ -385,3 +385,29 @@ func TestLearnChildZoneOnSameServers(t *testing.T) {
 		t.Error("zz.child.example. not proven absent by the child's records")
 	}
 }
+
+// TestAppendNXDomainOriginalTTL checks that a proof is not served past
+// the original TTL its RRSIGs cover, which is below the records' TTL here.
+func TestAppendNXDomainOriginalTTL(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	soa, rrs := denialRecords("example.", false, false)
+	for _, rr := range rrs {
+		if s, ok := rr.(*dns.RRSIG); ok {
+			s.OrigTtl = 60
+		}
+	}
+	r := &Resolver{cfg: Config{Validation: true, AggressiveNSEC: true, Limits: dnssec.DefaultLimits}}
+	r.nsec.learn("example.", outcome{soa: soa, auth: rrs}, now)
+	wire, n, ok := r.AppendNXDomain(nil, "zz.example.", true, now.Add(10*time.Second))
+	if !ok {
+		t.Fatal("zz.example. not proven absent 10 s after learning")
+	}
+	for _, rr := range unpackRecords(t, wire, n) {
+		if !strings.Contains(rr, "\t50\tIN\t") {
+			t.Errorf("record %q, want TTL 50: the original TTL of 60 less 10 s", rr)
+		}
+	}
+	if _, _, ok := r.AppendNXDomain(nil, "zz.example.", true, now.Add(61*time.Second)); ok {
+		t.Error("zz.example. proven absent 61 s after learning, past the original TTL of 60")
+	}
+}

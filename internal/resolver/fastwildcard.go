@@ -195,6 +195,9 @@ func (r *Resolver) AppendWildcard(dst []byte, name string, qtype uint16, dnssecO
 	var set *wildcardSet
 	var proof *proofEntry
 	if len(z.nsec3) > 0 {
+		if int(z.hash.iterations) > r.cfg.Limits.MaxNSEC3Iterations {
+			return dst, 0, 0, false
+		}
 		set, proof = z.wildcardNSEC3(name, zone, qtype, now)
 	} else {
 		set, proof = z.wildcardNSEC(name, qtype, now)
