@@ -34,10 +34,10 @@ func (p *Pipeline) write(out []byte, pk *cache.Packed, q *Query, udp bool, now t
 	return p.finish(out, pk.Options(), q, udp, now)
 }
 
-// finish ends out, a response to q with its header and question written,
-// for the client: cut to its header and question with TC set when it is
-// too big for the client's UDP size, and with an OPT record carrying
-// options when the client used EDNS.
+// finish completes out, a response to q whose header and question are
+// written. Over UDP, a response too big for the client is cut to its
+// header and question with TC set. A client that used EDNS gets an OPT
+// record carrying options.
 func (p *Pipeline) finish(out, options []byte, q *Query, udp bool, now time.Time) []byte {
 	if udp {
 		limit := minUDPSize

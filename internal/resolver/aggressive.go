@@ -289,19 +289,23 @@ func (z *zoneNSEC) span(name string, now time.Time) (proofEntry, bool) {
 	return e, true
 }
 
+// deepest returns the deepest indexed zone at or above name, and its
+// index, or nil. The caller holds x.mu.
+func (x *nsecIndex) deepest(name string) (string, *zoneNSEC) {
+	for n := name; n != ""; n = parent(n) {
+		if z := x.zones[n]; z != nil {
+			return n, z
+		}
+	}
+	return "", nil
+}
+
 // answer synthesises a negative answer for name and qtype from the denial
 // records of the deepest indexed zone above name, when they prove one.
 func (x *nsecIndex) answer(name string, qtype uint16, now time.Time, b *dnssec.Budget) (Result, bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var zone string
-	var z *zoneNSEC
-	for n := name; n != ""; n = parent(n) {
-		if z = x.zones[n]; z != nil {
-			zone = n
-			break
-		}
-	}
+	zone, z := x.deepest(name)
 	if z == nil || z.soa == nil || !now.Before(z.soaExpires) || qtype == dns.TypeDS && name == zone || qtype == dns.TypeANY {
 		// ANY is left to the servers: a proof that some types are absent
 		// does not replace their answer (RFC 8482).

@@ -210,14 +210,7 @@ func (r *Resolver) AppendNXDomain(dst []byte, name string, dnssecOK bool, now ti
 	x := &r.nsec
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var zone string
-	var z *zoneNSEC
-	for n := name; n != ""; n = parent(n) {
-		if z = x.zones[n]; z != nil {
-			zone = n
-			break
-		}
-	}
+	zone, z := x.deepest(name)
 	if z == nil || z.soa == nil || len(z.wire.soa) == 0 || name == zone || !now.Before(z.soaExpires) {
 		return dst, 0, false
 	}

@@ -162,15 +162,17 @@ func appendOwned(dst, records []byte, ttl uint32) []byte {
 }
 
 // AppendWildcard appends to dst the answer and authority sections of a
-// response to name and qtype expanded from a wildcard, when the validated
-// NSEC or NSEC3 records of earlier answers prove that name does not exist
-// and a wildcard with the RRset of qtype does at its closest encloser
-// (RFC 8198 section 5.4). The answer holds the wildcard's RRset, owned by
-// the question's name at offset 12 of the message, and with dnssecOK its
-// RRSIGs; the authority holds, with dnssecOK, the record that proves the
-// name absent with its RRSIGs. name is as for AppendNXDomain and not
-// kept. ok is false, and dst is returned as it was, when the records do
-// not prove such an answer.
+// response to name and qtype expanded from a cached wildcard (RFC 8198
+// section 5.4). It does so when the validated NSEC or NSEC3 records of
+// earlier responses prove that name does not exist, and a wildcard with
+// an RRset of qtype exists at its closest encloser.
+//
+// The answer section contains the wildcard's RRset, owned by the question
+// at offset 12 of the message, and with dnssecOK its RRSIGs. With
+// dnssecOK, the authority section contains the record that proves name
+// absent, with its RRSIGs. name is as for AppendNXDomain and is not kept.
+// ok is false, and dst is returned unchanged, when the records prove no
+// such answer.
 func (r *Resolver) AppendWildcard(dst []byte, name string, qtype uint16, dnssecOK bool, now time.Time) (out []byte, answers, authority int, ok bool) {
 	if !r.cfg.Validation || !r.cfg.AggressiveNSEC || r.hasNegativeAnchors() || len(name) > 254 ||
 		qtype == dns.TypeCNAME || qtype == dns.TypeDS || qtype == dns.TypeANY ||
@@ -180,14 +182,7 @@ func (r *Resolver) AppendWildcard(dst []byte, name string, qtype uint16, dnssecO
 	x := &r.nsec
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	var zone string
-	var z *zoneNSEC
-	for n := name; n != ""; n = parent(n) {
-		if z = x.zones[n]; z != nil {
-			zone = n
-			break
-		}
-	}
+	zone, z := x.deepest(name)
 	if z == nil || len(z.wildcards) == 0 || name == zone {
 		return dst, 0, 0, false
 	}
@@ -219,12 +214,12 @@ func (r *Resolver) AppendWildcard(dst []byte, name string, qtype uint16, dnssecO
 	return out, answers, authority, true
 }
 
-// wildcardNSEC3 returns the wildcard RRset of type qtype that answers
-// name, and the NSEC3 record that proves the expansion (RFC 5155 section
-// 8.8). The deepest ancestor of name with such an RRset is the closest
-// encloser when the next closer name, one label below it on the way to
-// name, lies in a span without opt-out: the wildcard's RRSIGs show that
-// the wildcard exists, and the span that no closer name does.
+// wildcardNSEC3 returns the wildcard RRset of type qtype for name, and the
+// NSEC3 record that proves the expansion (RFC 5155 section 8.8). The
+// deepest ancestor of name with such an RRset is the closest encloser
+// when a span without opt-out covers the next closer name, one label
+// below that ancestor on the way to name. The wildcard's RRSIGs show that
+// the wildcard exists, and the span shows that no closer name does.
 func (z *zoneNSEC) wildcardNSEC3(name, zone string, qtype uint16, now time.Time) (*wildcardSet, *proofEntry) {
 	p := &z.hash
 	if !p.ok {

@@ -156,14 +156,8 @@ func TestUDPIPv6Answered(t *testing.T) {
 func TestUDPSequentialQueries(t *testing.T) {
 	s, addr := startServer(t, 0)
 	defer s.Shutdown(context.Background())
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, wire := dialQuery(t, addr, "sequence.example.")
 	defer conn.Close()
-	q := new(dns.Msg)
-	q.SetQuestion("sequence.example.", dns.TypeA)
-	wire, _ := q.Pack()
 	buf := make([]byte, 4096)
 	for i := range 20000 {
 		if _, err := conn.Write(wire); err != nil {
@@ -176,19 +170,30 @@ func TestUDPSequentialQueries(t *testing.T) {
 	}
 }
 
+// dialQuery returns a UDP socket connected to addr and a query for name A.
+func dialQuery(tb testing.TB, addr, name string) (net.Conn, []byte) {
+	tb.Helper()
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(name, dns.TypeA)
+	wire, err := q.Pack()
+	if err != nil {
+		conn.Close()
+		tb.Fatal(err)
+	}
+	return conn, wire
+}
+
 // BenchmarkUDPCached measures cached answers over UDP, client included: the
 // client reuses its buffers, so allocations per query are the server's.
 func BenchmarkUDPCached(b *testing.B) {
 	s, addr := startServer(b, 0)
 	defer s.Shutdown(context.Background())
-	conn, err := net.Dial("udp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
+	conn, wire := dialQuery(b, addr, "bench.example.")
 	defer conn.Close()
-	q := new(dns.Msg)
-	q.SetQuestion("bench.example.", dns.TypeA)
-	wire, _ := q.Pack()
 	buf := make([]byte, 4096)
 	conn.Write(wire) // resolve once, so the loop hits the cache
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
