@@ -1,7 +1,6 @@
 package dnstap
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -24,18 +23,21 @@ const (
 	finishTimeout = 2 * time.Second
 )
 
-// maxBatch is the largest number of frames written before a flush.
-const maxBatch = 4096
-
 // flushInterval is how long a frame may wait in the queue before the writer
 // takes it, and wakeFrames how many queued frames wake the writer sooner.
-// The query path only queues: it wakes the writer once per wakeFrames
-// frames at most, so that one write to the collector carries many frames
-// and the writer's wake-ups cost the query path little at any rate.
+// The query path only appends to the queue: it wakes the writer once per
+// wakeFrames frames at most, so that one write to the collector carries
+// many frames and the writer's wake-ups cost the query path little at any
+// rate.
 const (
 	flushInterval = 20 * time.Millisecond
 	wakeFrames    = 256
 )
+
+// maxKeptBuffer is the largest queue buffer kept for reuse after a write,
+// in bytes. A larger one, grown while the collector was away, is left to
+// the garbage collector.
+const maxKeptBuffer = 1 << 20
 
 // Default reconnection backoff: the wait doubles after each failed
 // attempt, from DefaultMinBackoff up to DefaultMaxBackoff.
@@ -62,12 +64,21 @@ type OutputConfig struct {
 // background and reconnects with backoff when the collector goes away;
 // frames wait in the queue meanwhile. It is safe for concurrent use.
 type Output struct {
-	cfg   OutputConfig
-	log   *slog.Logger
-	queue chan *[]byte
+	cfg OutputConfig
+	log *slog.Logger
+
+	// mu guards the queue: pending contains the queued frames back to back,
+	// as they go on the wire, and spare is the writer's last buffer,
+	// kept for the next swap. queued is the number of frames in
+	// pending, written under mu and read without it.
+	mu      sync.Mutex
+	pending []byte
+	spare   []byte
+	queued  atomic.Int64
+
 	// wake signals the writer that wakeAt or more frames are queued.
 	wake   chan struct{}
-	wakeAt int
+	wakeAt int64
 
 	dropped, lost, sent atomic.Uint64
 
@@ -86,12 +97,12 @@ func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
 	}
+	cfg.QueueSize = max(cfg.QueueSize, 1)
 	o := &Output{
 		cfg:     cfg,
 		log:     log.With("collector", cfg.Network+":"+cfg.Address),
-		queue:   make(chan *[]byte, max(cfg.QueueSize, 1)),
 		wake:    make(chan struct{}, 1),
-		wakeAt:  max(1, min(wakeFrames, cfg.QueueSize/4)),
+		wakeAt:  int64(max(1, min(wakeFrames, cfg.QueueSize/4))),
 		stopped: make(chan struct{}),
 	}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
@@ -112,24 +123,51 @@ func (o *Output) Sent() uint64 { return o.sent.Load() }
 
 // full reports whether the queue is full, so that a caller can skip
 // encoding a frame that would be dropped.
-func (o *Output) full() bool { return len(o.queue) == cap(o.queue) }
+func (o *Output) full() bool { return o.queued.Load() >= int64(o.cfg.QueueSize) }
 
-// enqueue queues frame without blocking, or drops and counts it when the
-// queue is full. The Output owns frame afterwards.
-func (o *Output) enqueue(frame *[]byte) {
-	select {
-	case o.queue <- frame:
-	default:
+// enqueue copies frame, a whole Frame Streams data frame, to the queue
+// without blocking, or drops and counts it when the queue is full.
+func (o *Output) enqueue(frame []byte) {
+	o.mu.Lock()
+	n := o.queued.Load()
+	if n >= int64(o.cfg.QueueSize) {
+		o.mu.Unlock()
 		o.dropped.Add(1)
-		putFrame(frame)
 		return
 	}
-	if len(o.queue) >= o.wakeAt {
+	o.pending = append(o.pending, frame...)
+	o.queued.Store(n + 1)
+	o.mu.Unlock()
+	if n+1 >= o.wakeAt {
 		select {
 		case o.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// take empties the queue and returns its frames, back to back, and how
+// many there are. The caller owns the buffer until it hands it back with
+// reuse.
+func (o *Output) take() ([]byte, int64) {
+	o.mu.Lock()
+	b, n := o.pending, o.queued.Load()
+	o.pending, o.spare = o.spare, nil
+	o.queued.Store(0)
+	o.mu.Unlock()
+	return b, n
+}
+
+// reuse keeps b, a buffer returned by take, for the next swap.
+func (o *Output) reuse(b []byte) {
+	if cap(b) > maxKeptBuffer {
+		return
+	}
+	o.mu.Lock()
+	if o.spare == nil {
+		o.spare = b[:0]
+	}
+	o.mu.Unlock()
 }
 
 // Close sends the queued frames, ends the session with STOP and waits for
@@ -173,7 +211,7 @@ func (o *Output) run() {
 // collector is connected, so that a collector that came back during the
 // backoff still gets them.
 func (o *Output) last() error {
-	if len(o.queue) == 0 {
+	if o.queued.Load() == 0 {
 		return nil
 	}
 	s, err := o.connect()
@@ -199,11 +237,7 @@ func (o *Output) sleep(d time.Duration) bool {
 
 // discard empties the queue at shutdown when no collector is connected.
 func (o *Output) discard() error {
-	n := 0
-	for f := o.next(); f != nil; f = o.next() {
-		putFrame(f)
-		n++
-	}
+	_, n := o.take()
 	if n == 0 {
 		return nil
 	}
@@ -212,20 +246,9 @@ func (o *Output) discard() error {
 		o.cfg.Network, o.cfg.Address, n)
 }
 
-// next returns a queued frame, or nil when the queue is empty.
-func (o *Output) next() *[]byte {
-	select {
-	case f := <-o.queue:
-		return f
-	default:
-		return nil
-	}
-}
-
 // session is one Frame Streams session with the collector.
 type session struct {
 	conn net.Conn
-	w    *bufio.Writer
 	// control receives the outcome of reading the collector's next
 	// control frame: nil for FINISH, or the error that ended the read.
 	control chan error
@@ -246,7 +269,7 @@ func (o *Output) connect() (*session, error) {
 
 	// In a bidirectional session the collector sends nothing more until
 	// FINISH, so a read that ends early means it went away.
-	s := &session{conn: conn, w: bufio.NewWriterSize(conn, 64<<10), control: make(chan error, 1)}
+	s := &session{conn: conn, control: make(chan error, 1)}
 	go func() {
 		_, err := expectControl(conn, controlFinish)
 		s.control <- err
@@ -273,52 +296,40 @@ func (o *Output) serve(s *session) (stopping bool, err error) {
 		case <-o.ctx.Done():
 			return true, o.finish(s)
 		}
-		for f := o.next(); f != nil; f = o.next() {
-			if _, err := o.write(s, f); err != nil {
-				s.conn.Close()
-				return false, err
-			}
+		if err := o.write(s); err != nil {
+			s.conn.Close()
+			return false, err
 		}
 	}
 }
 
-// write writes first and up to maxBatch-1 more queued frames, then
-// flushes them, and returns how many it wrote.
-func (o *Output) write(s *session, first *[]byte) (int, error) {
+// write takes the queued frames and writes them to s in one write.
+func (o *Output) write(s *session) error {
+	b, n := o.take()
+	if n == 0 {
+		o.reuse(b)
+		return nil
+	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	n := uint64(0)
-	var err error
-	for f := first; f != nil && n < maxBatch; f = o.next() {
-		_, err = s.w.Write(*f)
-		putFrame(f)
-		n++
-		if err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = s.w.Flush()
-	}
+	_, err := s.conn.Write(b)
+	o.reuse(b)
 	if err != nil {
-		o.lost.Add(n)
-		return int(n), err
+		o.lost.Add(uint64(n))
+		return err
 	}
-	o.sent.Add(n)
-	return int(n), nil
+	o.sent.Add(uint64(n))
+	return nil
 }
 
 // finish sends the queued frames and STOP, and waits for FINISH.
 func (o *Output) finish(s *session) error {
 	defer s.conn.Close()
-	for f := o.next(); f != nil; f = o.next() {
-		if _, err := o.write(s, f); err != nil {
-			o.discard()
-			return fmt.Errorf("dnstap: send the queued frames at shutdown: %w", err)
-		}
+	if err := o.write(s); err != nil {
+		o.discard()
+		return fmt.Errorf("dnstap: send the queued frames at shutdown: %w", err)
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	s.w.Write(appendControl(nil, controlStop))
-	if err := s.w.Flush(); err != nil {
+	if _, err := s.conn.Write(appendControl(nil, controlStop)); err != nil {
 		return fmt.Errorf("dnstap: send STOP: %w", err)
 	}
 	t := time.NewTimer(finishTimeout)
@@ -333,23 +344,4 @@ func (o *Output) finish(s *session) error {
 		return fmt.Errorf("dnstap: no FINISH from the collector %s after STOP within %s",
 			s.conn.RemoteAddr(), finishTimeout)
 	}
-}
-
-// maxPooledFrame is the largest buffer kept for reuse, in bytes; larger
-// ones, made for large responses, are left to the garbage collector.
-const maxPooledFrame = 16 << 10
-
-var framePool = sync.Pool{New: func() any {
-	b := make([]byte, 0, 1024)
-	return &b
-}}
-
-func getFrame() *[]byte { return framePool.Get().(*[]byte) }
-
-func putFrame(b *[]byte) {
-	if cap(*b) > maxPooledFrame {
-		return
-	}
-	*b = (*b)[:0]
-	framePool.Put(b)
 }

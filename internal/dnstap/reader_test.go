@@ -24,6 +24,9 @@ type collector struct {
 	sessions chan error
 	// conns receives each accepted connection, so a test can cut one.
 	conns chan net.Conn
+	// discard makes serve read data frames without passing them on, as
+	// a benchmark's collector.
+	discard bool
 }
 
 func startCollector(t *testing.T, network, address string) *collector {
@@ -75,6 +78,10 @@ func (c *collector) serve(conn net.Conn) error {
 	}
 	if !slices.Equal(start, []string{ContentType}) {
 		return fmt.Errorf("START names %q", start)
+	}
+	if c.discard {
+		_, err := io.Copy(io.Discard, conn)
+		return err
 	}
 	for {
 		var head [4]byte

@@ -14,6 +14,7 @@ package dnstap
 
 import (
 	"log/slog"
+	"sync"
 
 	"bulwark/internal/observe"
 	"bulwark/internal/privacy"
@@ -146,8 +147,8 @@ func (t *Tap) sendPacked(m *Message, msg *dns.Msg, field *[]byte) {
 		t.out.dropped.Add(1)
 		return
 	}
-	scratch := getFrame()
-	defer putFrame(scratch)
+	scratch := packPool.Get().(*[]byte)
+	defer putPacked(scratch)
 	packed, err := msg.PackBuffer((*scratch)[:cap(*scratch)])
 	if err != nil {
 		// A message that was sent or parsed packs again, so this is
@@ -161,6 +162,10 @@ func (t *Tap) sendPacked(m *Message, msg *dns.Msg, field *[]byte) {
 	t.send(m)
 }
 
+// frameSize is the room on the stack for one encoded frame; a larger frame,
+// for a large response, grows on the heap.
+const frameSize = 2048
+
 // send encodes m into a frame and queues it, or counts it as dropped when
 // the queue is full.
 func (t *Tap) send(m *Message) {
@@ -168,7 +173,23 @@ func (t *Tap) send(m *Message) {
 		t.out.dropped.Add(1)
 		return
 	}
-	f := getFrame()
-	*f = AppendFrame((*f)[:0], t.identity, t.version, m)
-	t.out.enqueue(f)
+	var frame [frameSize]byte
+	t.out.enqueue(AppendFrame(frame[:0], t.identity, t.version, m))
+}
+
+// maxPooledPack is the largest packing buffer kept for reuse, in bytes;
+// larger ones, made for large responses, are left to the garbage collector.
+const maxPooledPack = 16 << 10
+
+var packPool = sync.Pool{New: func() any {
+	b := make([]byte, 0, 1024)
+	return &b
+}}
+
+func putPacked(b *[]byte) {
+	if cap(*b) > maxPooledPack {
+		return
+	}
+	*b = (*b)[:0]
+	packPool.Put(b)
 }
