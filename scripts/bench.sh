@@ -349,23 +349,47 @@ latencies() {
 
 record() { echo -e "$1\t$2\t$3" >>"$results"; }
 
-# cold runs the distinct questions once from an empty cache and records the
-# answers per second and the resident memory afterwards.
+# clear_cache removes the cache that a peer keeps on disk, so that its next
+# start is cold. Only Knot Resolver keeps one.
+clear_cache() {
+	[[ $1 == kresd ]] || return 0
+	rm -rf "$BENCH_DIR/kresd/cache"
+	mkdir -p "$BENCH_DIR/kresd/cache"
+}
+
+# cold runs the distinct questions BENCH_ROUNDS times, each from an empty
+# cache: the peer is restarted before each round after the first. It
+# records the answers per second, the peer's CPU time per question and its
+# resident memory after each round. The last round leaves the peer running.
 cold() {
-	local peer=$1 out qps
-	out=$(dnsperf_run "$peer" cold -d "$BENCH_DIR/cold.txt" -n 1 -q 200 -t 5)
-	qps=$(field 'Queries per second' <<<"$out")
-	echo "cold: $qps answers/s over $(field 'Queries sent' <<<"$out") distinct questions, $(field 'Queries lost' <<<"$out") lost"
-	record "$peer" cold_qps "$qps 0"
-	local rss file=0
-	rss=$(rss_mib)
-	if [[ $peer == kresd ]]; then
-		# The blocks in use, not the size of the memory map.
-		file=$(du -m "$BENCH_DIR/kresd/cache/data.mdb" 2>/dev/null | cut -f1)
-	fi
-	echo "memory after the cold run: $rss MiB resident${file:+, cache file $file MiB}"
-	record "$peer" rss_mib "$rss 0"
-	record "$peer" cache_file_mib "${file:-0} 0"
+	local peer=$1 round out qps=() cpu=() rss=() files=() before after sent
+	for round in $(seq "$BENCH_ROUNDS"); do
+		if ((round > 1)); then
+			stop_peer "$peer"
+			clear_cache "$peer"
+			start_peer "$peer"
+		fi
+		before=$(cpu_ticks)
+		out=$(dnsperf_run "$peer" "cold-$round" -d "$BENCH_DIR/cold.txt" -n 1 -q 200 -t 5)
+		after=$(cpu_ticks)
+		qps+=("$(field 'Queries per second' <<<"$out")")
+		sent=$(field 'Queries sent' <<<"$out")
+		((sent > 0)) || fail "dnsperf sent no cold question to $peer"
+		cpu+=("$(calc "($after - $before) / $(getconf CLK_TCK) * 1000000 / $sent" 0)")
+		rss+=("$(rss_mib)")
+		local file=""
+		if [[ $peer == kresd ]]; then
+			# The blocks in use, not the size of the memory map.
+			file=$(du -m "$BENCH_DIR/kresd/cache/data.mdb" 2>/dev/null | cut -f1)
+		fi
+		files+=("${file:-0}")
+		echo "cold round $round: ${qps[-1]} answers/s over $sent distinct questions, $(field 'Queries lost' <<<"$out") lost;" \
+			"${cpu[-1]} us of CPU per question; then ${rss[-1]} MiB resident${file:+, cache file $file MiB}"
+	done
+	record "$peer" cold_qps "$(median "${qps[@]}")"
+	record "$peer" cold_cpu_us "$(median "${cpu[@]}")"
+	record "$peer" rss_mib "$(median "${rss[@]}")"
+	record "$peer" cache_file_mib "$(median "${files[@]}")"
 }
 
 # warm caches the candidate names and keeps those that resolved to NOERROR.
@@ -511,16 +535,16 @@ print_table() {
 		}
 		END {
 			print "resolver", "cached max answers/s", "ratio", "CPU us/answer at " rate "/s", "ratio", "p50/p99/p99.9 ms", \
-				"cold answers/s", "ratio", "attack mix resolved/s", "ratio", "normal resolved %, p99 ms", "RSS MiB after cold (+cache file)", "ratio"
+				"cold answers/s", "ratio", "cold CPU us/question", "ratio", "attack mix resolved/s", "ratio", "normal resolved %, p99 ms", "RSS MiB after cold (+cache file)", "ratio"
 			for (i = 1; i <= np; i++) {
 				p = peers[i]
 				lat = show(p, "p50_ms", 3) "/" show(p, "p99_ms", 3) "/" show(p, "p999_ms", 3)
 				rss = show(p, "rss_mib", 0)
-				if (val[p, "cache_file_mib"] > 0) rss = rss " (+" val[p, "cache_file_mib"] ")"
+				if (val[p, "cache_file_mib"] > 0) rss = rss sprintf(" (+%.0f)", val[p, "cache_file_mib"])
 				mem = ((p, "rss_mib") in val) ? val[p, "rss_mib"] + val[p, "cache_file_mib"] : ""
 				mr = (mem != "" && val["unbound", "rss_mib"] > 0) ? sprintf("%.2fx", mem / (val["unbound", "rss_mib"] + val["unbound", "cache_file_mib"])) : "-"
 				print p, show(p, "max_qps", 0), ratio(p, "max_qps"), show(p, "cpu_us", 2), ratio(p, "cpu_us"), lat, \
-					show(p, "cold_qps", 0), ratio(p, "cold_qps"), show(p, "mix_qps", 0), ratio(p, "mix_qps"), \
+					show(p, "cold_qps", 0), ratio(p, "cold_qps"), show(p, "cold_cpu_us", 0), ratio(p, "cold_cpu_us"), show(p, "mix_qps", 0), ratio(p, "mix_qps"), \
 					show(p, "mix_normal_pct", 1) ", " show(p, "mix_normal_p99_ms", 3), rss, mr
 			}
 		}' "$results" | column -t -s $'\t'
