@@ -16,8 +16,9 @@ import (
 const (
 	dialTimeout      = 5 * time.Second
 	handshakeTimeout = 5 * time.Second
-	// writeTimeout bounds one batch of writes: a collector that reads
-	// nothing for this long is dropped and reconnected.
+	// writeTimeout bounds the write of each part of at most maxWrite
+	// bytes, so a collector that reads less than that in this time is
+	// dropped and reconnected.
 	writeTimeout = 5 * time.Second
 	// finishTimeout bounds the wait for FINISH after STOP at shutdown.
 	finishTimeout = 2 * time.Second
@@ -33,6 +34,12 @@ const (
 	flushInterval = 20 * time.Millisecond
 	wakeFrames    = 256
 )
+
+// maxWrite is the largest part of the queue written under one write
+// deadline, in bytes. The queue taken after an outage may hold many
+// megabytes, which a collector that keeps reading may take longer than
+// writeTimeout to read.
+const maxWrite = 256 << 10
 
 // maxKeptBuffer is the largest queue buffer kept for reuse after a write,
 // in bytes. A larger one, grown while the collector was away, is left to
@@ -303,19 +310,19 @@ func (o *Output) serve(s *session) (stopping bool, err error) {
 	}
 }
 
-// write takes the queued frames and writes them to s in one write.
+// write takes the queued frames and writes them to s, in parts of at most
+// maxWrite bytes with a write deadline each.
 func (o *Output) write(s *session) error {
 	b, n := o.take()
-	if n == 0 {
-		o.reuse(b)
-		return nil
-	}
-	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.conn.Write(b)
-	o.reuse(b)
-	if err != nil {
-		o.lost.Add(uint64(n))
-		return err
+	defer o.reuse(b)
+	for part := b; len(part) > 0; {
+		size := min(len(part), maxWrite)
+		s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if _, err := s.conn.Write(part[:size]); err != nil {
+			o.lost.Add(uint64(n))
+			return err
+		}
+		part = part[size:]
 	}
 	o.sent.Add(uint64(n))
 	return nil
