@@ -2,6 +2,7 @@ package dnstap
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -120,9 +121,9 @@ func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
 // Dropped returns the number of frames dropped because the queue was full.
 func (o *Output) Dropped() uint64 { return o.dropped.Load() }
 
-// Lost returns the number of frames taken from the queue that did not
-// reach the collector: those in a batch whose write failed (some of which
-// may have arrived) and those still queued at shutdown with no collector.
+// Lost returns the number of frames taken from the queue that were not
+// written to a collector: the frame that a failed write cut and those after
+// it, and those still queued at shutdown with no collector.
 func (o *Output) Lost() uint64 { return o.lost.Load() }
 
 // Sent returns the number of frames written and flushed to a collector.
@@ -315,17 +316,37 @@ func (o *Output) serve(s *session) (stopping bool, err error) {
 func (o *Output) write(s *session) error {
 	b, n := o.take()
 	defer o.reuse(b)
-	for part := b; len(part) > 0; {
-		size := min(len(part), maxWrite)
+	for written := 0; written < len(b); {
+		end := min(len(b), written+maxWrite)
 		s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if _, err := s.conn.Write(part[:size]); err != nil {
-			o.lost.Add(uint64(n))
+		k, err := s.conn.Write(b[written:end])
+		written += k
+		if err != nil {
+			// The frames written in full count as sent, as they would
+			// after a write that succeeded.
+			whole := wholeFrames(b[:written])
+			o.sent.Add(whole)
+			o.lost.Add(uint64(n) - whole)
 			return err
 		}
-		part = part[size:]
 	}
 	o.sent.Add(uint64(n))
 	return nil
+}
+
+// wholeFrames returns the number of whole data frames at the start of b,
+// which contains frames back to back.
+func wholeFrames(b []byte) uint64 {
+	var n uint64
+	for len(b) >= 4 {
+		size := 4 + uint64(binary.BigEndian.Uint32(b))
+		if size > uint64(len(b)) {
+			break
+		}
+		b = b[size:]
+		n++
+	}
+	return n
 }
 
 // finish sends the queued frames and STOP, and waits for FINISH.

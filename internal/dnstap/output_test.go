@@ -70,3 +70,24 @@ func TestOutputWriteSlowCollector(t *testing.T) {
 		t.Errorf("Lost() = %d, want 0", got)
 	}
 }
+
+// TestOutputWriteFailsMidFrame cuts a write in the third of five frames:
+// the two written in full count as sent, the other three as lost.
+func TestOutputWriteFailsMidFrame(t *testing.T) {
+	out := idleOutput(t, 8)
+	frame := AppendFrame(nil, nil, nil, &Message{Type: ClientQuery, QueryMessage: []byte{1, 2, 3}})
+	for range 5 {
+		out.enqueue(frame)
+	}
+
+	conn := &slowConn{budget: 2*len(frame) + len(frame)/2}
+	if err := out.write(&session{conn: conn}); err == nil {
+		t.Fatal("write past the budget succeeded, want the timeout")
+	}
+	if got := out.Sent(); got != 2 {
+		t.Errorf("Sent() = %d, want 2", got)
+	}
+	if got := out.Lost(); got != 3 {
+		t.Errorf("Lost() = %d, want 3", got)
+	}
+}
