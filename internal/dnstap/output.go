@@ -78,11 +78,14 @@ type Output struct {
 	// mu guards the queue: pending contains the queued frames back to back,
 	// as they go on the wire, and spare is the writer's last buffer,
 	// kept for the next swap. queued is the number of frames in
-	// pending, written under mu and read without it.
+	// pending, written under mu and read without it. closed is set
+	// before the writer's last take at shutdown, and enqueue drops
+	// frames from then on.
 	mu      sync.Mutex
 	pending []byte
 	spare   []byte
 	queued  atomic.Int64
+	closed  bool
 
 	// wake signals the writer that wakeAt or more frames are queued.
 	wake   chan struct{}
@@ -118,7 +121,8 @@ func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
 	return o
 }
 
-// Dropped returns the number of frames dropped because the queue was full.
+// Dropped returns the number of frames dropped because the queue was full
+// or the Output was shutting down.
 func (o *Output) Dropped() uint64 { return o.dropped.Load() }
 
 // Lost returns the number of frames taken from the queue that were not
@@ -134,11 +138,12 @@ func (o *Output) Sent() uint64 { return o.sent.Load() }
 func (o *Output) full() bool { return o.queued.Load() >= int64(o.cfg.QueueSize) }
 
 // enqueue copies frame, a whole Frame Streams data frame, to the queue
-// without blocking, or drops and counts it when the queue is full.
+// without blocking, or drops and counts it when the queue is full or
+// closed.
 func (o *Output) enqueue(frame []byte) {
 	o.mu.Lock()
 	n := o.queued.Load()
-	if n >= int64(o.cfg.QueueSize) {
+	if n >= int64(o.cfg.QueueSize) || o.closed {
 		o.mu.Unlock()
 		o.dropped.Add(1)
 		return
@@ -164,6 +169,14 @@ func (o *Output) take() ([]byte, int64) {
 	o.queued.Store(0)
 	o.mu.Unlock()
 	return b, n
+}
+
+// seal closes the queue to new frames, so that the writer's last take at
+// shutdown leaves none behind.
+func (o *Output) seal() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
 }
 
 // reuse keeps b, a buffer returned by take, for the next swap.
@@ -219,6 +232,7 @@ func (o *Output) run() {
 // collector is connected, so that a collector that came back during the
 // backoff still gets them.
 func (o *Output) last() error {
+	o.seal()
 	if o.queued.Load() == 0 {
 		return nil
 	}
@@ -352,6 +366,7 @@ func wholeFrames(b []byte) uint64 {
 // finish sends the queued frames and STOP, and waits for FINISH.
 func (o *Output) finish(s *session) error {
 	defer s.conn.Close()
+	o.seal()
 	if err := o.write(s); err != nil {
 		o.discard()
 		return fmt.Errorf("dnstap: send the queued frames at shutdown: %w", err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"os"
+	"sync"
 	"testing"
 	"time"
 )
@@ -89,5 +90,65 @@ func TestOutputWriteFailsMidFrame(t *testing.T) {
 	}
 	if got := out.Lost(); got != 3 {
 		t.Errorf("Lost() = %d, want 3", got)
+	}
+}
+
+// TestOutputEnqueueAfterClose offers a frame once Close has returned: no
+// writer will take it, so it is dropped and counted, not kept.
+func TestOutputEnqueueAfterClose(t *testing.T) {
+	out := idleOutput(t, 8)
+	if err := out.Close(); err != nil {
+		t.Fatalf("Close with an empty queue: %v", err)
+	}
+	out.enqueue(AppendFrame(nil, nil, nil, &Message{Type: ClientQuery, QueryMessage: []byte{1}}))
+	if got := out.Dropped(); got != 1 {
+		t.Errorf("Dropped() = %d, want 1", got)
+	}
+	if got := out.queued.Load(); got != 0 {
+		t.Errorf("%d frames queued after Close, want 0", got)
+	}
+}
+
+// TestOutputCloseWhileSending closes the Output while several goroutines
+// send frames: every frame offered is counted once, as sent, dropped or
+// lost, and every frame that the collector reads decodes.
+func TestOutputCloseWhileSending(t *testing.T) {
+	path := socketPath(t)
+	c := startCollector(t, "unix", path)
+	out := NewOutput(OutputConfig{Network: "unix", Address: path, QueueSize: 64}, discardLog())
+	frame := AppendFrame(nil, nil, nil, &Message{Type: ClientQuery, QueryMessage: make([]byte, 2100)})
+
+	// The collector buffers up to 1000 frames, so it never blocks here.
+	const senders, perSender = 4, 200
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range perSender {
+				out.enqueue(frame)
+			}
+		}()
+	}
+	c.next(t)
+	if err := out.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wg.Wait()
+
+	sent, dropped, lost := out.Sent(), out.Dropped(), out.Lost()
+	if total := sent + dropped + lost; total != senders*perSender {
+		t.Errorf("sent %d + dropped %d + lost %d = %d, want the %d offered", sent, dropped, lost, total, senders*perSender)
+	}
+	if err := c.session(t); err != nil {
+		t.Fatalf("session: %v", err)
+	}
+	// The session ended with STOP and FINISH, so the collector read every
+	// frame sent.
+	if got := uint64(len(c.frames)) + 1; got != sent {
+		t.Errorf("collector read %d frames, want the %d sent", got, sent)
+	}
+	for range len(c.frames) {
+		c.next(t)
 	}
 }
