@@ -2,6 +2,7 @@ package dnstap
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,8 +17,9 @@ import (
 const (
 	dialTimeout      = 5 * time.Second
 	handshakeTimeout = 5 * time.Second
-	// writeTimeout bounds one batch of writes: a collector that reads
-	// nothing for this long is dropped and reconnected.
+	// writeTimeout bounds the write of each part of at most maxWrite
+	// bytes, so a collector that reads less than that in this time is
+	// dropped and reconnected.
 	writeTimeout = 5 * time.Second
 	// finishTimeout bounds the wait for FINISH after STOP at shutdown.
 	finishTimeout = 2 * time.Second
@@ -33,6 +35,12 @@ const (
 	flushInterval = 20 * time.Millisecond
 	wakeFrames    = 256
 )
+
+// maxWrite is the largest part of the queue written under one write
+// deadline, in bytes. The queue taken after an outage may hold many
+// megabytes, which a collector that keeps reading may take longer than
+// writeTimeout to read.
+const maxWrite = 256 << 10
 
 // maxKeptBuffer is the largest queue buffer kept for reuse after a write,
 // in bytes. A larger one, grown while the collector was away, is left to
@@ -70,11 +78,14 @@ type Output struct {
 	// mu guards the queue: pending contains the queued frames back to back,
 	// as they go on the wire, and spare is the writer's last buffer,
 	// kept for the next swap. queued is the number of frames in
-	// pending, written under mu and read without it.
+	// pending, written under mu and read without it. closed is set
+	// before the writer's last take at shutdown, and enqueue drops
+	// frames from then on.
 	mu      sync.Mutex
 	pending []byte
 	spare   []byte
 	queued  atomic.Int64
+	closed  bool
 
 	// wake signals the writer that wakeAt or more frames are queued.
 	wake   chan struct{}
@@ -110,12 +121,13 @@ func NewOutput(cfg OutputConfig, log *slog.Logger) *Output {
 	return o
 }
 
-// Dropped returns the number of frames dropped because the queue was full.
+// Dropped returns the number of frames dropped because the queue was full
+// or the Output was shutting down.
 func (o *Output) Dropped() uint64 { return o.dropped.Load() }
 
-// Lost returns the number of frames taken from the queue that did not
-// reach the collector: those in a batch whose write failed (some of which
-// may have arrived) and those still queued at shutdown with no collector.
+// Lost returns the number of frames taken from the queue that were not
+// written to a collector: the frame that a failed write cut and those after
+// it, and those still queued at shutdown with no collector.
 func (o *Output) Lost() uint64 { return o.lost.Load() }
 
 // Sent returns the number of frames written and flushed to a collector.
@@ -126,11 +138,12 @@ func (o *Output) Sent() uint64 { return o.sent.Load() }
 func (o *Output) full() bool { return o.queued.Load() >= int64(o.cfg.QueueSize) }
 
 // enqueue copies frame, a whole Frame Streams data frame, to the queue
-// without blocking, or drops and counts it when the queue is full.
+// without blocking, or drops and counts it when the queue is full or
+// closed.
 func (o *Output) enqueue(frame []byte) {
 	o.mu.Lock()
 	n := o.queued.Load()
-	if n >= int64(o.cfg.QueueSize) {
+	if n >= int64(o.cfg.QueueSize) || o.closed {
 		o.mu.Unlock()
 		o.dropped.Add(1)
 		return
@@ -156,6 +169,14 @@ func (o *Output) take() ([]byte, int64) {
 	o.queued.Store(0)
 	o.mu.Unlock()
 	return b, n
+}
+
+// seal closes the queue to new frames, so that the writer's last take at
+// shutdown leaves none behind.
+func (o *Output) seal() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
 }
 
 // reuse keeps b, a buffer returned by take, for the next swap.
@@ -211,6 +232,7 @@ func (o *Output) run() {
 // collector is connected, so that a collector that came back during the
 // backoff still gets them.
 func (o *Output) last() error {
+	o.seal()
 	if o.queued.Load() == 0 {
 		return nil
 	}
@@ -303,27 +325,48 @@ func (o *Output) serve(s *session) (stopping bool, err error) {
 	}
 }
 
-// write takes the queued frames and writes them to s in one write.
+// write takes the queued frames and writes them to s, in parts of at most
+// maxWrite bytes with a write deadline each.
 func (o *Output) write(s *session) error {
 	b, n := o.take()
-	if n == 0 {
-		o.reuse(b)
-		return nil
-	}
-	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.conn.Write(b)
-	o.reuse(b)
-	if err != nil {
-		o.lost.Add(uint64(n))
-		return err
+	defer o.reuse(b)
+	for written := 0; written < len(b); {
+		end := min(len(b), written+maxWrite)
+		s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		k, err := s.conn.Write(b[written:end])
+		written += k
+		if err != nil {
+			// The frames written in full count as sent, as they would
+			// after a write that succeeded.
+			whole := wholeFrames(b[:written])
+			o.sent.Add(whole)
+			o.lost.Add(uint64(n) - whole)
+			return err
+		}
 	}
 	o.sent.Add(uint64(n))
 	return nil
 }
 
+// wholeFrames returns the number of whole data frames at the start of b,
+// which contains frames back to back.
+func wholeFrames(b []byte) uint64 {
+	var n uint64
+	for len(b) >= 4 {
+		size := 4 + uint64(binary.BigEndian.Uint32(b))
+		if size > uint64(len(b)) {
+			break
+		}
+		b = b[size:]
+		n++
+	}
+	return n
+}
+
 // finish sends the queued frames and STOP, and waits for FINISH.
 func (o *Output) finish(s *session) error {
 	defer s.conn.Close()
+	o.seal()
 	if err := o.write(s); err != nil {
 		o.discard()
 		return fmt.Errorf("dnstap: send the queued frames at shutdown: %w", err)

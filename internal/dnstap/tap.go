@@ -66,7 +66,7 @@ func New(cfg Config, log *slog.Logger) *Tap {
 func (t *Tap) Close() error { return t.out.Close() }
 
 // Dropped returns the number of messages dropped because the queue was
-// full.
+// full or the Tap was closing; see Output.Dropped.
 func (t *Tap) Dropped() uint64 { return t.out.Dropped() }
 
 // Lost returns the number of messages queued that did not reach the
