@@ -26,6 +26,19 @@ type Denial struct {
 	hashes hashCache
 }
 
+// Add appends the NSEC and NSEC3 records among rrs to d and leaves out the
+// others.
+func (d *Denial) Add(rrs ...dns.RR) {
+	for _, rr := range rrs {
+		switch rr := rr.(type) {
+		case *dns.NSEC:
+			d.NSEC = append(d.NSEC, rr)
+		case *dns.NSEC3:
+			d.NSEC3 = append(d.NSEC3, rr)
+		}
+	}
+}
+
 // Used returns the NSEC and NSEC3 records that matched or covered a name
 // in the checks run so far, each once: the proof to send with an answer
 // synthesised from them.

@@ -235,3 +235,18 @@ func TestNSEC3HashesCharged(t *testing.T) {
 		t.Errorf("NXDOMAIN for x.y.a.example. with 4 hashes after the NODATA check: %v (%v), want secure", got, err)
 	}
 }
+
+func TestDenialAddKeepsProofRecords(t *testing.T) {
+	nsec := &dns.NSEC{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeNSEC}, NextDomain: "c.example."}
+	nsec3 := &dns.NSEC3{Hdr: dns.RR_Header{Name: "abc.example.", Rrtype: dns.TypeNSEC3}}
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "example.", Rrtype: dns.TypeSOA}}
+	sig := &dns.RRSIG{Hdr: dns.RR_Header{Name: "a.example.", Rrtype: dns.TypeRRSIG}, TypeCovered: dns.TypeNSEC}
+	d := &Denial{Zone: "example."}
+	d.Add(soa, nsec, sig, nsec3)
+	if len(d.NSEC) != 1 || d.NSEC[0] != nsec {
+		t.Errorf("NSEC = %v, want only %v", d.NSEC, nsec)
+	}
+	if len(d.NSEC3) != 1 || d.NSEC3[0] != nsec3 {
+		t.Errorf("NSEC3 = %v, want only %v", d.NSEC3, nsec3)
+	}
+}

@@ -38,14 +38,7 @@ func FuzzDenial(f *testing.F) {
 		}
 		qname := dns.CanonicalName(m.Question[0].Name)
 		d := &Denial{Zone: "example."}
-		for _, rr := range m.Ns {
-			switch rr := rr.(type) {
-			case *dns.NSEC:
-				d.NSEC = append(d.NSEC, rr)
-			case *dns.NSEC3:
-				d.NSEC3 = append(d.NSEC3, rr)
-			}
-		}
+		d.Add(m.Ns...)
 		b := NewBudget(DefaultLimits)
 		d.NXDomain(qname, b)
 		d.NoData(qname, m.Question[0].Qtype, b)

@@ -83,26 +83,12 @@ func TestAppendWildcardAnswersBelowWildcard(t *testing.T) {
 					continue
 				}
 				answered++
-				binary.BigEndian.PutUint16(out[2:], 0x8000)
-				binary.BigEndian.PutUint16(out[4:], 1)
-				binary.BigEndian.PutUint16(out[6:], uint16(an))
-				binary.BigEndian.PutUint16(out[8:], uint16(ns))
-				m := new(dns.Msg)
-				if err := m.Unpack(out); err != nil {
-					t.Fatalf("%s: response does not unpack: %v", name, err)
-				}
+				m := unpackWildcardAnswer(t, out, an, ns, name)
 				if len(m.Answer) != 2 || m.Answer[0].Header().Name != name || m.Answer[0].Header().Ttl != 290 {
 					t.Errorf("%s: answer %v, want the A and its RRSIG owned by the name, TTL 290: the proof's 300 s less the 10 s since", name, m.Answer)
 				}
 				d := &dnssec.Denial{Zone: tc.zone}
-				for _, rr := range m.Ns {
-					switch rr := rr.(type) {
-					case *dns.NSEC:
-						d.NSEC = append(d.NSEC, rr)
-					case *dns.NSEC3:
-						d.NSEC3 = append(d.NSEC3, rr)
-					}
-				}
+				d.Add(m.Ns...)
 				labels := dns.CountLabel(below("w", tc.zone))
 				if sec, err := d.Wildcard(name, labels, dnssec.NewBudget(dnssec.DefaultLimits)); sec != dnssec.Secure {
 					t.Errorf("%s: the proof %v does not show the expansion: %v (%v)", name, m.Ns, sec, err)
@@ -169,17 +155,11 @@ func TestAppendWildcardTTL(t *testing.T) {
 			msg := make([]byte, 12, 512)
 			msg, _ = appendWire(msg, "qqq.w.example.", nil)
 			msg = append(msg, 0, 1, 0, 1)
-			out, an, _, ok := r.AppendWildcard(msg, "qqq.w.example.", dns.TypeA, true, now.Add(10*time.Second))
+			out, an, ns, ok := r.AppendWildcard(msg, "qqq.w.example.", dns.TypeA, true, now.Add(10*time.Second))
 			if !ok {
 				t.Fatal("qqq.w.example. not expanded")
 			}
-			binary.BigEndian.PutUint16(out[2:], 0x8000)
-			binary.BigEndian.PutUint16(out[4:], 1)
-			binary.BigEndian.PutUint16(out[6:], uint16(an))
-			m := new(dns.Msg)
-			if err := m.Unpack(out); err != nil {
-				t.Fatalf("response does not unpack: %v", err)
-			}
+			m := unpackWildcardAnswer(t, out, an, ns, "qqq.w.example.")
 			for _, rr := range m.Answer {
 				if rr.Header().Ttl != tc.wantTTL {
 					t.Errorf("%v: TTL %d after 10 s, want %d", rr, rr.Header().Ttl, tc.wantTTL)
@@ -274,4 +254,20 @@ func TestAppendWildcardFlushAndAnchors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unpackWildcardAnswer sets the header of out, a response that
+// AppendWildcard wrote after a query's 12-byte header and question, to one
+// question, an answer and ns authority records, and parses it.
+func unpackWildcardAnswer(t *testing.T, out []byte, an, ns int, where string) *dns.Msg {
+	t.Helper()
+	binary.BigEndian.PutUint16(out[2:], 0x8000)
+	binary.BigEndian.PutUint16(out[4:], 1)
+	binary.BigEndian.PutUint16(out[6:], uint16(an))
+	binary.BigEndian.PutUint16(out[8:], uint16(ns))
+	m := new(dns.Msg)
+	if err := m.Unpack(out); err != nil {
+		t.Fatalf("%s: response does not unpack: %v", where, err)
+	}
+	return m
 }

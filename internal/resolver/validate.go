@@ -434,14 +434,7 @@ func (r *Resolver) denialIn(req *request, zone string, auth []dns.RR, keys []*dn
 			d.err = dnssec.AsError(err)
 			return d
 		}
-		for _, rr := range set {
-			switch rr := rr.(type) {
-			case *dns.NSEC:
-				d.NSEC = append(d.NSEC, rr)
-			case *dns.NSEC3:
-				d.NSEC3 = append(d.NSEC3, rr)
-			}
-		}
+		d.Add(set...)
 	}
 	return d
 }

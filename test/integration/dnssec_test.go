@@ -447,14 +447,7 @@ func TestNSECAnswers(t *testing.T) {
 			before := scrape(t)
 			for i, name := range denied {
 				name = "fast." + name
-				extra := []string{"+dnssec"}
-				if i%2 == 1 {
-					extra = []string{"+noedns", "+noadflag"}
-				}
-				r, err := kdig(resolver, port, name, "A", extra...)
-				if err != nil {
-					t.Fatal(err)
-				}
+				r, extra := kdigAlternating(t, resolver, port, i, name)
 				if r.Status != "NXDOMAIN" || len(r.Answer) != 0 || !hasRR(r.Authority, dns.TypeSOA) {
 					t.Errorf("%s %v: %s, answer %v, authority %v; want NXDOMAIN with the SOA", name, extra, r.Status, r.Answer, r.Authority)
 				}
@@ -499,14 +492,7 @@ func TestNSECAnswers(t *testing.T) {
 		before := scrape(t)
 		for i, name := range expanded {
 			name = "fast." + name
-			extra := []string{"+dnssec"}
-			if i%2 == 1 {
-				extra = []string{"+noedns", "+noadflag"}
-			}
-			r, err := kdig(resolver, port, name, "A", extra...)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, extra := kdigAlternating(t, resolver, port, i, name)
 			if r.Status != "NOERROR" || !hasRR(r.Answer, dns.TypeA) || r.Answer[0].Header().Name != name {
 				t.Errorf("%s %v: %s, answer %v; want NOERROR with an A owned by the name", name, extra, r.Status, r.Answer)
 			}
@@ -549,6 +535,22 @@ func TestNSECAnswers(t *testing.T) {
 }
 
 // checkNoResolution checks that n queries sent since the metrics before
+// kdigAlternating asks name for A records with DNSSEC records when i is
+// even, and when i is odd without EDNS and without the AD flag, as a plain
+// stub would. It returns the response and the kdig options used.
+func kdigAlternating(t *testing.T, resolver string, port, i int, name string) (*kdigResult, []string) {
+	t.Helper()
+	extra := []string{"+dnssec"}
+	if i%2 == 1 {
+		extra = []string{"+noedns", "+noadflag"}
+	}
+	r, err := kdig(resolver, port, name, "A", extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, extra
+}
+
 // were scraped were all answered from NSEC records, with no resolution.
 func checkNoResolution(t *testing.T, before map[string]float64, n int) {
 	t.Helper()
