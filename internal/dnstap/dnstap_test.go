@@ -171,7 +171,7 @@ func newTap(t *testing.T, path string, anon privacy.Mode, types ...Type) *Tap {
 	}, discardLog())
 }
 
-func packed(t *testing.T, m *dns.Msg) []byte {
+func packed(t testing.TB, m *dns.Msg) []byte {
 	t.Helper()
 	b, err := m.Pack()
 	if err != nil {
@@ -481,8 +481,10 @@ func BenchmarkTapClientQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer ln.Close()
 	c := &collector{ln: ln, sessions: make(chan error, 10), conns: make(chan net.Conn, 10), discard: true}
 	go c.accept()
+
 	tap := New(Config{
 		Output:    OutputConfig{Network: "unix", Address: path, QueueSize: 16384},
 		Identity:  "resolver-1",
@@ -490,45 +492,44 @@ func BenchmarkTapClientQuery(b *testing.B) {
 		Anonymise: privacy.Config{Mode: privacy.Truncate},
 		Types:     []Type{ClientQuery, ClientResponse},
 	}, discardLog())
-	query := new(dns.Msg).SetQuestion("www.example.", dns.TypeA)
-	response := new(dns.Msg).SetReply(query)
-	response.Answer = append(response.Answer, &dns.A{
-		Hdr: dns.RR_Header{Name: "www.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
-		A:   net.IPv4(192, 0, 2, 1),
-	})
-	q := observe.Query{
-		Received:  time.Now(),
-		Duration:  time.Millisecond,
-		Transport: observe.UDP,
-		Client:    netip.MustParseAddr("192.0.2.77"),
-		Query:     packedB(b, query),
-		Response:  packedB(b, response),
-	}
+	q := benchQuery(b)
+
 	// Wait for the session, then keep the queue from filling, so that
 	// frames are encoded and written rather than dropped.
 	tap.ClientQuery(&q)
 	for tap.Sent() < 2 {
 		time.Sleep(time.Millisecond)
 	}
-	n := uint64(2)
+	offered := uint64(2)
 	b.ReportAllocs()
 	for b.Loop() {
 		tap.ClientQuery(&q)
-		n += 2
-		for n-tap.Sent()-tap.Dropped() > 8192 {
+		offered += 2
+		for offered-tap.Sent()-tap.Dropped() > 8192 {
 			runtime.Gosched()
 		}
 	}
 	b.StopTimer()
+
 	tap.Close()
-	ln.Close()
 	b.ReportMetric(float64(tap.Dropped()), "dropped")
 }
 
-func packedB(b *testing.B, m *dns.Msg) []byte {
-	w, err := m.Pack()
-	if err != nil {
-		b.Fatal(err)
+// benchQuery returns a client query for an A record with its one-record
+// response.
+func benchQuery(b *testing.B) observe.Query {
+	query := new(dns.Msg).SetQuestion("www.example.", dns.TypeA)
+	response := new(dns.Msg).SetReply(query)
+	response.Answer = append(response.Answer, &dns.A{
+		Hdr: dns.RR_Header{Name: "www.example.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300},
+		A:   net.IPv4(192, 0, 2, 1),
+	})
+	return observe.Query{
+		Received:  time.Now(),
+		Duration:  time.Millisecond,
+		Transport: observe.UDP,
+		Client:    netip.MustParseAddr("192.0.2.77"),
+		Query:     packed(b, query),
+		Response:  packed(b, response),
 	}
-	return w
 }

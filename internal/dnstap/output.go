@@ -37,7 +37,7 @@ const (
 )
 
 // maxWrite is the largest part of the queue written under one write
-// deadline, in bytes. The queue taken after an outage may hold many
+// deadline, in bytes. The queue taken after an outage may contain many
 // megabytes, which a collector that keeps reading may take longer than
 // writeTimeout to read.
 const maxWrite = 256 << 10

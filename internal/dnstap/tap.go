@@ -66,7 +66,7 @@ func New(cfg Config, log *slog.Logger) *Tap {
 func (t *Tap) Close() error { return t.out.Close() }
 
 // Dropped returns the number of messages dropped because the queue was
-// full or the Tap was closing; see Output.Dropped.
+// full or the Tap was closing, as Output.Dropped counts them.
 func (t *Tap) Dropped() uint64 { return t.out.Dropped() }
 
 // Lost returns the number of messages queued that did not reach the
@@ -162,7 +162,7 @@ func (t *Tap) sendPacked(m *Message, msg *dns.Msg, field *[]byte) {
 	t.send(m)
 }
 
-// frameSize is the room on the stack for one encoded frame; a larger frame,
+// frameSize is the room on the stack for one encoded frame. A larger frame,
 // for a large response, grows on the heap.
 const frameSize = 2048
 
@@ -177,8 +177,8 @@ func (t *Tap) send(m *Message) {
 	t.out.enqueue(AppendFrame(frame[:0], t.identity, t.version, m))
 }
 
-// maxPooledPack is the largest packing buffer kept for reuse, in bytes;
-// larger ones, made for large responses, are left to the garbage collector.
+// maxPooledPack is the largest packing buffer kept for reuse, in bytes.
+// Larger ones, made for large responses, are left to the garbage collector.
 const maxPooledPack = 16 << 10
 
 var packPool = sync.Pool{New: func() any {

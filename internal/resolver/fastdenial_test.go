@@ -188,15 +188,7 @@ func TestAppendNXDomainAgreesWithAnswer(t *testing.T) {
 					}
 					answered++
 					gotRRs := unpackRecords(t, wire, n)
-					var wantRRs []string
-					for _, rr := range want.Authority {
-						if do || rr.Header().Rrtype == dns.TypeSOA {
-							c := dns.Copy(rr)
-							c.Header().Ttl -= 10
-							wantRRs = append(wantRRs, c.String())
-						}
-					}
-					slices.Sort(wantRRs)
+					wantRRs := expectedAuthority(want.Authority, do, 10)
 					if !slices.Equal(gotRRs, wantRRs) {
 						t.Errorf("%s (DO %v): fast path records\n%s\nwant\n%s", name, do, strings.Join(gotRRs, "\n"), strings.Join(wantRRs, "\n"))
 					}
@@ -210,6 +202,22 @@ func TestAppendNXDomainAgreesWithAnswer(t *testing.T) {
 			}
 		})
 	}
+}
+
+// expectedAuthority returns, sorted as unpackRecords sorts them, the records
+// of auth that a fast NXDOMAIN carries: all of them with DO, only the SOA
+// without, each with its TTL lowered by age seconds.
+func expectedAuthority(auth []dns.RR, do bool, age uint32) []string {
+	var out []string
+	for _, rr := range auth {
+		if do || rr.Header().Rrtype == dns.TypeSOA {
+			c := dns.Copy(rr)
+			c.Header().Ttl -= age
+			out = append(out, c.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // unpackRecords unpacks n records from wire and returns them as sorted

@@ -534,7 +534,6 @@ func TestNSECAnswers(t *testing.T) {
 	})
 }
 
-// checkNoResolution checks that n queries sent since the metrics before
 // kdigAlternating asks name for A records with DNSSEC records when i is
 // even, and when i is odd without EDNS and without the AD flag, as a plain
 // stub would. It returns the response and the kdig options used.
@@ -551,6 +550,7 @@ func kdigAlternating(t *testing.T, resolver string, port, i int, name string) (*
 	return r, extra
 }
 
+// checkNoResolution checks that n queries sent since the metrics before
 // were scraped were all answered from NSEC records, with no resolution.
 func checkNoResolution(t *testing.T, before map[string]float64, n int) {
 	t.Helper()
